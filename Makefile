@@ -1,0 +1,46 @@
+# The two set-up commands are `make demo` and `make test`; each installs what
+# it needs on a fresh Debian machine with Go.
+GO        ?= go
+BIN       := bin
+PKGS      := ./...
+FUZZTIME  ?= 5s
+
+.PHONY: all build test test-unit test-docker fuzz bench lint vet demo deps clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+deps:
+	@scripts/ensure-postgres.sh
+
+vet:
+	$(GO) vet $(PKGS)
+
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# The whole suite: vet, gofmt, unit + integration tests against a real
+# PostgreSQL, an in-process NATS and the MongoDB emulator, the MongoDB
+# change-stream specification tests, and a short run of every fuzz target.
+test: deps lint
+	$(GO) test -count=1 -timeout 30m $(PKGS)
+	$(MAKE) fuzz
+
+# The same test bodies against a real mongo:8 replica set in Docker.
+test-docker: deps
+	REPLICATOR_TEST_MONGO=docker $(GO) test -count=1 -timeout 30m $(PKGS)
+
+fuzz:
+	@scripts/fuzz.sh $(FUZZTIME)
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -timeout 60m $(PKGS)
+
+demo: deps
+	$(GO) run ./cmd/demo
+
+clean:
+	rm -rf $(BIN) .demo

@@ -1,0 +1,8 @@
+package main
+
+// commands lists every subcommand. Each is defined in its own file.
+func commands() []command {
+	return []command{
+		// Entries are added here as commands arrive, e.g. schemaCommand().
+	}
+}

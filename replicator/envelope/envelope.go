@@ -1,0 +1,81 @@
+// Package envelope defines the message the capture side publishes to the
+// buffer and the apply side consumes: one envelope per source event, holding
+// every row mutation that event causes. The wire format is versioned and
+// documented in schemas/envelope.md.
+package envelope
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/mongopg/replicator/transform"
+)
+
+// Version is the envelope format this build writes. Decode accepts it and
+// rejects any other, so an old applier never misreads a newer message.
+const Version = 1
+
+// Kind says what an envelope carries.
+type Kind string
+
+const (
+	// KindChange carries the mutations of one source change event.
+	KindChange Kind = "change"
+	// KindHeartbeat carries only a source time, so apply lag stays truthful
+	// while a collection is idle.
+	KindHeartbeat Kind = "heartbeat"
+	// KindDeadLetter carries an event the capture side could not transform.
+	KindDeadLetter Kind = "dead_letter"
+	// KindControl carries a drop, rename, dropDatabase or invalidate event.
+	KindControl Kind = "control"
+)
+
+// Envelope is one buffer message.
+type Envelope struct {
+	V    int  `json:"v"`
+	Kind Kind `json:"kind"`
+	// Collection is the configured source namespace, "db.collection".
+	Collection  string                `json:"collection"`
+	ClusterTime transform.ClusterTime `json:"cluster_time"`
+	WallTime    time.Time             `json:"wall_time,omitzero"`
+	// Token is the event's resume token (_data), also the Nats-Msg-Id.
+	Token string `json:"token,omitempty"`
+	// Operation is the source operationType (insert, update, ...).
+	Operation string `json:"op,omitempty"`
+	// DocumentKey is the event's documentKey as canonical Extended JSON.
+	DocumentKey string               `json:"document_key,omitempty"`
+	Mutations   []transform.Mutation `json:"mutations,omitempty"`
+	DeadLetter  *DeadLetter          `json:"dead_letter,omitempty"`
+}
+
+// DeadLetter describes an event that could not be transformed.
+type DeadLetter struct {
+	Error string `json:"error"`
+	// Path is the document field path at fault, when known.
+	Path string `json:"path,omitempty"`
+	// RawEvent is the source change event as canonical Extended JSON.
+	RawEvent json.RawMessage `json:"raw_event"`
+}
+
+// Encode returns the wire form of e, stamping the current format version.
+func Encode(e *Envelope) ([]byte, error) {
+	e.V = Version
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode envelope: %w", err)
+	}
+	return b, nil
+}
+
+// Decode parses a wire-form envelope.
+func Decode(b []byte) (*Envelope, error) {
+	var e Envelope
+	if err := json.Unmarshal(b, &e); err != nil {
+		return nil, fmt.Errorf("decode envelope: %w", err)
+	}
+	if e.V != Version {
+		return nil, fmt.Errorf("decode envelope: unsupported format version %d (this build reads %d)", e.V, Version)
+	}
+	return &e, nil
+}
