@@ -4,5 +4,16 @@ package main
 func commands() []command {
 	return []command{
 		// Entries are added here as commands arrive, e.g. schemaCommand().
+		schemaCommand(),
+		checkCommand(),
+		runCommand(),
+		captureCommand(),
+		applyCommand(),
+		statusCommand(),
+		snapshotCommand(),
+		resyncCommand(),
+		migrateCommand(),
+		checkpointsCommand(),
+		dlqCommand(),
 	}
 }

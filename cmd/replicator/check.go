@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mongopg/replicator/replicator/catalog"
+	"github.com/mongopg/replicator/replicator/config"
+	"github.com/mongopg/replicator/transform"
+)
+
+func checkCommand() command {
+	return command{
+		name:    "check",
+		summary: "validate the config and compare the mappings with the target database",
+		run:     runCheck,
+	}
+}
+
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const summary = "Validate the config (unknown keys, bad paths, unknown types, duplicate tables,\n" +
+		"unmapped key columns) and, given a target URL, compare every mapped table with the\n" +
+		"live PostgreSQL schema. Every problem is printed with its file position; the exit\n" +
+		"status is non-zero if there is any."
+	fs := newFlagSet("check", "check --config FILE [--target URL | --offline]", summary, stderr)
+	cfgPath := fs.String("config", "replicator.yaml", "config `file`")
+	target := fs.String("target", "", "PostgreSQL `URL` to compare with (default: target.url or $"+config.EnvTargetURL+")")
+	offline := fs.Bool("offline", false, "only validate the config, even if a target URL is configured")
+	timeout := fs.Duration("timeout", 30*time.Second, "time limit for reading the target catalog")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return reportConfig(err, stdout)
+	}
+	ms, err := cfg.Mappings()
+	if err != nil {
+		return reportConfig(err, stdout)
+	}
+	var tables []transform.TableDef
+	for _, m := range ms {
+		tables = append(tables, m.Tables()...)
+	}
+	fmt.Fprintf(stdout, "%s: config ok (%d collections, %d tables)\n", cfg.File, len(ms), len(tables))
+
+	url := *target
+	if url == "" {
+		url = cfg.Target.URL
+	}
+	if *offline || url == "" {
+		fmt.Fprintln(stdout, "target not checked (no --target or target.url)")
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("connect to target: %w", err)
+	}
+	defer conn.Close(context.Background())
+	ps, err := catalog.Compare(ctx, conn, tables)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		fmt.Fprintf(stdout, "%s: %s\n", cfg.Position(cfg.ColumnKey(p.Table, p.Column)), p)
+	}
+	if len(ps) > 0 {
+		return fmt.Errorf("%d schema problem(s) in the target database", len(ps))
+	}
+	fmt.Fprintf(stdout, "target ok: %d tables match\n", len(tables))
+	return nil
+}

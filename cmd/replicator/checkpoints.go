@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mongopg/replicator/checkpoints"
+	"github.com/mongopg/replicator/replicator/buffer"
+	"github.com/mongopg/replicator/replicator/config"
+	"github.com/mongopg/replicator/replicator/pipeline"
+)
+
+func checkpointsCommand() command {
+	return command{
+		name:    "checkpoints",
+		summary: "list apply checkpoints, or rewind one collection's (replay)",
+		run:     runCheckpoints,
+	}
+}
+
+func runCheckpoints(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: want `checkpoints list` or `checkpoints set`", errUsage)
+	}
+	switch args[0] {
+	case "list":
+		return runCheckpointsList(ctx, args[1:], stdout, stderr)
+	case "set":
+		return runCheckpointsSet(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprintln(stderr, "Usage:\n  replicator checkpoints list [--config FILE | --target URL]\n  replicator checkpoints set --collection C (--seq N | --time T) [--force] [--config FILE]")
+		return nil
+	}
+	return fmt.Errorf("%w: unknown subcommand %q (want list or set)", errUsage, args[0])
+}
+
+func runCheckpointsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const summary = "List each collection's apply checkpoint: the last applied buffer sequence,\n" +
+		"the source cluster and wall time it reached, the lag behind that time, and\n" +
+		"when it was committed. `replicator status` adds the capture position."
+	fs := newFlagSet("checkpoints list", "checkpoints list [--config FILE | --target URL]", summary, stderr)
+	var tf targetFlags
+	tf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pool, _, err := tf.open(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	list, err := checkpoints.List(ctx, pool)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "collection\tapplied seq\tcluster time\tsource time\tlag\tcommitted")
+	for _, c := range list {
+		ct, src, lag := "-", "-", "-"
+		if !c.ClusterTime.IsZero() {
+			ct = fmt.Sprintf("%d.%d", c.ClusterTime.T, c.ClusterTime.I)
+		}
+		if !c.WallTime.IsZero() {
+			src = c.WallTime.UTC().Format(time.RFC3339)
+			lag = c.Lag(now).Truncate(time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s ago\n", c.Collection, c.Seq, ct, src, lag, now.Sub(c.UpdatedAt).Truncate(time.Second))
+	}
+	return tw.Flush()
+}
+
+func runCheckpointsSet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const summary = "Rewind one collection's apply checkpoint so the applier re-applies from\n" +
+		"there (replay). --seq N makes N the last applied buffer sequence (0: replay\n" +
+		"everything the buffer holds); --time T replays from the collection's first\n" +
+		"message at or after T (RFC 3339). Safe while the applier runs: it notices and\n" +
+		"restarts delivery; the version guard never moves a row backwards."
+	fs := newFlagSet("checkpoints set", "checkpoints set --collection C (--seq N | --time T) [--force] [--config FILE | --target URL --nats-url URL]", summary, stderr)
+	var tf targetFlags
+	tf.register(fs)
+	collection := fs.String("collection", "", "source `namespace` db.collection")
+	seqFlag := fs.String("seq", "", "last applied buffer `sequence` to set")
+	timeFlag := fs.String("time", "", "replay from this `time` (RFC 3339)")
+	force := fs.Bool("force", false, "allow moving the checkpoint forward (skips events)")
+	natsURL := fs.String("nats-url", "", "NATS `URL` of the buffer (instead of the config file's buffer section)")
+	stream := fs.String("stream", config.DefaultStream, "JetStream `stream` (with --nats-url)")
+	prefix := fs.String("subject-prefix", config.DefaultSubjectPrefix, "subject `prefix` (with --nats-url)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *collection == "" || (*seqFlag == "") == (*timeFlag == "") {
+		return fmt.Errorf("%w: want --collection and exactly one of --seq or --time", errUsage)
+	}
+	var (
+		seq uint64
+		at  time.Time
+		err error
+	)
+	if *seqFlag != "" {
+		if seq, err = strconv.ParseUint(*seqFlag, 10, 64); err != nil {
+			return fmt.Errorf("%w: --seq %q: %v", errUsage, *seqFlag, err)
+		}
+	} else if at, err = time.Parse(time.RFC3339Nano, *timeFlag); err != nil {
+		return fmt.Errorf("%w: --time %q: want RFC 3339, e.g. 2026-11-27T05:00:00Z", errUsage, *timeFlag)
+	}
+	pool, cfg, err := tf.open(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	js, streamName, subjectPrefix, closeBuf, err := openBuffer(ctx, cfg, *natsURL, *stream, *prefix)
+	if err != nil {
+		if *timeFlag != "" {
+			return fmt.Errorf("--time needs the buffer: %w", err)
+		}
+		fmt.Fprintf(stderr, "warning: buffer unreachable (%v); a running applier notices the reset by itself\n", err)
+	}
+	defer closeBuf()
+	if *timeFlag != "" {
+		s, ok, err := checkpoints.SeqBefore(ctx, js, streamName, buffer.Subject(subjectPrefix, *collection), at)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintf(stdout, "%s: the buffer holds no message at or after %s; nothing to replay\n", *collection, at.Format(time.RFC3339Nano))
+			return nil
+		}
+		seq = s
+	}
+	prev, err := checkpoints.Set(ctx, pool, *collection, seq, checkpoints.SetOptions{AllowForward: *force})
+	if err != nil {
+		return err
+	}
+	if js != nil {
+		if err := checkpoints.DropConsumer(ctx, js, streamName, buffer.Durable(*collection)); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "%s: checkpoint moved from %d to %d; the applier re-applies from buffer sequence %d\n", *collection, prev.Seq, seq, seq+1)
+	return nil
+}
+
+// openBuffer reaches the buffer through --nats-url, else through the
+// config file (starting the embedded server on data_dir when no replicator
+// runs). The close function is always safe to call.
+func openBuffer(ctx context.Context, cfg *config.Config, natsURL, stream, prefix string) (jetstream.JetStream, string, string, func(), error) {
+	noop := func() {}
+	if natsURL != "" {
+		nc, err := nats.Connect(natsURL)
+		if err != nil {
+			return nil, "", "", noop, fmt.Errorf("buffer: %w", err)
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			nc.Close()
+			return nil, "", "", noop, fmt.Errorf("buffer: %w", err)
+		}
+		return js, stream, prefix, nc.Close, nil
+	}
+	if cfg == nil {
+		return nil, "", "", noop, errors.New("no buffer: give --nats-url or a config file")
+	}
+	buf, err := buffer.Open(ctx, pipeline.BufferConfig(cfg), nil)
+	if err != nil {
+		return nil, "", "", noop, fmt.Errorf("buffer: %w", err)
+	}
+	bc := buf.Config()
+	return buf.JetStream(), bc.Stream, bc.SubjectPrefix, buf.Close, nil
+}

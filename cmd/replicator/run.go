@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/mongopg/replicator/replicator/config"
+	"github.com/mongopg/replicator/replicator/pipeline"
+)
+
+func runCommand() command {
+	return command{
+		name:    "run",
+		summary: "capture and apply in one process (the common deployment)",
+		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			return runPipeline(ctx, "run", args, stderr, pipeline.Options{Capture: true, Apply: true})
+		},
+	}
+}
+
+// runPipeline parses the flags shared by run, capture and apply, and runs
+// the pipeline until ctx ends (SIGINT or SIGTERM).
+func runPipeline(ctx context.Context, name string, args []string, stderr io.Writer, opts pipeline.Options) error {
+	summaries := map[string]string{
+		"run": "Capture MongoDB changes into the buffer and apply them to PostgreSQL, in one\n" +
+			"process. The metadata schema and missing target tables are created at start\n" +
+			"(idempotent) unless --no-migrate is given. SIGINT/SIGTERM stop it cleanly.",
+		"capture": "Capture MongoDB changes into the buffer (NATS JetStream) only. Run apply\n" +
+			"with the same config file in another process.",
+		"apply": "Apply buffered changes to PostgreSQL only. Run capture with the same config\n" +
+			"file in another process. The metadata schema and missing target tables are\n" +
+			"created at start unless --no-migrate is given.",
+	}
+	fs := newFlagSet(name, name+" --config FILE", summaries[name], stderr)
+	cfgPath := fs.String("config", "replicator.yaml", "config `file`")
+	listen := fs.String("metrics-listen", "", "serve /metrics, /healthz and /readyz on this `address` instead of metrics.listen (\"off\" disables)")
+	noMigrate := fs.Bool("no-migrate", false, "do not create the metadata schema and target tables (run 'replicator migrate' first)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return reportConfig(err, stderr)
+	}
+	log, err := pipeline.NewLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return err
+	}
+	opts.Logger = log
+	switch *listen {
+	case "":
+	case "off":
+		opts.DisableHTTP = true
+	default:
+		cfg.Metrics.Listen = *listen
+	}
+	opts.NoMigrate = *noMigrate
+	return pipeline.Run(ctx, cfg, opts)
+}

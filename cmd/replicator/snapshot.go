@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongopg/replicator/replicator/config"
+	"github.com/mongopg/replicator/replicator/pipeline"
+	"github.com/mongopg/replicator/replicator/snapshot"
+)
+
+func snapshotCommand() command {
+	return command{
+		name:    "snapshot",
+		summary: "copy every configured collection (or some) to PostgreSQL, resumably",
+		run:     runSnapshot,
+	}
+}
+
+func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const summary = "Copy the configured collections to PostgreSQL as of a cluster time T0, in\n" +
+		"parallel _id-range chunks, with the version guard, so that streaming (run or\n" +
+		"capture + apply with the same config) may apply changes at the same time.\n" +
+		"Progress is checkpointed per chunk: run it again after a crash or Ctrl-C and\n" +
+		"it resumes with the chunks it had not finished."
+	fs := newFlagSet("snapshot", "snapshot --config FILE [--collection DB.COLL,...]", summary, stderr)
+	o := addSnapshotFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	env, err := o.open(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	return snapshot.Run(ctx, env.deps, env.scfg)
+}
+
+// snapshotFlags are the flags snapshot and resync share.
+type snapshotFlags struct {
+	config      *string
+	collections *string
+	parallelism *int
+	chunkSize   *int
+	progress    *string
+	listen      *string
+}
+
+func addSnapshotFlags(fs *flag.FlagSet) *snapshotFlags {
+	return &snapshotFlags{
+		config:      fs.String("config", "replicator.yaml", "config `file`"),
+		collections: fs.String("collection", "", "only these source `namespaces` (db.collection, comma-separated)"),
+		parallelism: fs.Int("parallelism", 0, "chunks copied at once (default: snapshot.parallelism)"),
+		chunkSize:   fs.Int("chunk-size", 0, "documents per chunk of a new plan (default: snapshot.chunk_size)"),
+		progress:    fs.String("progress", "auto", "progress display: bar, log or auto (bar on a terminal)"),
+		listen:      fs.String("metrics-listen", "", "serve /metrics on this `address` while running"),
+	}
+}
+
+// snapshotEnv holds what a snapshot or resync command opened.
+type snapshotEnv struct {
+	cfg    *config.Config
+	deps   snapshot.Deps
+	scfg   snapshot.Config
+	log    *slog.Logger
+	closer []func()
+}
+
+func (e *snapshotEnv) close() {
+	for i := len(e.closer) - 1; i >= 0; i-- {
+		e.closer[i]()
+	}
+}
+
+// open loads the config, connects to both sides, creates the metadata
+// schema and missing target tables, and fills the snapshot settings.
+func (o *snapshotFlags) open(ctx context.Context, stderr io.Writer) (*snapshotEnv, error) {
+	cfg, err := config.Load(*o.config)
+	if err != nil {
+		return nil, reportConfig(err, stderr)
+	}
+	if err := errors.Join(cfg.RequireSource(), cfg.RequireTarget()); err != nil {
+		return nil, reportConfig(err, stderr)
+	}
+	maps, err := cfg.Mappings()
+	if err != nil {
+		return nil, reportConfig(err, stderr)
+	}
+	log, err := pipeline.NewLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return nil, err
+	}
+	e := &snapshotEnv{cfg: cfg, log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			e.close()
+		}
+	}()
+	e.scfg = snapshot.Config{
+		Parallelism: cfg.Snapshot.Parallelism,
+		ChunkSize:   cfg.Snapshot.ChunkSize,
+		Collections: splitList(*o.collections),
+	}
+	if *o.parallelism > 0 {
+		e.scfg.Parallelism = *o.parallelism
+	}
+	if *o.chunkSize > 0 {
+		e.scfg.ChunkSize = *o.chunkSize
+	}
+	switch *o.progress {
+	case "bar":
+		e.scfg.Progress, e.scfg.Terminal = stderr, true
+	case "log":
+	case "auto":
+		if isTerminal(stderr) {
+			e.scfg.Progress, e.scfg.Terminal = stderr, true
+		}
+	default:
+		return nil, fmt.Errorf("%w: --progress %q: want bar, log or auto", errUsage, *o.progress)
+	}
+
+	client, err := mongo.Connect(options.Client().ApplyURI(cfg.Source.URI).SetAppName("replicator-snapshot"))
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	e.closer = append(e.closer, func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = client.Disconnect(dctx)
+	})
+	pcfg, err := pgxpool.ParseConfig(cfg.Target.URL)
+	if err != nil {
+		return nil, fmt.Errorf("target url: %w", err)
+	}
+	pcfg.MaxConns = int32(max(cfg.Target.MaxConns, e.scfg.Parallelism+2))
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("target: %w", err)
+	}
+	e.closer = append(e.closer, pool.Close)
+	if err := pipeline.Prepare(ctx, pool, maps); err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	e.deps = snapshot.Deps{Source: client, Target: pool, Mappings: maps, Metrics: snapshot.NewMetrics(reg), Logger: log}
+	if *o.listen != "" {
+		ln, err := net.Listen("tcp", *o.listen)
+		if err != nil {
+			return nil, fmt.Errorf("metrics endpoint: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		e.closer = append(e.closer, func() { _ = srv.Close() })
+	}
+	ok = true
+	return e, nil
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,4 @@
+package mongoemu
+
+// ProcessCPU exposes processCPU to the external test package.
+var ProcessCPU = processCPU

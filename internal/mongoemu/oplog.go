@@ -1,0 +1,246 @@
+package mongoemu
+
+import (
+	"encoding/binary"
+	"sort"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+)
+
+// Operation kinds recorded in the oplog; they are the change-event
+// operationType values.
+const (
+	opInsert        = "insert"
+	opUpdate        = "update"
+	opReplace       = "replace"
+	opDelete        = "delete"
+	opDrop          = "drop"
+	opRename        = "rename"
+	opDropDatabase  = "dropDatabase"
+	opCreate        = "create"
+	opCreateIndexes = "createIndexes"
+	opDropIndexes   = "dropIndexes"
+	opModify        = "modify"
+	opInvalidate    = "invalidate"
+)
+
+// expandedOnly lists operation types reported only with showExpandedEvents.
+var expandedOnly = map[string]bool{opCreate: true, opCreateIndexes: true, opDropIndexes: true, opModify: true}
+
+// entry is one oplog entry: one change event source.
+type entry struct {
+	ts   uint64 // BSON timestamp: seconds<<32 | increment
+	idx  uint32 // position within a transaction sharing ts
+	wall int64  // wall clock, milliseconds
+	op   string
+	db   string
+	coll string
+	uuid []byte // collection UUID (16 bytes), nil if none
+
+	docKey []byte // {_id: ...}; nil for inserts, whose stored doc starts with _id
+	doc    []byte // insert/replace: the new document
+	pre    []byte // pre-image, when the collection records them
+	post   []byte // post-image for updates, when the collection records them
+	upd    *updateDesc
+
+	toDB, toColl   string
+	dropTargetUUID []byte
+	opDesc         []byte // operationDescription for expanded DDL events
+	stateBefore    []byte // stateBeforeChange for modify events
+	isView         bool
+
+	lsid      []byte
+	txnNumber int64
+	inTxn     bool
+
+	// key is the canonical _id; images records whether the collection had
+	// changeStreamPreAndPostImages enabled at write time. pre and post
+	// always reference the old and new document (for transactions, update
+	// lookups and the oplog view); they are exposed as images only when
+	// images is set.
+	key    string
+	images bool
+
+	size int
+}
+
+func (e *entry) token() token { return token{ts: e.ts, idx: e.idx} }
+
+// appendDocKey appends the documentKey element {_id: ...}.
+func (e *entry) appendDocKey(dst []byte, key string) []byte {
+	if e.docKey != nil {
+		return bsoncore.AppendDocumentElement(dst, key, e.docKey)
+	}
+	el := bsoncore.Document(e.doc).Index(0)
+	dst = append(dst, byte(bsoncore.TypeEmbeddedDocument))
+	dst = append(dst, key...)
+	dst = append(dst, 0)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(el)+5))
+	dst = append(dst, el...)
+	return append(dst, 0)
+}
+
+// documentKey returns {_id: ...} as a document.
+func (e *entry) documentKey() []byte {
+	if e.docKey != nil {
+		return e.docKey
+	}
+	d := e.appendDocKey(nil, "k")
+	return d[3:]
+}
+
+func (e *entry) computeSize() {
+	e.size = 64 + len(e.db) + len(e.coll) + len(e.docKey) + len(e.doc) + len(e.pre) + len(e.post) + len(e.opDesc)
+	if e.upd != nil {
+		e.size += len(e.upd.updated) + len(e.upd.removed) + len(e.upd.truncated)
+	}
+}
+
+// oplog is the bounded, in-memory operation log all change streams read.
+type oplog struct {
+	mu        sync.Mutex
+	entries   []*entry // entries[head:] are retained
+	head      int
+	bytes     int64
+	last      uint64 // last assigned timestamp
+	lost      token  // token of the newest discarded entry; zero if none
+	hasLost   bool
+	maxEvents int
+	maxBytes  int64
+	notify    chan struct{} // closed and replaced on every append
+}
+
+func newOplog(maxEvents int, maxBytes int64) *oplog {
+	return &oplog{maxEvents: maxEvents, maxBytes: maxBytes, notify: make(chan struct{})}
+}
+
+func splitTS(ts uint64) (uint32, uint32) { return uint32(ts >> 32), uint32(ts) }
+
+// nextTSLocked returns a new cluster time greater than all previous ones.
+func (o *oplog) nextTSLocked() uint64 {
+	sec := uint64(time.Now().Unix())
+	if last := o.last >> 32; sec <= last {
+		o.last++
+	} else {
+		o.last = sec<<32 | 1
+	}
+	return o.last
+}
+
+// tick advances the cluster time without an entry (used by no-op writes).
+func (o *oplog) lastTS() uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.last == 0 {
+		o.nextTSLocked()
+	}
+	return o.last
+}
+
+// append assigns timestamps to entries and wakes waiting change streams.
+// When shared is true all entries get one timestamp (a transaction commit)
+// and increasing idx.
+func (o *oplog) append(es []*entry, shared bool) {
+	if len(es) == 0 {
+		return
+	}
+	o.mu.Lock()
+	wall := nowMS()
+	var ts uint64
+	for i, e := range es {
+		if !shared || i == 0 {
+			ts = o.nextTSLocked()
+		}
+		e.ts = ts
+		if shared {
+			e.idx = uint32(i)
+		}
+		e.wall = wall
+		e.computeSize()
+		o.bytes += int64(e.size)
+	}
+	o.entries = append(o.entries, es...)
+	o.trimLocked()
+	ch := o.notify
+	o.notify = make(chan struct{})
+	o.mu.Unlock()
+	close(ch)
+}
+
+func (o *oplog) trimLocked() {
+	n := len(o.entries) - o.head
+	for n > 0 && ((o.maxEvents > 0 && n > o.maxEvents) || (o.maxBytes > 0 && o.bytes > o.maxBytes && n > 1)) {
+		e := o.entries[o.head]
+		o.entries[o.head] = nil
+		o.head++
+		n--
+		o.bytes -= int64(e.size)
+		o.lost = e.token()
+		o.hasLost = true
+	}
+	if o.head > 4096 && o.head > len(o.entries)/2 {
+		o.entries = append([]*entry(nil), o.entries[o.head:]...)
+		o.head = 0
+	}
+}
+
+// wakeAll releases every waiter (used on Close).
+func (o *oplog) wakeAll() {
+	o.mu.Lock()
+	ch := o.notify
+	o.notify = make(chan struct{})
+	o.mu.Unlock()
+	close(ch)
+}
+
+// historyLost reports whether entries after position p have been discarded.
+func (o *oplog) historyLost(p token) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.hasLost && o.lost.compare(p) > 0
+}
+
+// read returns up to max entries with token > p, the newest timestamp, a
+// channel closed on the next append, and whether history after p was lost.
+//
+// Like a primary's periodic no-op writer, read advances the cluster time to
+// the current second (increment 0) when nothing was written, so the
+// postBatchResumeToken of idle streams keeps moving and lag reads ~0.
+func (o *oplog) read(p token, max int) (out []*entry, last uint64, wait <-chan struct{}, lost bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if now := uint64(time.Now().Unix()) << 32; now > o.last {
+		o.last = now
+	}
+	if o.hasLost && o.lost.compare(p) > 0 {
+		return nil, o.last, o.notify, true
+	}
+	live := o.entries[o.head:]
+	i := sort.Search(len(live), func(i int) bool { return live[i].token().compare(p) > 0 })
+	end := len(live)
+	if max > 0 && i+max < end {
+		end = i + max
+	}
+	out = append(out, live[i:end]...)
+	return out, o.last, o.notify, false
+}
+
+// stats returns the oldest and newest retained timestamps and the count.
+func (o *oplog) stats() (first, last uint64, n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	live := o.entries[o.head:]
+	if len(live) > 0 {
+		first = live[0].ts
+	}
+	return first, o.last, len(live)
+}
+
+// snapshot returns the retained entries (shared, read-only).
+func (o *oplog) snapshot() []*entry {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]*entry(nil), o.entries[o.head:]...)
+}

@@ -1,0 +1,113 @@
+package mongoemu
+
+// The local.oplog.rs view renders retained oplog entries in the shape of
+// real oplog documents: {op, ns, ui, o, o2, ts, t, v, wall}, with lsid and
+// txnNumber for transaction writes. Transactions appear as individual
+// entries (not one applyOps entry).
+
+func oplogDoc(e *entry) Val {
+	t, i := splitTS(e.ts)
+	d := &Doc{}
+	ns := e.db + "." + e.coll
+	switch e.op {
+	case opInsert:
+		d.Append("op", vString("i")).Append("ns", vString(ns))
+		d.Append("ui", uuidVal(e.uuid)).Append("o", vRawDoc(e.doc)).Append("o2", vRawDoc(e.documentKey()))
+	case opUpdate:
+		d.Append("op", vString("u")).Append("ns", vString(ns)).Append("ui", uuidVal(e.uuid))
+		diff := &Doc{}
+		if e.upd != nil {
+			diff.Append("u", vRawDoc(e.upd.updated))
+		}
+		d.Append("o", vDoc(docOf("$v", 2, "diff", diff))).Append("o2", vRawDoc(e.documentKey()))
+	case opReplace:
+		d.Append("op", vString("u")).Append("ns", vString(ns)).Append("ui", uuidVal(e.uuid))
+		d.Append("o", vRawDoc(e.doc)).Append("o2", vRawDoc(e.documentKey()))
+	case opDelete:
+		d.Append("op", vString("d")).Append("ns", vString(ns)).Append("ui", uuidVal(e.uuid))
+		d.Append("o", vRawDoc(e.documentKey()))
+	default:
+		d.Append("op", vString("c")).Append("ns", vString(e.db+".$cmd"))
+		if e.uuid != nil {
+			d.Append("ui", uuidVal(e.uuid))
+		}
+		o := &Doc{}
+		switch e.op {
+		case opDrop:
+			o.Append("drop", vString(e.coll))
+		case opCreate:
+			o.Append("create", vString(e.coll))
+		case opRename:
+			o.Append("renameCollection", vString(ns)).Append("to", vString(e.toDB+"."+e.toColl))
+		case opDropDatabase:
+			o.Append("dropDatabase", vInt32(1))
+		default:
+			o.Append(e.op, vString(e.coll))
+		}
+		d.Append("o", vDoc(o))
+	}
+	if e.inTxn {
+		d.Append("lsid", vRawDoc(e.lsid)).Append("txnNumber", vInt64(e.txnNumber))
+	}
+	d.Append("ts", vTS(t, i)).Append("t", vInt64(1)).Append("v", vInt64(2)).Append("wall", vDate(e.wall))
+	return vDoc(d)
+}
+
+func oplogDocs(es []*entry) []Val {
+	out := make([]Val, len(es))
+	for i, e := range es {
+		out[i] = oplogDoc(e)
+	}
+	return out
+}
+
+// findOplogFast serves unfiltered finds on local.oplog.rs (typically
+// sort {$natural: ±1} with a small limit) without rendering every entry.
+func (x *cmdCtx) findOplogFast(ns string, keys []sortKey, skip, limit int64, batch int, single bool, proj *projection) (*Doc, error) {
+	es := x.s.oplog.snapshot()
+	reverse := len(keys) > 0 && keys[0].natural && keys[0].desc
+	if len(keys) > 0 && !keys[0].natural {
+		docs := oplogDocs(es)
+		sortDocs(docs, keys)
+		return x.finishOplogFind(ns, docs, skip, limit, batch, single, proj)
+	}
+	if reverse {
+		for i, j := 0, len(es)-1; i < j; i, j = i+1, j-1 {
+			es[i], es[j] = es[j], es[i]
+		}
+	}
+	if skip >= int64(len(es)) {
+		es = nil
+	} else {
+		es = es[skip:]
+	}
+	if limit > 0 && limit < int64(len(es)) {
+		es = es[:limit]
+	}
+	return x.finishOplogFind(ns, oplogDocs(es), 0, 0, batch, single, proj)
+}
+
+func (x *cmdCtx) finishOplogFind(ns string, docs []Val, skip, limit int64, batch int, single bool, proj *projection) (*Doc, error) {
+	if skip > 0 {
+		if skip >= int64(len(docs)) {
+			docs = nil
+		} else {
+			docs = docs[skip:]
+		}
+	}
+	if limit > 0 && limit < int64(len(docs)) {
+		docs = docs[:limit]
+	}
+	raws := make([][]byte, len(docs))
+	for i, d := range docs {
+		if proj != nil {
+			pd, err := proj.apply(d)
+			if err != nil {
+				return nil, err
+			}
+			d = pd
+		}
+		raws[i] = d.raw()
+	}
+	return x.openCursor(ns, raws, batch, single), nil
+}

@@ -1,0 +1,128 @@
+package buffer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Buffer is an open connection to the buffer's JetStream, with the stream
+// and the position bucket provisioned.
+type Buffer struct {
+	cfg Config
+	log *slog.Logger
+	emb *embedded
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	kv  jetstream.KeyValue
+}
+
+// Open connects to (or starts) the buffer described by cfg and provisions
+// its stream and position bucket. Close releases it.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &Buffer{cfg: cfg, log: log}
+	url := cfg.URL
+	opts := []nats.Option{
+		nats.Name("replicator"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.PingInterval(5 * time.Second),
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("buffer connection lost", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("buffer connection restored", "url", nc.ConnectedUrlRedacted()) }),
+	}
+	if url == "" {
+		emb, err := startEmbedded(cfg.DataDir, cfg.ListenAddr, log)
+		if err != nil {
+			return nil, err
+		}
+		b.emb, url = emb, emb.url
+		if emb.srv != nil {
+			opts = append(opts, nats.InProcessServer(emb.srv))
+		}
+	} else {
+		if cfg.CredentialsFile != "" {
+			opts = append(opts, nats.UserCredentials(cfg.CredentialsFile))
+		}
+		if cfg.CAFile != "" {
+			opts = append(opts, nats.RootCAs(cfg.CAFile))
+		}
+		if cfg.CertFile != "" || cfg.KeyFile != "" {
+			opts = append(opts, nats.ClientCert(cfg.CertFile, cfg.KeyFile))
+		}
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("buffer: connect %s: %w", url, err)
+	}
+	b.nc = nc
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(cfg.PublishWindow+1),
+		jetstream.WithPublishAsyncTimeout(30*time.Second),
+	)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("buffer: %w", err)
+	}
+	b.js = js
+	if err := b.provision(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Config returns the effective configuration (defaults applied).
+func (b *Buffer) Config() Config { return b.cfg }
+
+// JetStream returns the JetStream client, for the applier's consumers.
+func (b *Buffer) JetStream() jetstream.JetStream { return b.js }
+
+// Subject returns the subject of one source namespace.
+func (b *Buffer) Subject(namespace string) string { return Subject(b.cfg.SubjectPrefix, namespace) }
+
+// URL is the client URL of the NATS server in use.
+func (b *Buffer) URL() string {
+	if b.emb != nil {
+		return b.emb.url
+	}
+	return b.cfg.URL
+}
+
+// Connected reports whether the client is connected to NATS right now.
+func (b *Buffer) Connected() bool { return b.nc != nil && b.nc.IsConnected() }
+
+// Close drains nothing: callers flush their publishers first. It closes
+// the connection and stops the embedded server, whose files remain.
+func (b *Buffer) Close() {
+	if b.nc != nil {
+		b.nc.Close()
+	}
+	if b.emb != nil {
+		b.emb.close()
+	}
+}
+
+// MaxPayload is the largest message the server accepts, in bytes.
+func (b *Buffer) MaxPayload() int64 {
+	if b.nc == nil {
+		return 0
+	}
+	return b.nc.MaxPayload()
+}

@@ -1,0 +1,105 @@
+package buffer
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config configures the connection to the buffer and the stream it uses.
+// The zero value plus a DataDir is a working embedded setup.
+type Config struct {
+	// URL is the NATS server URL (comma-separated for a cluster). Empty:
+	// run an embedded server with file storage under DataDir.
+	URL string
+	// DataDir holds the embedded server's JetStream files.
+	DataDir string
+	// Stream is the JetStream stream name (default "REPLICATOR").
+	Stream string
+	// SubjectPrefix prefixes every collection subject (default "replicator").
+	SubjectPrefix string
+	// CredentialsFile is a NATS .creds file (external server only).
+	CredentialsFile string
+	// TLS files for an external server; all optional.
+	CAFile, CertFile, KeyFile string
+	// MaxAge bounds how long messages stay in the stream; 0 keeps them
+	// until MaxBytes (default 7 days).
+	MaxAge time.Duration
+	// MaxBytes bounds the stream size; 0 or negative is unlimited. When
+	// reached, publishing blocks (discard new) rather than dropping
+	// messages not yet applied.
+	MaxBytes int64
+	// DuplicateWindow is how long the stream remembers message ids for
+	// deduplication (default 1h). Capture positions are saved far more
+	// often than this.
+	DuplicateWindow time.Duration
+	// Replicas is the stream's replication factor (default 1; 3 on a
+	// cluster). The embedded server supports only 1.
+	Replicas int
+	// PublishWindow bounds the asynchronous publishes in flight (default
+	// 1024).
+	PublishWindow int
+	// ListenAddr is the embedded server's client address (default
+	// "127.0.0.1:0", a free loopback port). Only loopback hosts are
+	// accepted.
+	ListenAddr string
+}
+
+// Defaults used for zero fields.
+const (
+	DefaultStream          = "REPLICATOR"
+	DefaultSubjectPrefix   = "replicator"
+	DefaultMaxAge          = 7 * 24 * time.Hour
+	DefaultDuplicateWindow = time.Hour
+	DefaultPublishWindow   = 1024
+)
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.Stream == "" {
+		c.Stream = DefaultStream
+	}
+	if c.SubjectPrefix == "" {
+		c.SubjectPrefix = DefaultSubjectPrefix
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = DefaultMaxAge
+	}
+	if c.DuplicateWindow == 0 {
+		c.DuplicateWindow = DefaultDuplicateWindow
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.PublishWindow == 0 {
+		c.PublishWindow = DefaultPublishWindow
+	}
+	if c.ListenAddr == "" {
+		c.ListenAddr = "127.0.0.1:0"
+	}
+	return c
+}
+
+// Validate reports every problem in c (after WithDefaults).
+func (c Config) Validate() error {
+	var errs []error
+	if c.URL == "" && c.DataDir == "" {
+		errs = append(errs, errors.New("buffer: data_dir is required for the embedded server (nats_url is empty)"))
+	}
+	if c.URL == "" && c.Replicas > 1 {
+		errs = append(errs, fmt.Errorf("buffer: replicas %d needs a NATS cluster; the embedded server holds one replica", c.Replicas))
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("buffer: replicas %d must be 1 to 5", c.Replicas))
+	}
+	if c.PublishWindow < 1 {
+		errs = append(errs, fmt.Errorf("buffer: publish_window %d must be positive", c.PublishWindow))
+	}
+	if c.DuplicateWindow < time.Second {
+		errs = append(errs, fmt.Errorf("buffer: duplicate_window %s is too short", c.DuplicateWindow))
+	}
+	if c.MaxAge > 0 && c.DuplicateWindow > c.MaxAge {
+		errs = append(errs, fmt.Errorf("buffer: duplicate_window %s exceeds max_age %s", c.DuplicateWindow, c.MaxAge))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,29 @@
+// Package buffer is the durable queue between capture and apply: a NATS
+// JetStream stream with one subject per source collection (see names.go).
+//
+// It connects to an external NATS (URL, credentials file, TLS) or runs an
+// embedded nats-server with JetStream file storage under a data directory,
+// listening on loopback only (embedded.go). It provisions the stream and the
+// capture position bucket idempotently (stream.go).
+//
+// Invariants:
+//
+//   - Positions cannot drift from data (DESIGN.md invariant 4). A
+//     Publisher reports as durable only the position of the last entry of
+//     the contiguous prefix of acknowledged publishes (publisher.go, Run);
+//     a failed publish is retried, in order, until it succeeds, never
+//     skipped. The capture position lives in a KV bucket of the same
+//     JetStream domain as the stream it describes (position.go), so the two
+//     cannot be restored or lost separately.
+//   - Re-publishing is harmless: every change message carries Nats-Msg-Id =
+//     the event's resume token, and the stream deduplicates within its
+//     duplicate window (stream.go), so a tail re-read after a crash is
+//     stored once.
+//   - Bounded memory (invariant 8): at most Config.PublishWindow publishes
+//     are in flight (publisher.go, the slots semaphore).
+//   - No silent loss in the buffer (invariant 1): the stream discards NEW
+//     messages when max_bytes is reached, so a full buffer pushes back on
+//     capture (and its lag alerts) instead of dropping unapplied messages.
+//   - One capture process per source: a lease key in KV with a TTL
+//     (lease.go); a process that loses its lease stops capturing.
+package buffer

@@ -1,0 +1,121 @@
+package buffer
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// embeddedMaxPayload lets one message carry a 16 MB source document and its
+// rows; NATS refuses larger payloads than this.
+const embeddedMaxPayload = 64 << 20
+
+// Files under DataDir.
+const (
+	lockFile = "LOCK"      // flock held by the process running the server
+	urlFile  = "nats.url"  // client URL of the running embedded server
+	jsDir    = "jetstream" // JetStream storage
+)
+
+// embedded is a nats-server running inside this process, or a pointer to
+// one another process on this machine runs for the same DataDir.
+type embedded struct {
+	srv  *server.Server
+	lock *os.File
+	url  string
+}
+
+// startEmbedded starts the embedded server for dataDir, or, when another
+// process already runs it, returns that server's URL with srv nil. Only one
+// server ever uses a data directory: a flock on DataDir/LOCK guards it.
+func startEmbedded(dataDir, listen string, log *slog.Logger) (*embedded, error) {
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dataDir, lockFile), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return attachEmbedded(dataDir)
+		}
+		return nil, fmt.Errorf("embedded nats: lock %s: %w", dataDir, err)
+	}
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("embedded nats: listen address %q: %w", listen, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		lock.Close()
+		return nil, fmt.Errorf("embedded nats: listen address %q is not loopback; run a NATS server and set nats_url to expose the buffer", listen)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("embedded nats: listen port %q: %w", portStr, err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	opts := &server.Options{
+		ServerName: "replicator-embedded",
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   filepath.Join(dataDir, jsDir),
+		MaxPayload: embeddedMaxPayload,
+		NoSigs:     true,
+		NoLog:      true,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(60 * time.Second) {
+		srv.Shutdown()
+		lock.Close()
+		return nil, errors.New("embedded nats: server not ready within 60s")
+	}
+	url := srv.ClientURL()
+	if err := os.WriteFile(filepath.Join(dataDir, urlFile), []byte(url+"\n"), 0o644); err != nil {
+		srv.Shutdown()
+		lock.Close()
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	log.Info("embedded NATS JetStream started", "url", url, "store_dir", opts.StoreDir)
+	return &embedded{srv: srv, lock: lock, url: url}, nil
+}
+
+// attachEmbedded connects to the embedded server another process runs.
+func attachEmbedded(dataDir string) (*embedded, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, urlFile))
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %s is locked by another process but its URL is unknown: %w", dataDir, err)
+	}
+	return &embedded{url: strings.TrimSpace(string(b))}, nil
+}
+
+// close shuts the server down (its files stay) and releases the lock.
+func (e *embedded) close() {
+	if e.srv != nil {
+		e.srv.Shutdown()
+		e.srv.WaitForShutdown()
+	}
+	if e.lock != nil {
+		_ = e.lock.Close()
+	}
+}

@@ -1,0 +1,264 @@
+package buffer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Message is one buffer message to publish.
+type Message struct {
+	Subject string
+	// MsgID is the deduplication id (Nats-Msg-Id); empty for messages that
+	// need none (heartbeats).
+	MsgID string
+	Data  []byte
+}
+
+// entry is one slot of the in-order window: a publish in flight, or a
+// position with nothing to publish (a skipped event, an idle stream's
+// postBatchResumeToken), which becomes durable with everything before it.
+type entry struct {
+	msg    *nats.Msg // nil for a position-only entry
+	fut    jetstream.PubAckFuture
+	pubErr error // PublishMsgAsync refused the message
+	pos    Position
+	hasPos bool
+	// bestEffort entries (heartbeats) are not retried: they carry no data.
+	bestEffort bool
+}
+
+// Publisher publishes messages asynchronously with a bounded window and
+// tracks the contiguous prefix of acknowledged publishes (DESIGN.md
+// invariant 4). Call Publish/Advance from one goroutine, in source order,
+// while Run runs.
+type Publisher struct {
+	js  jetstream.JetStream
+	log *slog.Logger
+	met *PublisherMetrics
+
+	// slots bounds the entries between Publish and their resolution in
+	// Run: at most cap(slots) publishes are in flight (invariant 8).
+	slots chan struct{}
+	// queue holds the entries in publish order; its capacity equals the
+	// window, so sending after taking a slot never blocks.
+	queue chan *entry
+
+	enqueued atomic.Uint64
+	resolved atomic.Uint64
+	notify   chan struct{} // signalled (non-blocking) after each resolution
+	done     chan struct{} // closed when Run returns
+
+	mu      sync.Mutex
+	durable Position
+}
+
+// PublisherMetrics are the publisher's Prometheus metrics.
+type PublisherMetrics struct {
+	Pending prometheus.Gauge
+	Retries prometheus.Counter
+}
+
+// NewPublisherMetrics creates and registers the publisher metrics on reg
+// (nil: unregistered).
+func NewPublisherMetrics(reg prometheus.Registerer) *PublisherMetrics {
+	m := &PublisherMetrics{
+		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "replicator_capture_publish_pending",
+			Help: "Publishes to the buffer awaiting acknowledgement.",
+		}),
+		Retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "replicator_capture_publish_retries_total",
+			Help: "Publishes to the buffer retried after a failure.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Pending, m.Retries)
+	}
+	return m
+}
+
+// NewPublisher returns a publisher with the buffer's window. start is the
+// position already durable (the one capture resumes from).
+func (b *Buffer) NewPublisher(start Position, met *PublisherMetrics) *Publisher {
+	if met == nil {
+		met = NewPublisherMetrics(nil)
+	}
+	w := b.cfg.PublishWindow
+	return &Publisher{
+		js:      b.js,
+		log:     b.log,
+		met:     met,
+		slots:   make(chan struct{}, w),
+		queue:   make(chan *entry, w),
+		notify:  make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		durable: start,
+	}
+}
+
+// Publish sends m asynchronously; pos becomes durable once m and every
+// entry before it are acknowledged. It blocks while the window is full.
+func (p *Publisher) Publish(ctx context.Context, m Message, pos Position) error {
+	return p.add(ctx, &entry{msg: newMsg(m), pos: pos, hasPos: !pos.IsZero()})
+}
+
+// Heartbeat sends m without retry or position: a lost heartbeat costs
+// nothing but a moment of lag reading.
+func (p *Publisher) Heartbeat(ctx context.Context, m Message) error {
+	return p.add(ctx, &entry{msg: newMsg(m), bestEffort: true})
+}
+
+// Advance records pos, with no message, as durable once every entry before
+// it is acknowledged.
+func (p *Publisher) Advance(ctx context.Context, pos Position) error {
+	return p.add(ctx, &entry{pos: pos, hasPos: true})
+}
+
+func newMsg(m Message) *nats.Msg {
+	msg := nats.NewMsg(m.Subject)
+	msg.Data = m.Data
+	if m.MsgID != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, m.MsgID)
+	}
+	return msg
+}
+
+func (p *Publisher) add(ctx context.Context, e *entry) error {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.done:
+		return errPublisherStopped
+	}
+	if e.msg != nil {
+		e.fut, e.pubErr = p.js.PublishMsgAsync(e.msg)
+	}
+	p.enqueued.Add(1)
+	p.met.Pending.Inc()
+	p.queue <- e // never blocks: cap(queue) == cap(slots)
+	return nil
+}
+
+var errPublisherStopped = fmt.Errorf("buffer: publisher stopped")
+
+// Durable returns the position of the last entry of the contiguous prefix
+// of acknowledged publishes.
+func (p *Publisher) Durable() Position {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.durable
+}
+
+// Pending is the number of entries not yet resolved.
+func (p *Publisher) Pending() int { return int(p.enqueued.Load() - p.resolved.Load()) }
+
+// Flush waits until every entry added so far is resolved (acknowledged,
+// or for heartbeats given up), or ctx ends.
+func (p *Publisher) Flush(ctx context.Context) error {
+	target := p.enqueued.Load()
+	for p.resolved.Load() < target {
+		select {
+		case <-p.notify:
+		case <-ctx.Done():
+			return fmt.Errorf("buffer: flush: %d publishes unacknowledged: %w", target-p.resolved.Load(), ctx.Err())
+		case <-p.done:
+			if p.resolved.Load() < target {
+				return errPublisherStopped
+			}
+		}
+	}
+	return nil
+}
+
+// Run resolves entries in publish order until ctx ends: it waits for each
+// acknowledgement, retries a failed publish (synchronously, with backoff,
+// before looking at any later entry) and advances the durable position.
+func (p *Publisher) Run(ctx context.Context) error {
+	defer close(p.done)
+	for {
+		var e *entry
+		select {
+		case e = <-p.queue:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := p.resolve(ctx, e); err != nil {
+			return err
+		}
+		if e.hasPos {
+			p.mu.Lock()
+			p.durable = e.pos
+			p.mu.Unlock()
+		}
+		<-p.slots
+		p.resolved.Add(1)
+		p.met.Pending.Dec()
+		select {
+		case p.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// resolve waits for e's acknowledgement, retrying until it is stored.
+func (p *Publisher) resolve(ctx context.Context, e *entry) error {
+	if e.msg == nil {
+		return nil
+	}
+	err := e.pubErr
+	if err == nil {
+		select {
+		case ack := <-e.fut.Ok():
+			p.ackSeq(e, ack)
+			return nil
+		case err = <-e.fut.Err():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if e.bestEffort {
+		return nil
+	}
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		if attempt == 1 || attempt%20 == 0 {
+			p.log.Warn("buffer publish failed; retrying in order", "subject", e.msg.Subject, "attempt", attempt, "err", err)
+		}
+		p.met.Retries.Inc()
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(backoff*2, 5*time.Second)
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		var ack *jetstream.PubAck
+		ack, err = p.js.PublishMsg(pctx, e.msg)
+		cancel()
+		if err == nil {
+			p.ackSeq(e, ack)
+			if attempt > 1 {
+				p.log.Info("buffer publish recovered", "subject", e.msg.Subject, "attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+func (p *Publisher) ackSeq(e *entry, ack *jetstream.PubAck) {
+	if ack != nil && e.hasPos {
+		e.pos.StreamSeq = ack.Sequence
+	}
+}

@@ -1,0 +1,218 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/mongopg/replicator/internal/mongotest"
+	"github.com/mongopg/replicator/internal/testenv"
+	"github.com/mongopg/replicator/replicator/buffer"
+	"github.com/mongopg/replicator/replicator/envelope"
+	"github.com/mongopg/replicator/transform"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+type fixture struct {
+	env *mongotest.Env
+	buf *buffer.Buffer
+	ns  string
+	m   *transform.Mapping
+}
+
+func newFixture(t *testing.T, onError string, opts ...mongotest.Options) *fixture {
+	t.Helper()
+	env := mongotest.New(t, opts...)
+	ns := env.Database("cap") + ".items"
+	m, err := transform.Compile(transform.CollectionConfig{
+		Source: ns, Table: "app.items", OnError: onError,
+		Columns: transform.Columns{
+			{Name: "id", ColumnConfig: transform.ColumnConfig{Path: "_id", Type: "text"}},
+			{Name: "n", ColumnConfig: transform.ColumnConfig{Path: "n", Type: "integer", Required: true}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := testenv.NATS(t)
+	buf, err := buffer.Open(context.Background(), buffer.Config{URL: n.URL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(buf.Close)
+	return &fixture{env: env, buf: buf, ns: ns, m: m}
+}
+
+// start runs a capture and returns a channel with its result.
+func (f *fixture) start(t *testing.T, ctx context.Context) <-chan error {
+	t.Helper()
+	c, err := New(Config{URI: f.env.URI, MaxAwait: 200 * time.Millisecond, HeartbeatInterval: 200 * time.Millisecond, SaveInterval: 100 * time.Millisecond},
+		f.buf, []*transform.Mapping{f.m}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	out := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Ready() != nil {
+		select {
+		case err := <-done: // stopped before streaming (or right after)
+			out <- err
+			return out
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("capture not streaming within 10s")
+		}
+	}
+	return done
+}
+
+func wait(t *testing.T, done <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("capture did not stop within 30s")
+		return nil
+	}
+}
+
+// envelopes reads every non-heartbeat envelope on the collection's subject.
+func (f *fixture) envelopes(t *testing.T) []*envelope.Envelope {
+	t.Helper()
+	ctx := context.Background()
+	c, err := f.buf.JetStream().OrderedConsumer(ctx, buffer.DefaultStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{f.buf.Subject(f.ns)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*envelope.Envelope
+	for {
+		b, err := c.FetchNoWait(500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range b.Messages() {
+			n++
+			e, err := envelope.Decode(m.Data())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Kind != envelope.KindHeartbeat {
+				out = append(out, e)
+			}
+		}
+		if n == 0 {
+			return out
+		}
+	}
+}
+
+func (f *fixture) insert(t *testing.T, docs ...bson.D) {
+	t.Helper()
+	db, coll, _ := strings.Cut(f.ns, ".")
+	for _, d := range docs {
+		if _, err := f.env.Client.Database(db).Collection(coll).InsertOne(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestDropStopsAndNamesRecovery(t *testing.T) {
+	f := newFixture(t, "")
+	ctx := context.Background()
+	done := f.start(t, ctx)
+	f.insert(t, bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: 1}})
+	db, coll, _ := strings.Cut(f.ns, ".")
+	if err := f.env.Client.Database(db).Collection(coll).Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err := wait(t, done)
+	var stop *StopError
+	if !errors.As(err, &stop) || !strings.Contains(err.Error(), "replicator resync --collection "+f.ns) {
+		t.Fatalf("got %v, want a StopError naming the resync command", err)
+	}
+	// The position stays before the drop: a restart stops at it again.
+	err = wait(t, f.start(t, ctx))
+	if !errors.As(err, &stop) {
+		t.Fatalf("restart: got %v, want the same stop", err)
+	}
+	envs := f.envelopes(t)
+	kinds := []string{}
+	for _, e := range envs {
+		kinds = append(kinds, string(e.Kind)+"/"+e.Operation)
+	}
+	if strings.Join(kinds, ",") != "change/insert,control/drop" {
+		t.Fatalf("buffer holds %v, want the insert and one control envelope", kinds)
+	}
+}
+
+func TestTransformErrorIsDeadLetteredAndStreamGoesOn(t *testing.T) {
+	f := newFixture(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := f.start(t, ctx)
+	f.insert(t, bson.D{{Key: "_id", Value: "bad"}}, bson.D{{Key: "_id", Value: "good"}, {Key: "n", Value: 2}})
+	time.Sleep(time.Second)
+	cancel()
+	if err := wait(t, done); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+	envs := f.envelopes(t)
+	if len(envs) != 2 || envs[0].Kind != envelope.KindDeadLetter || envs[1].Kind != envelope.KindChange {
+		t.Fatalf("envelopes %+v", envs)
+	}
+	dl := envs[0].DeadLetter
+	if dl.Path != "n" || !strings.Contains(string(dl.RawEvent), `"bad"`) {
+		t.Fatalf("dead letter %+v", dl)
+	}
+}
+
+func TestHaltStopsOnTransformError(t *testing.T) {
+	f := newFixture(t, transform.OnErrorHalt)
+	done := f.start(t, context.Background())
+	f.insert(t, bson.D{{Key: "_id", Value: "ok"}, {Key: "n", Value: 1}}, bson.D{{Key: "_id", Value: "bad"}})
+	err := wait(t, done)
+	var stop *StopError
+	if !errors.As(err, &stop) || stop.Collection != f.ns || !strings.Contains(stop.Recovery, "resync --collection") {
+		t.Fatalf("got %v", err)
+	}
+	if envs := f.envelopes(t); len(envs) != 1 {
+		t.Fatalf("%d envelopes, want only the good insert", len(envs))
+	}
+}
+
+func TestHistoryLostStopsWithResyncAll(t *testing.T) {
+	f := newFixture(t, "", mongotest.Options{OplogMaxEvents: 50})
+	f.env.RequireEmulator("a tiny oplog")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := f.start(t, ctx)
+	f.insert(t, bson.D{{Key: "_id", Value: 0}, {Key: "n", Value: 0}})
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	if err := wait(t, done); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 200; i++ {
+		f.insert(t, bson.D{{Key: "_id", Value: i}, {Key: "n", Value: i}})
+	}
+	err := wait(t, f.start(t, context.Background()))
+	if !strings.Contains(fmtErr(err), "replicator resync --all") || !strings.Contains(fmtErr(err), "ChangeStreamHistoryLost") {
+		t.Fatalf("got %v, want a stop naming ChangeStreamHistoryLost and resync --all", err)
+	}
+}
+
+func fmtErr(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

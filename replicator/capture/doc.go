@@ -1,0 +1,30 @@
+// Package capture reads one MongoDB change stream per source, turns each
+// event into an envelope through its collection's transformer and publishes
+// it on the collection's buffer subject.
+//
+// Invariants:
+//
+//   - No loss and positions cannot drift from data (DESIGN.md invariants 1
+//     and 4). The saved position is the buffer publisher's durable position:
+//     the last event of the contiguous prefix of acknowledged publishes
+//     (buffer.Publisher); capture saves nothing else (saver.go). On the very
+//     first start the start time T0 is saved before any event is read, so a
+//     crash before the first event resumes at T0, not at a later "now"
+//     (capture.go, start). After a crash capture resumes after the saved
+//     position and re-publishes the tail with the same Nats-Msg-Id, which
+//     the buffer deduplicates.
+//   - Source order: events are published in change-stream order from one
+//     goroutine (capture.go, read), and a failed publish is retried before
+//     any later one resolves.
+//   - Never skip silently (invariant 5): a drop, rename, dropDatabase or
+//     invalidate event, a lost resume point (ChangeStreamHistoryLost) and a
+//     transform error in an `on_error: halt` collection stop the stream with
+//     an error naming the recovery command (errors.go). The position never
+//     moves past such an event, so a restart stops at it again.
+//   - Poison isolation (invariant 6): any other transform error becomes a
+//     dead-letter envelope carrying the raw event, the error and the field
+//     path, and the stream goes on (events.go).
+//   - Truthful lag (invariant 9): an idle stream advances on
+//     postBatchResumeToken, and every collection's subject gets a heartbeat
+//     with the latest source time each heartbeat interval (capture.go).
+package capture

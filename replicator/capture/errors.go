@@ -1,0 +1,63 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// MongoDB error codes capture classifies.
+const (
+	codeChangeStreamFatal       = 280 // resume token not found (older servers)
+	codeChangeStreamHistoryLost = 286
+	codeInvalidResumeToken      = 260
+)
+
+// ErrStopped is wrapped by every error that stops a stream on purpose and
+// needs an operator (invariant 5). errors.As with *StopError gives details.
+var ErrStopped = errors.New("capture stopped")
+
+// StopError says why capture stopped and how to recover.
+type StopError struct {
+	// Collection is the affected namespace ("" for the whole source).
+	Collection string
+	// What happened, in words.
+	Reason string
+	// Recovery is the command that recovers.
+	Recovery string
+}
+
+func (e *StopError) Error() string {
+	s := "capture stopped"
+	if e.Collection != "" {
+		s += " for " + e.Collection
+	}
+	return fmt.Sprintf("%s: %s; to recover run: %s", s, e.Reason, e.Recovery)
+}
+
+func (e *StopError) Unwrap() error { return ErrStopped }
+
+// historyLost reports whether err says the resume point is no longer in
+// the oplog.
+func historyLost(err error) bool {
+	var se mongo.ServerError
+	if errors.As(err, &se) {
+		return se.HasErrorCode(codeChangeStreamHistoryLost) || se.HasErrorCode(codeChangeStreamFatal)
+	}
+	return false
+}
+
+// permanent reports whether reopening the stream cannot help.
+func permanent(err error) bool {
+	var se mongo.ServerError
+	if errors.As(err, &se) {
+		return se.HasErrorCode(codeInvalidResumeToken) || se.HasErrorCode(13) /* Unauthorized */ ||
+			se.HasErrorCode(18) /* AuthenticationFailed */
+	}
+	return false
+}
+
+func resyncAll() string { return "replicator resync --all" }
+
+func resyncCollection(ns string) string { return "replicator resync --collection " + ns }

@@ -1,0 +1,197 @@
+package config
+
+import (
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/mongopg/replicator/transform"
+)
+
+// Config is the whole YAML file.
+type Config struct {
+	Source      SourceConfig                 `yaml:"source"`
+	Buffer      BufferConfig                 `yaml:"buffer"`
+	Target      TargetConfig                 `yaml:"target"`
+	Apply       ApplyConfig                  `yaml:"apply"`
+	Snapshot    SnapshotConfig               `yaml:"snapshot"`
+	Collections []transform.CollectionConfig `yaml:"collections"`
+	Metrics     MetricsConfig                `yaml:"metrics"`
+	Log         LogConfig                    `yaml:"log"`
+
+	// File is the name the config was read from.
+	File string `yaml:"-"`
+	root *yaml.Node
+}
+
+// SourceConfig is the MongoDB side.
+type SourceConfig struct {
+	// URI is the MongoDB connection string (env REPLICATOR_SOURCE_URI).
+	URI string `yaml:"uri"`
+	// OnHistoryLost is what to do when the resume point fell off the
+	// oplog: stop (default) or resync.
+	OnHistoryLost string `yaml:"on_history_lost"`
+	// BatchSize is the change-stream batch size (default 1000).
+	BatchSize int `yaml:"batch_size"`
+	// MaxAwait is the getMore maxAwaitTimeMS (default 1s).
+	MaxAwait time.Duration `yaml:"max_await"`
+	// OplogHeadroomWarning warns when the oplog window left for the resume
+	// point drops below it (default 24h).
+	OplogHeadroomWarning time.Duration `yaml:"oplog_headroom_warning"`
+}
+
+// BufferConfig is the NATS JetStream buffer.
+type BufferConfig struct {
+	// NATSURL is the server URL; "" runs an embedded server under DataDir.
+	NATSURL string `yaml:"nats_url"`
+	// DataDir holds the embedded server's files (default ./replicator-data).
+	DataDir string `yaml:"data_dir"`
+	// Stream is the JetStream stream name (default REPLICATOR).
+	Stream string `yaml:"stream"`
+	// SubjectPrefix prefixes per-collection subjects (default replicator).
+	SubjectPrefix   string    `yaml:"subject_prefix"`
+	CredentialsFile string    `yaml:"credentials_file"`
+	TLS             TLSConfig `yaml:"tls"`
+	// MaxAge is the stream's retention (default 168h).
+	MaxAge time.Duration `yaml:"max_age"`
+	// MaxBytes limits the stream's size (default 0: unlimited).
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// DuplicateWindow is JetStream's de-duplication window (default 1h).
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+	// Replicas is the stream's replica count (default 1).
+	Replicas int `yaml:"replicas"`
+	// PublishWindow bounds in-flight asynchronous publishes (default 1024).
+	PublishWindow int `yaml:"publish_window"`
+	// HeartbeatInterval is how often idle collections publish heartbeats
+	// (default 1s).
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+}
+
+// TLSConfig holds client TLS files.
+type TLSConfig struct {
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// TargetConfig is the PostgreSQL side.
+type TargetConfig struct {
+	// URL is the PostgreSQL connection URL (env REPLICATOR_TARGET_URL).
+	URL string `yaml:"url"`
+	// MaxConns bounds the connection pool (default 8).
+	MaxConns int `yaml:"max_conns"`
+}
+
+// ApplyConfig tunes the sink.
+type ApplyConfig struct {
+	// BatchSize is the most messages per transaction (default 2000).
+	BatchSize int `yaml:"batch_size"`
+	// BatchBytes is the most message bytes per transaction (default 8MiB).
+	BatchBytes ByteSize `yaml:"batch_bytes"`
+	// BatchWait is how long to wait to fill a batch (default 100ms).
+	BatchWait time.Duration `yaml:"batch_wait"`
+	// MaxAckPending bounds unacknowledged messages (default 20000).
+	MaxAckPending int `yaml:"max_ack_pending"`
+	// MaxRetryBackoff caps the retry backoff (default 30s).
+	MaxRetryBackoff time.Duration `yaml:"max_retry_backoff"`
+	// CopyThreshold: batches of at least this many rows use COPY staging
+	// (default 100).
+	CopyThreshold int `yaml:"copy_threshold"`
+}
+
+// SnapshotConfig tunes initial loads and resyncs.
+type SnapshotConfig struct {
+	// Parallelism is the number of concurrent _id ranges (default 4).
+	Parallelism int `yaml:"parallelism"`
+	// ChunkSize is the documents per range (default 10000).
+	ChunkSize int `yaml:"chunk_size"`
+}
+
+// MetricsConfig is the HTTP endpoint for /metrics, /healthz, /readyz.
+type MetricsConfig struct {
+	// Listen is host:port (default 127.0.0.1:9187).
+	Listen string `yaml:"listen"`
+}
+
+// LogConfig sets up the logger.
+type LogConfig struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Format is text (default) or json.
+	Format string `yaml:"format"`
+}
+
+// Defaults.
+const (
+	DefaultOnHistoryLost = "stop"
+	DefaultDataDir       = "./replicator-data"
+	DefaultStream        = "REPLICATOR"
+	DefaultSubjectPrefix = "replicator"
+	DefaultMetricsListen = "127.0.0.1:9187"
+)
+
+// applyDefaults fills zero values.
+func (c *Config) applyDefaults() {
+	setStr(&c.Source.OnHistoryLost, DefaultOnHistoryLost)
+	setInt(&c.Source.BatchSize, 1000)
+	setDur(&c.Source.MaxAwait, time.Second)
+	setDur(&c.Source.OplogHeadroomWarning, 24*time.Hour)
+
+	setStr(&c.Buffer.DataDir, DefaultDataDir)
+	setStr(&c.Buffer.Stream, DefaultStream)
+	setStr(&c.Buffer.SubjectPrefix, DefaultSubjectPrefix)
+	setDur(&c.Buffer.MaxAge, 168*time.Hour)
+	setDur(&c.Buffer.DuplicateWindow, time.Hour)
+	setInt(&c.Buffer.Replicas, 1)
+	setInt(&c.Buffer.PublishWindow, 1024)
+	setDur(&c.Buffer.HeartbeatInterval, time.Second)
+
+	setInt(&c.Target.MaxConns, 8)
+
+	setInt(&c.Apply.BatchSize, 2000)
+	if c.Apply.BatchBytes == 0 {
+		c.Apply.BatchBytes = 8 * MiB
+	}
+	setDur(&c.Apply.BatchWait, 100*time.Millisecond)
+	setInt(&c.Apply.MaxAckPending, 20000)
+	setDur(&c.Apply.MaxRetryBackoff, 30*time.Second)
+	setInt(&c.Apply.CopyThreshold, 100)
+
+	setInt(&c.Snapshot.Parallelism, 4)
+	setInt(&c.Snapshot.ChunkSize, 10000)
+
+	setStr(&c.Metrics.Listen, DefaultMetricsListen)
+	setStr(&c.Log.Level, "info")
+	setStr(&c.Log.Format, "text")
+}
+
+func setStr(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setInt(p *int, v int) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setDur(p *time.Duration, v time.Duration) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+// Mappings compiles every collection, in file order.
+func (c *Config) Mappings() ([]*transform.Mapping, error) {
+	out := make([]*transform.Mapping, 0, len(c.Collections))
+	for i, cc := range c.Collections {
+		m, err := transform.Compile(cc)
+		if err != nil {
+			return nil, c.problemsFrom(i, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}

@@ -1,0 +1,184 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mongopg/replicator/replicator/buffer"
+	"github.com/mongopg/replicator/replicator/capture"
+	"github.com/mongopg/replicator/replicator/config"
+	"github.com/mongopg/replicator/transform"
+)
+
+// Options choose what one process runs.
+type Options struct {
+	// Capture and Apply select the halves to run; `replicator run` sets
+	// both.
+	Capture, Apply bool
+	// Registry transforms events; nil registers every configured mapping.
+	Registry *transform.Registry
+	// Logger receives logs; nil builds one from the config's log section
+	// on standard error.
+	Logger *slog.Logger
+	// Registry for metrics; nil creates one with the Go and process
+	// collectors. Gatherer serves /metrics (defaults to the same registry).
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// MetricsListener, if set, serves the HTTP endpoint instead of
+	// listening on metrics.listen. DisableHTTP turns the endpoint off.
+	MetricsListener net.Listener
+	DisableHTTP     bool
+	// NoMigrate skips creating the metadata schema and the target tables:
+	// `replicator migrate` must have run.
+	NoMigrate bool
+	// OnFirstStart runs on capture's first start (the snapshot hook).
+	OnFirstStart capture.StartHook
+}
+
+// BufferConfig maps the file's buffer section to the buffer's Config.
+func BufferConfig(c *config.Config) buffer.Config {
+	b := c.Buffer
+	return buffer.Config{
+		URL:             b.NATSURL,
+		DataDir:         b.DataDir,
+		Stream:          b.Stream,
+		SubjectPrefix:   b.SubjectPrefix,
+		CredentialsFile: b.CredentialsFile,
+		CAFile:          b.TLS.CAFile,
+		CertFile:        b.TLS.CertFile,
+		KeyFile:         b.TLS.KeyFile,
+		MaxAge:          b.MaxAge,
+		MaxBytes:        int64(b.MaxBytes),
+		DuplicateWindow: b.DuplicateWindow,
+		Replicas:        b.Replicas,
+		PublishWindow:   b.PublishWindow,
+	}
+}
+
+// CaptureConfig maps the file's source section to capture's Config.
+func CaptureConfig(c *config.Config) capture.Config {
+	return capture.Config{
+		URI:               c.Source.URI,
+		BatchSize:         c.Source.BatchSize,
+		MaxAwait:          c.Source.MaxAwait,
+		HeartbeatInterval: c.Buffer.HeartbeatInterval,
+	}
+}
+
+// Run runs the selected components until ctx ends or one fails, then
+// stops them all and returns the first error (nil on a requested stop).
+func Run(ctx context.Context, cfg *config.Config, opts Options) error {
+	if !opts.Capture && !opts.Apply {
+		return errors.New("pipeline: nothing to run")
+	}
+	log := opts.Logger
+	if log == nil {
+		l, err := NewLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format)
+		if err != nil {
+			return err
+		}
+		log = l
+	}
+	reg, gath := opts.Registerer, opts.Gatherer
+	if reg == nil {
+		r := prometheus.NewRegistry()
+		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg, gath = r, r
+	}
+	if gath == nil {
+		if g, ok := reg.(prometheus.Gatherer); ok {
+			gath = g
+		}
+	}
+	mappings, err := cfg.Mappings()
+	if err != nil {
+		return err
+	}
+	if opts.Capture {
+		if err := cfg.RequireSource(); err != nil {
+			return err
+		}
+	}
+	if opts.Apply {
+		if err := cfg.RequireTarget(); err != nil {
+			return err
+		}
+	}
+
+	h := newHealth()
+	ln := opts.MetricsListener
+	if ln == nil && !opts.DisableHTTP {
+		if ln, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+			return fmt.Errorf("metrics endpoint: %w", err)
+		}
+	}
+	if ln != nil {
+		defer ln.Close()
+	}
+
+	buf, err := buffer.Open(ctx, BufferConfig(cfg), log)
+	if err != nil {
+		return err
+	}
+	defer buf.Close()
+	h.add("buffer", func() error {
+		if !buf.Connected() {
+			return errors.New("not connected to NATS")
+		}
+		return nil
+	})
+
+	g, gctx := errgroup.WithContext(ctx)
+	var capt *capture.Capture
+	if opts.Capture {
+		c, err := capture.New(CaptureConfig(cfg), buf, mappings, opts.Registry, reg, log.With("component", "capture"))
+		if err != nil {
+			return err
+		}
+		c.OnFirstStart = opts.OnFirstStart
+		h.add("capture", c.Ready)
+		capt = c
+	}
+	var a *apply
+	if opts.Apply {
+		if a, err = newApply(ctx, cfg, mappings, opts.NoMigrate, reg, log.With("component", "apply")); err != nil {
+			return err
+		}
+		defer a.close()
+		h.add("apply", a.ready)
+	}
+	if ln != nil {
+		g.Go(func() error { return serveHTTP(gctx, ln, gath, h, log) })
+	}
+	if capt != nil {
+		g.Go(func() error {
+			err := capt.Run(gctx)
+			if err != nil {
+				h.fail(err)
+			}
+			return err
+		})
+	}
+	if a != nil {
+		g.Go(func() error {
+			err := a.run(gctx, buf)
+			if err != nil {
+				h.fail(err)
+			}
+			return err
+		})
+	}
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		err = nil
+	}
+	return err
+}

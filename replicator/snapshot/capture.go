@@ -1,0 +1,54 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mongopg/replicator/replicator/buffer"
+	"github.com/mongopg/replicator/transform"
+)
+
+// LeaseWait bounds how long ResetCapture waits for the capture lease.
+const LeaseWait = 30 * time.Second
+
+// ResetCapture moves a stopped capture's position to t0 and purges the
+// buffered events of namespaces. It is the OnT0 step of resync --all: the
+// resync copies every document as of T0 or later, so the buffered events
+// (all older than T0, captured before the history was lost) are superseded,
+// and dropping them keeps a stale event of a document deleted in the lost
+// window from bringing its row back after the sweep. capture then restarts
+// its change stream at T0.
+//
+// It holds the capture lease while it works, so it fails (after LeaseWait)
+// instead of racing a capture process that is still running.
+func ResetCapture(ctx context.Context, buf *buffer.Buffer, source string, namespaces []string, t0 transform.ClusterTime) error {
+	lctx, cancel := context.WithTimeout(ctx, LeaseWait)
+	lease, err := buf.AcquireLease(lctx, source, LeaseWait)
+	cancel()
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return fmt.Errorf("reset capture position: capture of source %q still holds its lease; stop it first", source)
+	}
+	if err != nil {
+		return fmt.Errorf("reset capture position: %w", err)
+	}
+	defer lease.Release(context.WithoutCancel(ctx))
+	stream, err := buf.JetStream().Stream(ctx, buf.Config().Stream)
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("reset capture position: %w", err)
+	}
+	if stream != nil {
+		for _, ns := range namespaces {
+			if err := stream.Purge(ctx, jetstream.WithPurgeSubject(buf.Subject(ns))); err != nil {
+				return fmt.Errorf("reset capture position: purge %s: %w", ns, err)
+			}
+		}
+	}
+	if err := buf.Positions().Save(ctx, source, buffer.Position{ClusterTime: t0}); err != nil {
+		return fmt.Errorf("reset capture position: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/mongopg/replicator/transform"
+)
+
+// Config tunes one snapshot or resync.
+type Config struct {
+	// Parallelism bounds the chunks copied at once, over all collections:
+	// open source cursors and target transactions (default 4).
+	Parallelism int
+	// ChunkSize is the planned documents per chunk (default 10000).
+	ChunkSize int
+	// BatchSize is the documents per COPY batch inside a chunk's
+	// transaction (default 2000); it bounds memory per chunk.
+	BatchSize int
+	// Collections restricts the run to these source namespaces; empty
+	// means every mapping in Deps.
+	Collections []string
+	// Progress receives progress output: bars redrawn in place when
+	// Terminal is set, nothing otherwise (progress then goes to the log
+	// every ProgressInterval).
+	Progress io.Writer
+	Terminal bool
+	// ProgressInterval is the period of progress log lines and terminal
+	// redraws (default 10s for logs; terminals redraw every 250ms).
+	ProgressInterval time.Duration
+	// OnT0 is called once the run's T0 is recorded and before any document
+	// is read. The capture side opens its change stream at T0 here (for an
+	// initial snapshot) or moves its position to T0 (recovery with
+	// resync --all). An error stops the run before it copies anything.
+	OnT0 func(ctx context.Context, t0 transform.ClusterTime) error
+	// T0, when set, is the version of new runs instead of the source's
+	// current cluster time: the capture side's start time on a first start.
+	// An unfinished run older than T0 is then started over, since the
+	// buffer holds no changes between its T0 and this one.
+	T0 transform.ClusterTime
+	// MaxRetries is how often one chunk is retried after a retryable
+	// failure before the run fails (default 8).
+	MaxRetries int
+}
+
+func (c *Config) applyDefaults() {
+	if c.Parallelism <= 0 {
+		c.Parallelism = 4
+	}
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = 10000
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 2000
+	}
+	if c.ProgressInterval <= 0 {
+		c.ProgressInterval = 10 * time.Second
+	}
+	if c.MaxRetries <= 0 {
+		c.MaxRetries = 8
+	}
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Parallelism < 0 || c.Parallelism > 256 {
+		errs = append(errs, fmt.Errorf("parallelism %d: want 1..256", c.Parallelism))
+	}
+	if c.ChunkSize < 0 {
+		errs = append(errs, fmt.Errorf("chunk_size %d: want > 0", c.ChunkSize))
+	}
+	if c.BatchSize < 0 {
+		errs = append(errs, fmt.Errorf("batch size %d: want > 0", c.BatchSize))
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are the connections and mappings a run works with.
+type Deps struct {
+	// Source is connected to the MongoDB deployment.
+	Source *mongo.Client
+	// Target is the PostgreSQL pool; it needs Parallelism connections for
+	// the run, beside what the streaming apply uses.
+	Target *pgxpool.Pool
+	// Mappings are the compiled collection mappings.
+	Mappings []*transform.Mapping
+	// Metrics receives the snapshot metrics; nil records none.
+	Metrics *Metrics
+	// Logger receives decisions and rare events; nil discards them.
+	Logger *slog.Logger
+}
+
+func (d *Deps) check() error {
+	if d.Source == nil || d.Target == nil {
+		return errors.New("snapshot: source and target connections are required")
+	}
+	if len(d.Mappings) == 0 {
+		return errors.New("snapshot: no collections configured")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}

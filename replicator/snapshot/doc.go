@@ -1,0 +1,52 @@
+// Package snapshot copies MongoDB collections into PostgreSQL as of a
+// cluster time T0 while streaming applies changes concurrently: the initial
+// snapshot, per-collection resync, and recovery from a lost resume token
+// (DESIGN.md, "Versions, checkpoints, snapshots, replay").
+//
+// Entry points: Run (initial snapshot, `replicator snapshot`), Resync
+// (`replicator resync`), Coordinator (inside `replicator run`: the initial
+// snapshot on capture's first start and the on_history_lost: resync
+// policy), ResetCapture (resync --all moving a stopped capture to T0), and
+// package oplogwindow (the oplog headroom guard).
+//
+// Promises, and where the code keeps them:
+//
+//   - Complete plans for any _id types. Range operators only match values of
+//     their bound's BSON type bracket, so a plan covers each type bracket on
+//     its own with open-ended first and last chunks, and splits large
+//     brackets at quantiles of a server-sorted $sample (chunk.go, plan.go).
+//     NaN, which no range operator matches, falls in the first chunk of the
+//     number bracket (Chunk.Filter).
+//   - T0 before reading. T0 is recorded with the plan before any document is
+//     read; every write at or before T0 is visible to the snapshot's
+//     majority reads and every later write is in the change stream opened at
+//     T0 (clustertime.go, ClusterTime; Config.OnT0 and Coordinator hand T0 to
+//     capture).
+//   - Correct whatever the interleaving with streaming. Snapshot rows carry
+//     version (T0, seq 0) and are written only where the stored row is not
+//     newer and no newer tombstone exists; a written row's child rows are
+//     replaced with it (merge.go, the same rules as sink). A chunk's merge
+//     and a streaming batch of the same collection are serialised on the
+//     collection's apply-checkpoint row (guardMerge), so neither can miss
+//     the other's uncommitted writes.
+//   - Resumable, never twice. A chunk's rows and its checkpoint row
+//     (replicator.snapshot_chunks, state done) commit in one transaction,
+//     and the checkpoint only moves from pending (copy.go, markChunkDone), so
+//     a killed run resumes with exactly the chunks not done (Start) and a
+//     finished chunk is never committed again. A retryable failure
+//     (deadlock, connection loss, network error) retries the chunk (copy.go,
+//     errors.go).
+//   - Resync never empties a table. It overwrites rows in place at a new T0,
+//     then one statement removes the rows older than T0 that neither the
+//     copy nor streaming wrote: their documents are gone. They leave
+//     tombstones at T0 and take their child rows along (sweep.go).
+//   - Bounded. At most Parallelism chunks are copied at once (one source
+//     cursor and one target transaction each), and a chunk holds at most
+//     BatchSize documents in memory (snapshot.go, copy.go).
+//   - Poison isolated. A document the mapping cannot transform becomes a dead
+//     letter in the chunk's transaction, unless the collection says
+//     on_error: halt, which fails the run (copy.go).
+//   - Visible. Progress bars on a terminal, periodic log lines otherwise
+//     (progress.go), and the metrics replicator_snapshot_documents_total,
+//     _documents_remaining and _state{collection,state} (metrics.go).
+package snapshot

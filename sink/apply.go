@@ -1,0 +1,315 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// position is the apply checkpoint as this applier last saw it.
+type position struct {
+	seq   uint64
+	epoch int64
+}
+
+// collection applies one collection's messages. Its methods run on the
+// collection's goroutine only.
+type collection struct {
+	cfg   Collection
+	conf  Config
+	ts    *tableSet
+	rels  *relations
+	pool  *pgxpool.Pool
+	m     *metrics
+	clock *clock
+	log   *slog.Logger
+
+	pos   position
+	stale bool // pos must be re-read before the next commit
+}
+
+const checkpointUpdate = `UPDATE replicator.apply_checkpoints
+SET stream_seq = $2, cluster_ts = coalesce($3, cluster_ts), cluster_inc = coalesce($4, cluster_inc),
+    source_wall_time = coalesce($5, source_wall_time), updated_at = now()
+WHERE collection = $1 AND stream_seq = $6 AND epoch = $7`
+
+// loadPosition makes sure the checkpoint row exists and reads it.
+func (c *collection) loadPosition(ctx context.Context) error {
+	if _, err := c.pool.Exec(ctx, `INSERT INTO replicator.apply_checkpoints (collection) VALUES ($1) ON CONFLICT DO NOTHING`, c.cfg.Namespace); err != nil {
+		return fmt.Errorf("create checkpoint: %w", err)
+	}
+	var (
+		seq          int64
+		wall, update *time.Time
+	)
+	err := c.pool.QueryRow(ctx, `SELECT stream_seq, epoch, source_wall_time, updated_at FROM replicator.apply_checkpoints WHERE collection = $1`,
+		c.cfg.Namespace).Scan(&seq, &c.pos.epoch, &wall, &update)
+	if err != nil {
+		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	c.pos.seq, c.stale = uint64(seq), false
+	if wall != nil && c.clock.source.Load() == 0 {
+		c.clock.source.Store(wall.UnixNano())
+	}
+	if update != nil && c.clock.commit.Load() == 0 {
+		c.clock.commit.Store(update.UnixNano())
+	}
+	return nil
+}
+
+// apply commits msgs (ascending sequences), retrying transient failures
+// in order until ctx ends and isolating a failing event by splitting the
+// batch. It returns nil once every message is committed (applied, skipped
+// as already applied, or dead-lettered), a *HaltError, errEpochChanged or
+// ctx's error. Committed messages are those at or below c.pos.seq.
+func (c *collection) apply(ctx context.Context, msgs []message) error {
+	bo := newBackoff(c.conf.MaxRetryBackoff)
+	for attempt := 1; ; attempt++ {
+		err := c.commit(ctx, msgs)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var halt *HaltError
+		if errors.As(err, &halt) || errors.Is(err, errEpochChanged) {
+			return err
+		}
+		if errors.Is(err, errCheckpointMoved) {
+			c.stale = true
+			continue
+		}
+		class, reason := classify(err)
+		switch class {
+		case classRetry:
+			c.m.retries.WithLabelValues(c.cfg.Namespace, reason).Inc()
+			c.log.Warn("apply failed, retrying", "collection", c.cfg.Namespace, "attempt", attempt,
+				"first_seq", msgs[0].seq, "last_seq", msgs[len(msgs)-1].seq, "reason", reason, "error", err)
+			if err := bo.wait(ctx); err != nil {
+				return err
+			}
+		case classEvent:
+			if len(msgs) > 1 {
+				mid := len(msgs) / 2
+				if err := c.apply(ctx, msgs[:mid]); err != nil {
+					return err
+				}
+				return c.apply(ctx, msgs[mid:])
+			}
+			if err := c.isolate(&msgs[0], err); err != nil {
+				return err
+			}
+		default:
+			return &HaltError{Collection: c.cfg.Namespace, Seq: msgs[0].seq, Err: err,
+				Hint: "the target schema does not accept this collection's writes (compare it with `replicator check`), fix it and restart"}
+		}
+	}
+}
+
+// isolate handles one message that fails on its own: it becomes a dead
+// letter, or halts the collection when it says on_error: halt.
+func (c *collection) isolate(m *message, err error) error {
+	switch {
+	case m.bad == nil && c.cfg.halts():
+		key := ""
+		if m.env != nil {
+			key = m.env.DocumentKey
+		}
+		return &HaltError{Collection: c.cfg.Namespace, Seq: m.seq, Err: fmt.Errorf("document %s: %w", key, err),
+			Hint: "on_error is halt: fix the cause (or set on_error: dead_letter) and restart"}
+	case m.bad == nil:
+		m.poisoned(err)
+		c.log.Warn("event dead-lettered", "collection", c.cfg.Namespace, "seq", m.seq, "reason", m.bad.reason, "sqlstate", m.bad.sqlstate, "error", err)
+		return nil
+	case m.bad.rawEvent != nil:
+		// The dead letter itself did not fit (jsonb refuses \u0000): keep
+		// the raw bytes instead.
+		m.bad.rawBytes, m.bad.rawEvent = m.data, nil
+		return nil
+	}
+	return &HaltError{Collection: c.cfg.Namespace, Seq: m.seq, Err: fmt.Errorf("cannot record dead letter: %w", err)}
+}
+
+// commit applies msgs in one transaction together with the checkpoint.
+func (c *collection) commit(ctx context.Context, msgs []message) error {
+	if c.stale {
+		old := c.pos.epoch
+		if err := c.loadPosition(ctx); err != nil {
+			return err
+		}
+		if c.pos.epoch != old {
+			return errEpochChanged
+		}
+	}
+	first := 0
+	for first < len(msgs) && msgs[first].seq <= c.pos.seq {
+		first++
+	}
+	if skipped := first; skipped > 0 {
+		c.m.events.WithLabelValues(c.cfg.Namespace, "duplicate").Add(float64(skipped))
+	}
+	msgs = msgs[first:]
+	if len(msgs) == 0 {
+		return nil
+	}
+	start := time.Now()
+	p := plan(c.ts, msgs)
+	tx, err := c.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }() // no-op after commit
+	var src source = arraySource{}
+	if c.conf.CopyThreshold > 0 && p.rows >= c.conf.CopyThreshold {
+		if err := insertFresh(ctx, tx, c.ts, c.rels, p); err != nil {
+			return err
+		}
+		if err := stageCopy(ctx, tx, c.rels, p); err != nil {
+			return err
+		}
+		src = copySource{}
+	}
+	b := &pgx.Batch{}
+	c.queueCheckpoint(b, p)
+	queueWrites(b, c.ts, c.rels, src, p)
+	c.queueRecords(b, p)
+	unresolved := -1
+	if len(p.deadLetters) > 0 && c.cfg.DeadLetterThreshold > 0 {
+		b.Queue(`SELECT count(*) FROM replicator.dead_letters WHERE collection = $1 AND resolved_at IS NULL`, c.cfg.Namespace).
+			QueryRow(func(r pgx.Row) error { return r.Scan(&unresolved) })
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	c.pos.seq = p.last
+	c.committed(p, len(msgs), start)
+	if unresolved >= c.cfg.DeadLetterThreshold {
+		return &HaltError{Collection: c.cfg.Namespace, Seq: p.last,
+			Err:  fmt.Errorf("%d unresolved dead letters reach dead_letter_threshold %d", unresolved, c.cfg.DeadLetterThreshold),
+			Hint: "inspect them with `replicator dlq list`, resolve them with `replicator dlq resolve`, then restart"}
+	}
+	return nil
+}
+
+func (c *collection) committed(p *batchPlan, n int, start time.Time) {
+	ns := c.cfg.Namespace
+	for op, k := range p.ops {
+		c.m.events.WithLabelValues(ns, op).Add(float64(k))
+	}
+	for _, d := range p.deadLetters {
+		c.m.deadLetters.WithLabelValues(ns, d.reason).Inc()
+	}
+	c.m.batchSize.WithLabelValues(ns).Observe(float64(n))
+	c.m.duration.WithLabelValues(ns).Observe(time.Since(start).Seconds())
+	if !p.wall.IsZero() {
+		c.clock.source.Store(p.wall.UnixNano())
+	}
+	c.clock.commit.Store(time.Now().UnixNano())
+	for _, m := range p.controls {
+		c.log.Warn("control event recorded", "collection", ns, "seq", m.seq, "operation", m.env.Operation)
+	}
+}
+
+// queueCheckpoint moves the checkpoint to the batch's last sequence, only
+// from the position this applier holds (Invariant: checkpoint in the same
+// transaction as the rows, see doc.go).
+func (c *collection) queueCheckpoint(b *pgx.Batch, p *batchPlan) {
+	var ts, inc *int64
+	var wall *time.Time
+	if !p.ct.IsZero() {
+		t, i := int64(p.ct.T), int64(p.ct.I)
+		ts, inc = &t, &i
+	}
+	if !p.wall.IsZero() {
+		wall = &p.wall
+	}
+	b.Queue(checkpointUpdate, c.cfg.Namespace, int64(p.last), ts, inc, wall, int64(c.pos.seq), c.pos.epoch).
+		Exec(func(ct pgconn.CommandTag) error {
+			if ct.RowsAffected() != 1 {
+				return errCheckpointMoved
+			}
+			return nil
+		})
+}
+
+// queueWrites queues the version-guarded merge of the plan's rows (see
+// merge.go): children are deleted deepest first and inserted parents first,
+// so foreign keys from child to parent hold after every statement.
+func queueWrites(b *pgx.Batch, ts *tableSet, rels *relations, src source, p *batchPlan) {
+	root := ts.root
+	if len(p.upserts) > 0 {
+		up := rootRows(p.upserts, false)
+		from, args := src.from(rels.up, up, rels.up.cols)
+		b.Queue(upsertRoot(root, from), args...)
+		for i := len(ts.desc) - 1; i >= 0; i-- {
+			from, args := src.from(rels.up, up, root.keyIdx)
+			b.Queue(deleteChildrenOfUpserts(root, ts.desc[i], from), args...)
+		}
+		for i, d := range ts.desc {
+			if len(p.children[i]) == 0 {
+				continue
+			}
+			from, args := src.from(rels.child[i], p.children[i], rels.child[i].cols)
+			b.Queue(insertChildren(root, d, from), args...)
+		}
+		from, args = src.from(rels.up, up, root.keyIdx)
+		b.Queue(clearTombstones(root, from), args...)
+	}
+	if len(p.deletes) > 0 {
+		del := rootRows(p.deletes, true)
+		for i := len(ts.desc) - 1; i >= 0; i-- {
+			from, args := src.from(rels.del, del, root.keyIdx)
+			b.Queue(deleteChildrenOfDeletes(root, ts.desc[i], from), args...)
+		}
+		from, args := src.from(rels.del, del, root.keyIdx)
+		b.Queue(deleteRoots(root, from), args...)
+		b.Queue(upsertTombstones(root, from), args...)
+	}
+}
+
+const (
+	insertDeadLetter = `INSERT INTO replicator.dead_letters
+(collection, stage, reason, error, field_path, sqlstate, document_key, raw_event, raw_bytes, stream_seq, cluster_ts, cluster_inc)
+VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''), nullif($7, ''), $8::jsonb, $9, $10, $11, $12)`
+	insertControl = `INSERT INTO replicator.control_events (collection, operation, token, raw_event, stream_seq, cluster_ts, cluster_inc)
+VALUES ($1, $2, nullif($3, ''), $4::jsonb, $5, $6, $7)`
+)
+
+// queueRecords queues the batch's dead letters and control events.
+func (c *collection) queueRecords(b *pgx.Batch, p *batchPlan) {
+	ns := c.cfg.Namespace
+	for _, d := range p.deadLetters {
+		var raw *string
+		if d.rawEvent != nil {
+			s := string(d.rawEvent)
+			raw = &s
+		}
+		b.Queue(insertDeadLetter, ns, d.stage, d.reason, clean(d.err), clean(d.path), d.sqlstate, clean(d.documentKey),
+			raw, d.rawBytes, int64(d.seq), int64(d.clusterTS), int64(d.clusterIn))
+	}
+	for _, m := range p.controls {
+		e := m.env
+		b.Queue(insertControl, ns, clean(e.Operation), clean(e.Token), string(m.data), int64(m.seq),
+			int64(e.ClusterTime.T), int64(e.ClusterTime.I))
+	}
+}
+
+// clean makes s storable in a text column: valid UTF-8 without NUL bytes.
+func clean(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return strings.ReplaceAll(s, "\x00", `\u0000`)
+}

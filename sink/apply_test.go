@@ -1,0 +1,165 @@
+package sink
+
+import (
+	"context"
+	"reflect"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mongopg/replicator/internal/testenv"
+)
+
+func reset(t *testing.T, pool *pgxpool.Pool, c *collection) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `TRUNCATE app.item_tag_notes, app.item_tags, app.items CASCADE;
+TRUNCATE replicator.tombstones, replicator.dead_letters, replicator.control_events;
+UPDATE replicator.apply_checkpoints SET stream_seq = 0`); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.loadPosition(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestApplyVersionGuard(t *testing.T) {
+	a := func(qty int, tags ...string) item { return item{id: "a", qty: qty, tags: tags} }
+	cases := []struct {
+		name       string
+		batches    [][]message
+		want       map[string]string
+		tombstones []string // keys with a tombstone
+	}{
+		{"newer update wins", [][]message{
+			{change(1, 10, a(1).mutation())}, {change(2, 11, a(2).mutation())},
+		}, map[string]string{"a": "qty=2 v=11/2 tags="}, nil},
+		{"older update is ignored", [][]message{
+			{change(1, 20, a(1).mutation())}, {change(2, 10, a(2).mutation())},
+		}, map[string]string{"a": "qty=1 v=20/1 tags="}, nil},
+		{"equal cluster time orders by sequence", [][]message{
+			{change(1, 10, a(1).mutation())}, {change(2, 10, a(2).mutation())},
+		}, map[string]string{"a": "qty=2 v=10/2 tags="}, nil},
+		{"redelivered batch is skipped", [][]message{
+			{change(1, 10, a(1, "x").mutation()), change(2, 10, item{id: "b", qty: 1}.mutation())},
+			{change(1, 10, a(1, "x").mutation()), change(2, 10, item{id: "b", qty: 1}.mutation())},
+		}, map[string]string{"a": "qty=1 v=10/1 tags=x", "b": "qty=1 v=10/2 tags="}, nil},
+		{"tombstone blocks a late older upsert", [][]message{
+			{change(1, 10, a(1).mutation())}, {change(2, 20, deletion("a"))}, {change(3, 15, a(5).mutation())},
+		}, map[string]string{}, []string{"a"}},
+		{"newer upsert resurrects a deleted row", [][]message{
+			{change(1, 10, a(1).mutation())}, {change(2, 20, deletion("a"))}, {change(3, 30, a(7, "r").mutation())},
+		}, map[string]string{"a": "qty=7 v=30/3 tags=r"}, nil},
+		{"delete older than the row is ignored", [][]message{
+			{change(1, 30, a(1, "x").mutation())}, {change(2, 20, deletion("a"))},
+		}, map[string]string{"a": "qty=1 v=30/1 tags=x"}, []string{"a"}},
+		{"delete of an unknown key blocks an older insert", [][]message{
+			{change(1, 20, deletion("a"))}, {change(2, 10, a(1).mutation())},
+		}, map[string]string{}, []string{"a"}},
+		{"same key twice in a batch keeps the newest", [][]message{
+			{change(1, 10, a(1, "x", "y").mutation()), change(2, 11, a(2, "z").mutation())},
+		}, map[string]string{"a": "qty=2 v=11/2 tags=z"}, nil},
+		{"same key twice in a batch keeps the newest version, not the last", [][]message{
+			{change(1, 20, a(1, "x").mutation()), change(2, 10, a(2, "y").mutation())},
+		}, map[string]string{"a": "qty=1 v=20/1 tags=x"}, nil},
+		{"upsert then delete in one batch", [][]message{
+			{change(1, 10, a(1, "x").mutation()), change(2, 11, deletion("a"))},
+		}, map[string]string{}, []string{"a"}},
+		{"delete then upsert in one batch", [][]message{
+			{change(1, 10, a(1, "x").mutation())}, {change(2, 11, deletion("a")), change(3, 12, a(3, "y").mutation())},
+		}, map[string]string{"a": "qty=3 v=12/3 tags=y"}, nil},
+		{"children are replaced", [][]message{
+			{change(1, 10, a(1, "x", "y", "z").mutation())}, {change(2, 11, a(1, "w").mutation())},
+		}, map[string]string{"a": "qty=1 v=11/2 tags=w"}, nil},
+		{"children are cleared", [][]message{
+			{change(1, 10, a(1, "x", "y").mutation())}, {change(2, 11, a(1).mutation())},
+		}, map[string]string{"a": "qty=1 v=11/2 tags="}, nil},
+		{"an older event does not replace children", [][]message{
+			{change(1, 20, a(1, "x").mutation())}, {change(2, 10, a(2, "y", "z").mutation())},
+		}, map[string]string{"a": "qty=1 v=20/1 tags=x"}, nil},
+		{"delete cascades to children and grandchildren", [][]message{
+			{change(1, 10, a(1, "x", "y").mutation(), item{id: "b", tags: []string{"k"}}.mutation())}, {change(2, 11, deletion("a"))},
+		}, map[string]string{"b": "qty=0 v=10/1 tags=k"}, []string{"a"}},
+		{"mixed batch over many keys", [][]message{
+			{change(1, 10, a(1, "x").mutation()), change(2, 10, item{id: "b", qty: 2, tags: []string{"p", "q"}}.mutation()),
+				change(3, 10, item{id: "c", qty: 3}.mutation())},
+			{change(4, 11, deletion("b")), change(5, 12, item{id: "c", qty: 4, tags: []string{"n"}}.mutation()),
+				change(6, 9, a(9).mutation()), change(7, 13, item{id: "d", qty: 5}.mutation())},
+		}, map[string]string{"a": "qty=1 v=10/1 tags=x", "c": "qty=4 v=12/5 tags=n", "d": "qty=5 v=13/7 tags="}, []string{"b"}},
+	}
+	ctx := context.Background()
+	paths := []struct {
+		name      string
+		threshold int
+	}{{"arrays", 1 << 30}, {"copy", 1}}
+	colls := make([]*collection, len(paths))
+	pools := make([]*pgxpool.Pool, len(paths))
+	for i, p := range paths {
+		pools[i] = testDB(t, testenv.PostgresURL(t))
+		colls[i] = newTestCollection(t, pools[i], p.threshold, nil)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var dumps []string
+			for i, p := range paths {
+				pool, c := pools[i], colls[i]
+				reset(t, pool, c)
+				for _, b := range tc.batches {
+					if err := c.apply(ctx, redecode(b)); err != nil {
+						t.Fatalf("%s: apply: %v", p.name, err)
+					}
+				}
+				if got := itemState(t, pool); !reflect.DeepEqual(got, tc.want) {
+					t.Errorf("%s: rows\n got %v\nwant %v", p.name, got, tc.want)
+				}
+				var tomb []string
+				rows, _ := pool.Query(ctx, `SELECT key[1] FROM replicator.tombstones ORDER BY 1`)
+				for rows.Next() {
+					var k string
+					_ = rows.Scan(&k)
+					tomb = append(tomb, k)
+				}
+				if rows.Err() != nil {
+					t.Fatal(rows.Err())
+				}
+				if !reflect.DeepEqual(tomb, tc.tombstones) {
+					t.Errorf("%s: tombstones %v, want %v", p.name, tomb, tc.tombstones)
+				}
+				last := tc.batches[len(tc.batches)-1]
+				if got, want := checkpointSeq(t, pool), last[len(last)-1].seq; got != want {
+					t.Errorf("%s: checkpoint %d, want %d", p.name, got, want)
+				}
+				d := dump(t, pool)
+				dumps = append(dumps, d)
+				// Replaying everything from the start changes nothing.
+				if _, err := pool.Exec(ctx, `UPDATE replicator.apply_checkpoints SET stream_seq = 0`); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.loadPosition(ctx); err != nil {
+					t.Fatal(err)
+				}
+				for _, b := range tc.batches {
+					if err := c.apply(ctx, redecode(b)); err != nil {
+						t.Fatalf("%s: replay: %v", p.name, err)
+					}
+				}
+				if again := dump(t, pool); again != d {
+					t.Errorf("%s: replay changed the state:\nbefore:\n%s\nafter:\n%s", p.name, d, again)
+				}
+			}
+			if dumps[0] != dumps[1] {
+				t.Errorf("array and COPY paths differ:\narrays:\n%s\ncopy:\n%s", dumps[0], dumps[1])
+			}
+		})
+	}
+}
+
+// redecode gives each run its own copy of the messages (apply may mark
+// them and plan rewrites their key columns).
+func redecode(b []message) []message {
+	msgs := make([]message, len(b))
+	for j, m := range b {
+		msgs[j] = decode(testNS, m.seq, m.data)
+	}
+	return msgs
+}

@@ -1,0 +1,117 @@
+package sink
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mongopg/replicator/internal/testenv"
+	"github.com/mongopg/replicator/replicator/envelope"
+	"github.com/mongopg/replicator/schemas"
+	"github.com/mongopg/replicator/transform"
+)
+
+const benchDDL = `
+CREATE SCHEMA bench;
+CREATE TABLE bench.items (
+    id text PRIMARY KEY, tenant uuid NOT NULL, n integer, created timestamptz, payload text,
+    _cdc_ts bigint NOT NULL, _cdc_inc bigint NOT NULL, _cdc_seq bigint NOT NULL);
+CREATE TABLE bench.raw (LIKE bench.items INCLUDING ALL);`
+
+// BenchmarkApply applies batches of 2000 inserts of 1 KB rows through the
+// COPY path and, in the same run, COPYs the same rows straight into an
+// identical table; it reports both rates and their ratio.
+func BenchmarkApply(b *testing.B) {
+	const batch = 2000
+	ctx := context.Background()
+	pool := testenv.Postgres(b)
+	if err := schemas.Migrate(ctx, pool); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, benchDDL); err != nil {
+		b.Fatal(err)
+	}
+	col := func(n, t string) transform.ColumnDef { return transform.ColumnDef{Name: n, Type: t} }
+	tables := []transform.TableDef{{Name: "bench.items", Key: []string{"id"}, Columns: []transform.ColumnDef{
+		col("id", "text"), col("tenant", "uuid"), col("n", "integer"), col("created", "timestamptz"), col("payload", "text")}}}
+	a, err := New(pool, []Collection{{Namespace: testNS, Tables: tables}}, Config{Stream: "S", SubjectPrefix: "p", CopyThreshold: benchThreshold()}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := a.cols[0]
+	if err := c.loadPosition(ctx); err != nil {
+		b.Fatal(err)
+	}
+	payload := strings.Repeat("x", 1024-100)
+	tenantID := uuid.New()
+	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	datas := make([][][]byte, b.N)
+	raws := make([][][]any, b.N)
+	seqs := make([][]uint64, b.N)
+	seq := uint64(0)
+	for i := range b.N {
+		for j := range batch {
+			seq++
+			id := fmt.Sprintf("doc-%09d", seq)
+			m := transform.Mutation{Table: "bench.items", Op: transform.OpUpsert, Key: []transform.Value{transform.Text(id)},
+				Values: []transform.Value{transform.Text(id), transform.Text(tenantID.String()), transform.Text(strconv.Itoa(j)),
+					transform.Text(created.Format(time.RFC3339Nano)), transform.Text(payload)}}
+			d, err := envelope.Encode(&envelope.Envelope{Kind: envelope.KindChange, Collection: testNS,
+				ClusterTime: transform.ClusterTime{T: 1000, I: uint32(seq)}, Operation: "insert", Mutations: []transform.Mutation{m}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			datas[i] = append(datas[i], d)
+			seqs[i] = append(seqs[i], seq)
+			raws[i] = append(raws[i], []any{id, tenantID, int32(j), created, payload, int64(1000), int64(seq), int64(seq)})
+		}
+	}
+	b.ResetTimer()
+
+	// Apply as the consumer does: decoding batch i+1 overlaps applying
+	// batch i.
+	start := time.Now()
+	decoded := make(chan []message, 1)
+	go func() {
+		for i := range b.N {
+			decoded <- decodeAll(testNS, seqs[i], func(j int) []byte { return datas[i][j] })
+		}
+		close(decoded)
+	}()
+	for msgs := range decoded {
+		if err := c.apply(ctx, msgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	applyTime := time.Since(start)
+
+	start = time.Now()
+	for i := range b.N {
+		if _, err := pool.CopyFrom(ctx, pgx.Identifier{"bench", "raw"},
+			[]string{"id", "tenant", "n", "created", "payload", "_cdc_ts", "_cdc_inc", "_cdc_seq"}, pgx.CopyFromRows(raws[i])); err != nil {
+			b.Fatal(err)
+		}
+	}
+	copyTime := time.Since(start)
+	b.StopTimer()
+	rows := float64(b.N * batch)
+	applyRate, copyRate := rows/applyTime.Seconds(), rows/copyTime.Seconds()
+	b.ReportMetric(applyRate, "apply_rows/s")
+	b.ReportMetric(copyRate, "rawcopy_rows/s")
+	b.ReportMetric(applyRate/copyRate, "apply/rawcopy")
+}
+
+func benchThreshold() int {
+	if s := os.Getenv("SINK_BENCH_COPY_THRESHOLD"); s != "" {
+		n, _ := strconv.Atoi(s)
+		return n
+	}
+	return 500
+}

@@ -1,0 +1,269 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mongopg/replicator/replicator/buffer"
+)
+
+// consumers is the part of jetstream.JetStream the applier uses.
+type consumers interface {
+	CreateOrUpdateConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error)
+	DeleteConsumer(ctx context.Context, stream, consumer string) error
+}
+
+// run consumes one collection until ctx ends (nil) or it halts
+// (*HaltError). Any other failure (NATS unreachable, consumer deleted,
+// checkpoint reset) restarts the session after a backoff.
+func (c *collection) run(ctx context.Context, js consumers) error {
+	bo := newBackoff(c.conf.MaxRetryBackoff)
+	for {
+		progressed, err := c.session(ctx, js)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var halt *HaltError
+		if errors.As(err, &halt) {
+			return err
+		}
+		if progressed {
+			bo.reset()
+		}
+		if errors.Is(err, errEpochChanged) {
+			c.log.Info("apply checkpoint was reset, restarting delivery", "collection", c.cfg.Namespace)
+			continue
+		}
+		c.log.Warn("apply session ended, restarting", "collection", c.cfg.Namespace, "seq", c.pos.seq, "error", err)
+		if bo.wait(ctx) != nil {
+			return nil
+		}
+	}
+}
+
+// session reads the checkpoint, starts delivery right after it and applies
+// batches until something fails. Fetching and decoding the next batch
+// overlaps applying the current one: at most three batches are in memory
+// (one applying, one waiting in the channel, one being fetched).
+func (c *collection) session(ctx context.Context, js consumers) (progressed bool, err error) {
+	if err := c.loadPosition(ctx); err != nil {
+		return false, err
+	}
+	if err := c.checkThreshold(ctx); err != nil {
+		return false, err
+	}
+	cons, err := c.resetConsumer(ctx, js)
+	if err != nil {
+		return false, err
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	batches := make(chan fetched, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.fetchLoop(fctx, cons, batches)
+	}()
+	defer func() {
+		cancel()
+		<-done // the fetcher ends before the session returns
+	}()
+	idle := time.NewTicker(epochCheckInterval)
+	defer idle.Stop()
+	for {
+		var f fetched
+		select {
+		case <-ctx.Done():
+			return progressed, nil
+		case <-idle.C:
+			// No message to commit means no commit to notice a replay:
+			// look at the epoch while idle.
+			if err := c.checkEpoch(ctx); err != nil {
+				return progressed, err
+			}
+			continue
+		case f = <-batches:
+			idle.Reset(epochCheckInterval)
+		}
+		if f.err != nil {
+			return progressed, f.err
+		}
+		err = c.apply(ctx, f.msgs)
+		// Invariant: ack only after commit (doc.go). Everything at or
+		// below the checkpoint is committed; nothing above it is acked.
+		for i, m := range f.msgs {
+			if m.seq > c.pos.seq {
+				break
+			}
+			_ = f.raw[i].Ack() // a lost ack means a redelivery, skipped as a duplicate
+			progressed = true
+		}
+		if err != nil {
+			return progressed, err
+		}
+	}
+}
+
+// epochCheckInterval is how often an idle session checks whether the
+// checkpoint was reset.
+const epochCheckInterval = 2 * time.Second
+
+// checkEpoch returns errEpochChanged when an operator reset the checkpoint.
+func (c *collection) checkEpoch(ctx context.Context) error {
+	var epoch int64
+	if err := c.pool.QueryRow(ctx, `SELECT epoch FROM replicator.apply_checkpoints WHERE collection = $1`, c.cfg.Namespace).Scan(&epoch); err != nil {
+		return fmt.Errorf("read checkpoint epoch: %w", err)
+	}
+	if epoch != c.pos.epoch {
+		return errEpochChanged
+	}
+	return nil
+}
+
+// fetched is one decoded batch, or the error that ended fetching.
+type fetched struct {
+	msgs []message
+	raw  []jetstream.Msg
+	err  error
+}
+
+// fetchLoop fetches and decodes batches until ctx ends or a fetch fails
+// (the error is the last thing it sends).
+func (c *collection) fetchLoop(ctx context.Context, cons jetstream.Consumer, out chan<- fetched) {
+	for ctx.Err() == nil {
+		msgs, raw, err := c.fetch(cons)
+		if err == nil && len(msgs) == 0 {
+			continue
+		}
+		select {
+		case out <- fetched{msgs: msgs, raw: raw, err: err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// resetConsumer (re)creates the collection's durable consumer so delivery
+// starts right after the PostgreSQL checkpoint, whatever the consumer's
+// previous state (missing, behind, ahead after a PostgreSQL restore, or
+// holding unacknowledged messages that would otherwise be redelivered out
+// of order). The checkpoint, not the consumer, is the position of record.
+func (c *collection) resetConsumer(ctx context.Context, js consumers) (jetstream.Consumer, error) {
+	name := buffer.Durable(c.cfg.Namespace)
+	if err := js.DeleteConsumer(ctx, c.conf.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("delete consumer %s: %w", name, err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, c.conf.Stream, jetstream.ConsumerConfig{
+		Durable:       name,
+		Description:   "replicator apply " + c.cfg.Namespace,
+		FilterSubject: buffer.Subject(c.conf.SubjectPrefix, c.cfg.Namespace),
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   c.pos.seq + 1,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxDeliver:    -1, // never drop a message
+		MaxAckPending: c.conf.MaxAckPending,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s: %w", name, err)
+	}
+	return cons, nil
+}
+
+// fetch pulls one batch, bounded by count, bytes and wait. Messages it
+// cannot decode come back as dead letters, never as an error.
+func (c *collection) fetch(cons jetstream.Consumer) ([]message, []jetstream.Msg, error) {
+	batch, err := cons.Fetch(c.conf.BatchSize, jetstream.FetchMaxBytes(c.conf.BatchBytes), jetstream.FetchMaxWait(c.conf.BatchWait))
+	if err != nil {
+		return nil, nil, fmt.Errorf("fetch: %w", err)
+	}
+	var (
+		raw     []jetstream.Msg
+		seqs    []uint64
+		pending uint64
+	)
+	for m := range batch.Messages() {
+		md, err := m.Metadata()
+		if err != nil {
+			return nil, nil, fmt.Errorf("message metadata: %w", err)
+		}
+		raw = append(raw, m)
+		seqs = append(seqs, md.Sequence.Stream)
+		pending = md.NumPending
+	}
+	msgs := decodeAll(c.cfg.Namespace, seqs, func(i int) []byte { return raw[i].Data() })
+	err = batch.Error()
+	if errors.Is(err, jetstream.ErrMaxBytesExceeded) && len(msgs) == 0 {
+		// One message is larger than BatchBytes: take it alone.
+		return c.fetchOne(cons)
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, jetstream.ErrMaxBytesExceeded) {
+		return nil, nil, fmt.Errorf("fetch: %w", err)
+	}
+	c.m.pending.WithLabelValues(c.cfg.Namespace).Set(float64(pending))
+	return msgs, raw, nil
+}
+
+func (c *collection) fetchOne(cons jetstream.Consumer) ([]message, []jetstream.Msg, error) {
+	m, err := cons.Next(jetstream.FetchMaxWait(max(c.conf.BatchWait, time.Second)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("fetch: %w", err)
+	}
+	md, err := m.Metadata()
+	if err != nil {
+		return nil, nil, fmt.Errorf("message metadata: %w", err)
+	}
+	return []message{decode(c.cfg.Namespace, md.Sequence.Stream, m.Data())}, []jetstream.Msg{m}, nil
+}
+
+// checkThreshold halts a collection that starts with as many unresolved
+// dead letters as its threshold allows.
+func (c *collection) checkThreshold(ctx context.Context) error {
+	if c.cfg.DeadLetterThreshold <= 0 {
+		return nil
+	}
+	var n int
+	if err := c.pool.QueryRow(ctx, `SELECT count(*) FROM replicator.dead_letters WHERE collection = $1 AND resolved_at IS NULL`,
+		c.cfg.Namespace).Scan(&n); err != nil {
+		return fmt.Errorf("count dead letters: %w", err)
+	}
+	if n >= c.cfg.DeadLetterThreshold {
+		return &HaltError{Collection: c.cfg.Namespace,
+			Err:  fmt.Errorf("%d unresolved dead letters reach dead_letter_threshold %d", n, c.cfg.DeadLetterThreshold),
+			Hint: "inspect them with `replicator dlq list`, resolve them with `replicator dlq resolve`, then restart"}
+	}
+	return nil
+}
+
+// decodeAll decodes n messages on up to GOMAXPROCS goroutines: decoding
+// JSON is the applier's main CPU cost.
+func decodeAll(ns string, seqs []uint64, data func(int) []byte) []message {
+	out := make([]message, len(seqs))
+	workers := min(runtime.GOMAXPROCS(0), (len(seqs)+63)/64)
+	if workers <= 1 {
+		for i, s := range seqs {
+			out[i] = decode(ns, s, data(i))
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	chunk := (len(seqs) + workers - 1) / workers
+	for lo := 0; lo < len(seqs); lo += chunk {
+		hi := min(lo+chunk, len(seqs))
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				out[i] = decode(ns, seqs[i], data(i))
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}

@@ -1,0 +1,50 @@
+// Package sink applies buffer messages to PostgreSQL: one durable JetStream
+// pull consumer per collection, one PostgreSQL transaction per batch, and an
+// acknowledgement only after that transaction commits.
+//
+// Use: New(pool, collections, Config, registerer, logger), then Run(ctx, js),
+// which blocks until ctx ends or every collection has halted.
+//
+// Promises, and where the code keeps them:
+//
+//   - Invariant: ack only after commit. A message is acknowledged once the
+//     transaction covering it has committed; a batch abandoned on shutdown is
+//     never acknowledged and JetStream delivers it again (consumer.go,
+//     session).
+//   - Invariant: checkpoint in the same transaction. The collection's row
+//     in replicator.apply_checkpoints (the last applied stream sequence) is
+//     updated in the batch's transaction, guarded by the sequence and epoch
+//     this applier last saw (apply.go, queueCheckpoint). Messages at or below
+//     the checkpoint are skipped as already applied (apply.go, commit).
+//   - Delivery resumes from the checkpoint: every session deletes and
+//     recreates the durable consumer to start at checkpoint+1, so neither a
+//     restart nor a replay (checkpoints.Set changes the epoch) loses or
+//     reorders anything (consumer.go, resetConsumer).
+//   - Exactly-once effect (DESIGN.md invariant 2): a root row is written only
+//     if its version (cluster time T, I, then buffer sequence) is at least
+//     the stored row's and the key's tombstone's; deletes leave tombstones; a
+//     parent's child rows are replaced only together with an applied parent
+//     write; the same key twice in a batch keeps only the newest
+//     (merge.go, plan.go).
+//   - Small batches send their rows as array parameters in one pipelined
+//     round trip; batches of CopyThreshold rows or more are COPYed into
+//     temporary staging tables first. Both feed the same merge statements,
+//     so they give identical results (stage.go).
+//   - Retryable failures (connection loss, serialization failure, deadlock,
+//     server shutting down or starting) are retried in order with capped
+//     exponential backoff until ctx ends. A failure of one event (SQLSTATE
+//     class 22, 23 or 54) is isolated by splitting the batch in halves; that
+//     event becomes a dead letter with its SQLSTATE and message and the rest
+//     applies. With on_error: halt, or once dead_letter_threshold unresolved
+//     dead letters exist, only that collection stops, with a *HaltError
+//     (errors.go, apply.go).
+//   - Collections are independent: each runs on its own goroutine with its
+//     own consumer, transactions and halting (applier.go).
+//   - Bounded memory: at most one fetched batch (BatchSize messages,
+//     BatchBytes bytes, or one larger message) per collection is in memory;
+//     the backlog stays in JetStream (consumer.go, fetch; MaxAckPending).
+//
+// Target root tables carry the hidden version columns named in transform
+// (_cdc_ts, _cdc_inc, _cdc_seq, bigint NOT NULL) and a primary key on the
+// mapping's key; child tables a key on their root key and ordinal columns.
+package sink

@@ -1,0 +1,330 @@
+package sink
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/mongopg/replicator/replicator/envelope"
+	"github.com/mongopg/replicator/transform"
+)
+
+// message is one buffer message of one collection, decoded.
+type message struct {
+	seq  uint64 // JetStream stream sequence
+	data []byte
+	env  *envelope.Envelope // nil when decoding failed
+	// bad, when set, turns the message into a dead letter: it could not be
+	// decoded, is not a valid envelope for this collection, or failed to
+	// apply on its own (poison isolation).
+	bad *deadLetter
+}
+
+// deadLetter is one row of replicator.dead_letters.
+type deadLetter struct {
+	stage, reason, err   string
+	path, sqlstate       string
+	documentKey          string
+	rawEvent             []byte // JSON
+	rawBytes             []byte // when not JSON
+	seq                  uint64
+	clusterTS, clusterIn uint32
+}
+
+// Dead-letter stages and reasons (the reason is also a metric label, so the
+// set is small and fixed).
+const (
+	stageDecode    = "decode"
+	stageTransform = "transform"
+	stageApply     = "apply"
+
+	reasonDecode          = "decode"
+	reasonTransform       = "transform"
+	reasonWrongCollection = "wrong_collection"
+	reasonInvalid         = "invalid_mutation"
+	reasonConstraint      = "constraint"
+	reasonData            = "data"
+	reasonLimit           = "limit"
+)
+
+// decode turns raw message data into a message for namespace ns. It never
+// fails: an undecodable message becomes a dead letter.
+func decode(ns string, seq uint64, data []byte) message {
+	m := message{seq: seq, data: data}
+	env, err := envelope.Decode(data)
+	if err != nil {
+		m.bad = &deadLetter{stage: stageDecode, reason: reasonDecode, err: err.Error(), seq: seq}
+		if json.Valid(data) {
+			m.bad.rawEvent = data
+		} else {
+			m.bad.rawBytes = data
+		}
+		return m
+	}
+	m.env = env
+	if env.Collection != ns {
+		m.bad = m.deadLetter(stageApply, reasonWrongCollection, fmt.Sprintf("envelope for collection %q on the subject of %q", env.Collection, ns), "", "")
+	}
+	return m
+}
+
+// deadLetter describes m as a dead letter of an apply-side stage, keeping
+// the envelope as the raw event.
+func (m *message) deadLetter(stage, reason, msg, path, sqlstate string) *deadLetter {
+	d := &deadLetter{stage: stage, reason: reason, err: msg, path: path, sqlstate: sqlstate, seq: m.seq, rawEvent: m.data}
+	if m.env != nil {
+		d.documentKey = m.env.DocumentKey
+		d.clusterTS, d.clusterIn = m.env.ClusterTime.T, m.env.ClusterTime.I
+	}
+	return d
+}
+
+// poisoned marks m as failing on its own with err (a PostgreSQL error of
+// class 22, 23 or 54).
+func (m *message) poisoned(err error) {
+	var pgErr *pgconn.PgError
+	reason, code, path := reasonData, "", ""
+	if errors.As(err, &pgErr) {
+		code, path = pgErr.Code, pgErr.ColumnName
+		switch {
+		case strings.HasPrefix(code, "23"):
+			reason = reasonConstraint
+		case strings.HasPrefix(code, "54"):
+			reason = reasonLimit
+		}
+		if pgErr.TableName != "" && path != "" {
+			path = pgErr.TableName + "." + path
+		}
+	}
+	m.bad = m.deadLetter(stageApply, reason, err.Error(), path, code)
+}
+
+// rootWrite is the newest write of one root key within a batch.
+type rootWrite struct {
+	op       transform.Op
+	ver      transform.Version
+	key      []transform.Value
+	values   []transform.Value
+	children []transform.ChildRows
+}
+
+// batchPlan is what one transaction writes.
+type batchPlan struct {
+	last    uint64 // checkpoint after commit: the last message's sequence
+	ct      transform.ClusterTime
+	wall    time.Time // source time of the newest event or heartbeat
+	upserts []*rootWrite
+	deletes []*rootWrite
+	// children[i] holds the rows of tables.desc[i] of the upserts, each
+	// with its root's version.
+	children    [][]row
+	deadLetters []*deadLetter
+	controls    []*message
+	ops         map[string]int // events by operation (metrics)
+	rows        int            // staged rows, to choose COPY or arrays
+}
+
+// row is one staged row: values in relation column order and the version
+// of its root row.
+type row struct {
+	vals []transform.Value
+	ver  transform.Version
+}
+
+// sourceTime is the source wall time of an envelope: its wall time, else
+// its cluster time's seconds.
+func sourceTime(e *envelope.Envelope) time.Time {
+	if !e.WallTime.IsZero() {
+		return e.WallTime
+	}
+	if e.ClusterTime.T != 0 {
+		return time.Unix(int64(e.ClusterTime.T), 0)
+	}
+	return time.Time{}
+}
+
+// plan builds the writes of msgs (in sequence order, all above the
+// checkpoint). The same root key written twice keeps only the newest
+// version; an envelope whose mutations do not fit the tables becomes a dead
+// letter as a whole, so no event is ever applied half-way.
+func plan(ts *tableSet, msgs []message) *batchPlan {
+	p := &batchPlan{ops: map[string]int{}}
+	latest := map[string]*rootWrite{}
+	var order []string
+	for i := range msgs {
+		m := &msgs[i]
+		p.last = m.seq
+		if m.env != nil && m.bad == nil {
+			if t := sourceTime(m.env); !t.IsZero() {
+				p.wall = t
+			}
+			if !m.env.ClusterTime.IsZero() {
+				p.ct = m.env.ClusterTime
+			}
+		}
+		if m.bad == nil && m.env.Kind == envelope.KindChange {
+			if err := validate(ts, m.env.Mutations); err != nil {
+				m.bad = m.deadLetter(stageApply, reasonInvalid, err.Error(), "", "")
+			}
+		}
+		if m.bad != nil {
+			p.deadLetters = append(p.deadLetters, m.bad)
+			p.ops["dead_letter"]++
+			continue
+		}
+		switch m.env.Kind {
+		case envelope.KindHeartbeat:
+			p.ops["heartbeat"]++
+		case envelope.KindControl:
+			p.controls = append(p.controls, m)
+			p.ops["control"]++
+		case envelope.KindDeadLetter:
+			p.deadLetters = append(p.deadLetters, transformDeadLetter(m))
+			p.ops["dead_letter"]++
+		case envelope.KindChange:
+			p.ops[operationLabel(m.env)]++
+			ver := transform.Version{ClusterTime: m.env.ClusterTime, Seq: m.seq}
+			for _, mu := range m.env.Mutations {
+				k := keyString(mu.Key)
+				w, seen := latest[k]
+				if seen && ver.Less(w.ver) {
+					continue
+				}
+				if !seen {
+					order = append(order, k)
+				}
+				latest[k] = &rootWrite{op: mu.Op, ver: ver, key: mu.Key, values: mu.Values, children: mu.Children}
+			}
+		default:
+			p.deadLetters = append(p.deadLetters, m.deadLetter(stageApply, reasonInvalid, fmt.Sprintf("unknown envelope kind %q", m.env.Kind), "", ""))
+			p.ops["dead_letter"]++
+		}
+	}
+	for _, k := range order {
+		w := latest[k]
+		p.rows++
+		if w.op == transform.OpDelete {
+			p.deletes = append(p.deletes, w)
+			continue
+		}
+		p.upserts = append(p.upserts, w)
+		for j := range w.children {
+			cr := &w.children[j]
+			// The root key columns always hold the parent's key, so the
+			// child joins its parent exactly.
+			child := ts.desc[ts.index[cr.Table]]
+			for _, r := range cr.Rows {
+				for j, pos := range child.rootKeyIdx {
+					r[pos] = w.key[j]
+				}
+				p.rows++
+			}
+		}
+	}
+	p.children = childRows(ts, p.upserts)
+	return p
+}
+
+// childRows gathers the child rows of upserts per descendant table, each
+// with its root's version.
+func childRows(ts *tableSet, upserts []*rootWrite) [][]row {
+	out := make([][]row, len(ts.desc))
+	for _, w := range upserts {
+		for _, cr := range w.children {
+			ci := ts.index[cr.Table]
+			for _, r := range cr.Rows {
+				out[ci] = append(out[ci], row{vals: r, ver: w.ver})
+			}
+		}
+	}
+	return out
+}
+
+// keyString identifies a root key inside one batch. Values never hold a
+// NUL byte (transform.Value), so NUL separates them unambiguously.
+func keyString(key []transform.Value) string {
+	var b strings.Builder
+	for _, v := range key {
+		if v.Valid {
+			b.WriteByte(1)
+		} else {
+			b.WriteByte(0)
+		}
+		b.WriteString(v.Text)
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+func operationLabel(e *envelope.Envelope) string {
+	switch e.Operation {
+	case "insert", "update", "replace", "delete", "snapshot":
+		return e.Operation
+	}
+	if len(e.Mutations) > 0 && e.Mutations[0].Op == transform.OpDelete {
+		return "delete"
+	}
+	return "upsert"
+}
+
+func transformDeadLetter(m *message) *deadLetter {
+	d := m.deadLetter(stageTransform, reasonTransform, "", "", "")
+	if dl := m.env.DeadLetter; dl != nil {
+		d.err, d.path = dl.Error, dl.Path
+		if len(dl.RawEvent) > 0 && json.Valid(dl.RawEvent) {
+			d.rawEvent = dl.RawEvent
+		}
+	}
+	if d.err == "" {
+		d.err = "transform failed (no error text in the envelope)"
+	}
+	return d
+}
+
+// validate checks that mutations fit the collection's tables.
+func validate(ts *tableSet, muts []transform.Mutation) error {
+	root := ts.root
+	for i, mu := range muts {
+		if mu.Table != root.def.Name {
+			return fmt.Errorf("mutation %d: table %q, want the root table %s", i, mu.Table, root.def.Name)
+		}
+		if len(mu.Key) != len(root.keyIdx) {
+			return fmt.Errorf("mutation %d: %d key values, %s has %d key columns", i, len(mu.Key), root.def.Name, len(root.keyIdx))
+		}
+		for j, v := range mu.Key {
+			if !v.Valid {
+				return fmt.Errorf("mutation %d: key column %s is NULL", i, root.def.Key[j])
+			}
+		}
+		switch mu.Op {
+		case transform.OpDelete:
+			continue
+		case transform.OpUpsert:
+		default:
+			return fmt.Errorf("mutation %d: unknown operation %d", i, mu.Op)
+		}
+		if len(mu.Values) != len(root.cols) {
+			return fmt.Errorf("mutation %d: %d values, %s has %d columns", i, len(mu.Values), root.def.Name, len(root.cols))
+		}
+		for j, ki := range root.keyIdx {
+			mu.Values[ki] = mu.Key[j] // the key identifies the row
+		}
+		for _, cr := range mu.Children {
+			ci, ok := ts.index[cr.Table]
+			if !ok {
+				return fmt.Errorf("mutation %d: child table %q is not a descendant of %s", i, cr.Table, root.def.Name)
+			}
+			w := len(ts.desc[ci].cols)
+			for r, vals := range cr.Rows {
+				if len(vals) != w {
+					return fmt.Errorf("mutation %d: %s row %d has %d values, the table has %d columns", i, cr.Table, r, len(vals), w)
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,187 @@
+package sink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/mongopg/replicator/internal/testenv"
+	"github.com/mongopg/replicator/replicator/envelope"
+	"github.com/mongopg/replicator/transform"
+)
+
+// poisonBatch is ten inserts; three of them break a constraint or a type.
+func poisonBatch() []message {
+	var msgs []message
+	for i := 1; i <= 10; i++ {
+		it := item{id: string(rune('a' + i - 1)), qty: i}
+		switch i {
+		case 4:
+			it.qty = -1 // check constraint, 23514
+		case 7:
+			it.null = true // NOT NULL, 23502
+		case 9:
+			it.price = "abc" // invalid numeric, 22P02
+		}
+		msgs = append(msgs, change(uint64(i), 100, it.mutation()))
+	}
+	return msgs
+}
+
+type deadRow struct {
+	Seq      int64
+	Stage    string
+	Reason   string
+	SQLState string
+}
+
+func deadLetters(t *testing.T, c *collection) []deadRow {
+	t.Helper()
+	rows, err := c.pool.Query(context.Background(), `SELECT coalesce(stream_seq, 0), stage, reason, coalesce(sqlstate, '') FROM replicator.dead_letters ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []deadRow
+	for rows.Next() {
+		var d deadRow
+		if err := rows.Scan(&d.Seq, &d.Stage, &d.Reason, &d.SQLState); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func TestPoisonIsolation(t *testing.T) {
+	ctx := context.Background()
+	for _, p := range []struct {
+		name      string
+		threshold int
+	}{{"arrays", 1 << 30}, {"copy", 1}} {
+		t.Run(p.name, func(t *testing.T) {
+			c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), p.threshold, nil)
+			if err := c.apply(ctx, poisonBatch()); err != nil {
+				t.Fatal(err)
+			}
+			got := itemState(t, c.pool)
+			if len(got) != 7 || got["d"] != "" || got["g"] != "" || got["i"] != "" {
+				t.Errorf("applied rows %v, want the seven good ones", sortedKeys(got))
+			}
+			want := []deadRow{{4, "apply", "constraint", "23514"}, {7, "apply", "constraint", "23502"}, {9, "apply", "data", "22P02"}}
+			if dl := deadLetters(t, c); !reflect.DeepEqual(dl, want) {
+				t.Errorf("dead letters %+v, want %+v", dl, want)
+			}
+			if cp := checkpointSeq(t, c.pool); cp != 10 {
+				t.Errorf("checkpoint %d, want 10", cp)
+			}
+			var raw, key string
+			if err := c.pool.QueryRow(ctx, `SELECT raw_event->>'collection', document_key FROM replicator.dead_letters WHERE stream_seq = 4`).Scan(&raw, &key); err != nil {
+				t.Fatal(err)
+			}
+			if raw != testNS || key != `{"_id": "d"}` {
+				t.Errorf("dead letter keeps raw event collection %q and key %q", raw, key)
+			}
+		})
+	}
+}
+
+func TestPoisonHalts(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name       string
+		mod        func(*Collection)
+		checkpoint uint64
+		dead       int
+	}{
+		{"on_error halt stops before the poison", func(c *Collection) { c.OnError = transform.OnErrorHalt }, 3, 0},
+		{"dead_letter_threshold stops at the threshold", func(c *Collection) { c.DeadLetterThreshold = 2 }, 7, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), 1<<30, tc.mod)
+			err := c.apply(ctx, poisonBatch())
+			var halt *HaltError
+			if !errors.As(err, &halt) {
+				t.Fatalf("apply returned %v, want a HaltError", err)
+			}
+			t.Logf("halt: %v", err)
+			if cp := checkpointSeq(t, c.pool); cp != tc.checkpoint {
+				t.Errorf("checkpoint %d, want %d", cp, tc.checkpoint)
+			}
+			if n := len(deadLetters(t, c)); n != tc.dead {
+				t.Errorf("%d dead letters, want %d", n, tc.dead)
+			}
+			// A restarted collection halts again until the cause is fixed.
+			if tc.dead > 0 {
+				if err := c.checkThreshold(ctx); !errors.As(err, &halt) {
+					t.Errorf("after restart: %v, want a HaltError", err)
+				}
+			}
+		})
+	}
+}
+
+func TestEnvelopeKinds(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), 1<<30, nil)
+	wall := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	raw := json.RawMessage(`{"operationType":"insert","fullDocument":{"_id":"x","qty":"NaN"}}`)
+	msgs := []message{
+		change(1, 10, item{id: "a", qty: 1}.mutation()),
+		encodeMsg(2, &envelope.Envelope{Kind: envelope.KindDeadLetter, Collection: testNS, ClusterTime: transform.ClusterTime{T: 11, I: 1},
+			DocumentKey: `{"_id": "x"}`, DeadLetter: &envelope.DeadLetter{Error: "qty: not a number", Path: "qty", RawEvent: raw}}),
+		encodeMsg(3, &envelope.Envelope{Kind: envelope.KindControl, Collection: testNS, Operation: "drop", ClusterTime: transform.ClusterTime{T: 12, I: 1}}),
+		decode(testNS, 4, []byte("not json at all")),
+		decode(testNS, 5, []byte(`{"v":1,"kind":"change","collection":"other.coll"}`)),
+		decode(testNS, 6, []byte(`{"v":7,"kind":"change","collection":"shop.items","op":"\u0000"}`)),
+		change(7, 13, transform.Mutation{Table: "app.items", Op: transform.OpUpsert, Key: []transform.Value{transform.Text("b")}}),
+		encodeMsg(8, &envelope.Envelope{Kind: envelope.KindHeartbeat, Collection: testNS, ClusterTime: transform.ClusterTime{T: 14, I: 2}, WallTime: wall}),
+	}
+	if err := c.apply(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	want := []deadRow{{2, "transform", "transform", ""}, {4, "decode", "decode", ""}, {5, "apply", "wrong_collection", ""},
+		{6, "decode", "decode", ""}, {7, "apply", "invalid_mutation", ""}}
+	if dl := deadLetters(t, c); !reflect.DeepEqual(dl, want) {
+		t.Errorf("dead letters\n got %+v\nwant %+v", dl, want)
+	}
+	var (
+		path     string
+		rawEvent string
+		rawBytes []byte
+	)
+	if err := c.pool.QueryRow(ctx, `SELECT field_path, raw_event->>'operationType' FROM replicator.dead_letters WHERE stream_seq = 2`).Scan(&path, &rawEvent); err != nil {
+		t.Fatal(err)
+	}
+	if path != "qty" || rawEvent != "insert" {
+		t.Errorf("transform dead letter: path %q, raw event operation %q", path, rawEvent)
+	}
+	if err := c.pool.QueryRow(ctx, `SELECT raw_bytes FROM replicator.dead_letters WHERE stream_seq = 6`).Scan(&rawBytes); err != nil {
+		t.Fatal(err)
+	}
+	if string(rawBytes) != string(msgs[5].data) {
+		t.Errorf("a raw event jsonb refuses is kept as bytes, got %q", rawBytes)
+	}
+	var op string
+	if err := c.pool.QueryRow(ctx, `SELECT operation FROM replicator.control_events WHERE stream_seq = 3`).Scan(&op); err != nil || op != "drop" {
+		t.Errorf("control event: %q, %v", op, err)
+	}
+	var (
+		seq, ts, inc int64
+		gotWall      time.Time
+	)
+	if err := c.pool.QueryRow(ctx, `SELECT stream_seq, cluster_ts, cluster_inc, source_wall_time FROM replicator.apply_checkpoints WHERE collection = $1`, testNS).
+		Scan(&seq, &ts, &inc, &gotWall); err != nil {
+		t.Fatal(err)
+	}
+	if seq != 8 || ts != 14 || inc != 2 || !gotWall.Equal(wall) {
+		t.Errorf("checkpoint after heartbeat: seq %d, cluster time %d.%d, wall %v", seq, ts, inc, gotWall)
+	}
+	if got := itemState(t, c.pool); len(got) != 1 || got["a"] == "" {
+		t.Errorf("rows %v, want only a", got)
+	}
+}

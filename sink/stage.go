@@ -1,0 +1,156 @@
+package sink
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// relations are one collection's staged inputs.
+type relations struct {
+	up, del *relation
+	child   []*relation
+}
+
+func newRelations(ns string, ts *tableSet) *relations {
+	r := &relations{
+		up:  newRelation(ns, "up", ts.root, allCols(ts.root)),
+		del: newRelation(ns, "del", ts.root, ts.root.keyIdx),
+	}
+	for i, d := range ts.desc {
+		r.child = append(r.child, newRelation(ns, fmt.Sprintf("ch%d", i), d, allCols(d)))
+	}
+	return r
+}
+
+// source turns a relation's rows into a FROM item aliased s.
+type source interface {
+	// from returns the FROM item for rows of rel, carrying at least the
+	// columns cols (positions in rel's table), and the statement arguments.
+	from(rel *relation, rows []row, cols []int) (string, []any)
+}
+
+// arraySource passes rows as one array parameter per column, expanded by
+// unnest: no staging round trips, so it suits small batches, and the
+// statement text is stable, so pgx prepares it once per connection.
+type arraySource struct{}
+
+func (arraySource) from(rel *relation, rows []row, cols []int) (string, []any) {
+	var b strings.Builder
+	b.WriteString("unnest(")
+	args := make([]any, 0, len(cols)+3)
+	names := make([]string, 0, len(cols)+3)
+	for n, ci := range cols {
+		pos := relPos(rel, ci)
+		col := make([]pgtype.Text, len(rows))
+		for i, r := range rows {
+			v := r.vals[pos]
+			col[i] = pgtype.Text{String: v.Text, Valid: v.Valid}
+		}
+		args = append(args, col)
+		fmt.Fprintf(&b, "$%d::text[], ", n+1)
+		names = append(names, colName(ci))
+	}
+	ts, inc, seq := make([]int64, len(rows)), make([]int64, len(rows)), make([]int64, len(rows))
+	for i, r := range rows {
+		ts[i], inc[i], seq[i] = int64(r.ver.ClusterTime.T), int64(r.ver.ClusterTime.I), int64(r.ver.Seq)
+	}
+	n := len(cols)
+	fmt.Fprintf(&b, "$%d::int8[], $%d::int8[], $%d::int8[]) AS s(%s, v_ts, v_inc, v_seq)", n+1, n+2, n+3, strings.Join(names, ", "))
+	return b.String(), append(args, ts, inc, seq)
+}
+
+// relPos is the position of table column ci among rel's columns.
+func relPos(rel *relation, ci int) int {
+	for p, c := range rel.cols {
+		if c == ci {
+			return p
+		}
+	}
+	panic(fmt.Sprintf("sink: column %d not staged in %s", ci, rel.temp))
+}
+
+// copySource reads staging tables filled by stageCopy.
+type copySource struct{}
+
+func (copySource) from(rel *relation, _ []row, _ []int) (string, []any) {
+	return "pg_temp." + rel.temp + " AS s", nil
+}
+
+// stageCopy creates the staging tables (once per connection; their rows
+// vanish at commit) and COPYs every non-empty relation into its table.
+func stageCopy(ctx context.Context, tx pgx.Tx, rels *relations, p *batchPlan) error {
+	type job struct {
+		rel  *relation
+		rows []row
+	}
+	jobs := []job{{rels.up, rootRows(p.upserts, false)}, {rels.del, rootRows(p.deletes, true)}}
+	for i, rel := range rels.child {
+		jobs = append(jobs, job{rel, p.children[i]})
+	}
+	var ddl []string
+	for _, j := range jobs {
+		if len(j.rows) > 0 {
+			ddl = append(ddl, j.rel.createTemp())
+		}
+	}
+	if len(ddl) == 0 {
+		return nil
+	}
+	// Several statements in one simple-protocol round trip.
+	if _, err := tx.Exec(ctx, strings.Join(ddl, "; "), pgx.QueryExecModeSimpleProtocol); err != nil {
+		return fmt.Errorf("create staging tables: %w", err)
+	}
+	for _, j := range jobs {
+		if len(j.rows) == 0 {
+			continue
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{j.rel.temp}, j.rel.copyColumns(), &rowSource{rows: j.rows}); err != nil {
+			return fmt.Errorf("copy into staging table for %s: %w", j.rel.tbl.def.Name, err)
+		}
+	}
+	return nil
+}
+
+// rootRows are the staged rows of root writes: all columns for upserts,
+// the key columns for deletes.
+func rootRows(ws []*rootWrite, keysOnly bool) []row {
+	out := make([]row, len(ws))
+	for i, w := range ws {
+		v := w.values
+		if keysOnly {
+			v = w.key
+		}
+		out[i] = row{vals: v, ver: w.ver}
+	}
+	return out
+}
+
+// rowSource feeds staged rows to COPY; it reuses one value slice (pgx
+// encodes each row before asking for the next).
+type rowSource struct {
+	rows []row
+	i    int
+	buf  []any
+}
+
+func (s *rowSource) Next() bool { s.i++; return s.i <= len(s.rows) }
+
+func (s *rowSource) Values() ([]any, error) {
+	r := s.rows[s.i-1]
+	s.buf = s.buf[:0]
+	for _, v := range r.vals {
+		if v.Valid {
+			s.buf = append(s.buf, v.Text)
+		} else {
+			s.buf = append(s.buf, nil)
+		}
+	}
+	s.buf = append(s.buf, int64(r.ver.ClusterTime.T), int64(r.ver.ClusterTime.I), int64(r.ver.Seq))
+	return s.buf, nil
+}
+
+func (s *rowSource) Err() error { return nil }

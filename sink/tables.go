@@ -1,0 +1,186 @@
+package sink
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mongopg/replicator/transform"
+)
+
+// table is a TableDef resolved for SQL generation.
+type table struct {
+	def   transform.TableDef
+	ident string   // quoted "schema"."table"
+	cols  []string // quoted column names, TableDef.Columns order
+	types []string // column types as written in DDL
+	// keyIdx holds the positions of the key columns in cols (root key for
+	// the root table).
+	keyIdx []int
+	// rootKeyIdx holds, for a descendant table, the positions in cols of the
+	// root key columns, in the root's key order.
+	rootKeyIdx []int
+}
+
+// tableSet is one collection's root table and its descendants.
+type tableSet struct {
+	root  *table
+	desc  []*table       // Tables order: each after its parent
+	index map[string]int // descendant name → position in desc
+}
+
+func quoteTable(name string) (string, error) {
+	schema, tbl, ok := strings.Cut(name, ".")
+	if !ok || schema == "" || tbl == "" || strings.Contains(tbl, ".") {
+		return "", fmt.Errorf("table %q: want schema.table", name)
+	}
+	return pgx.Identifier{schema, tbl}.Sanitize(), nil
+}
+
+func resolveTable(def transform.TableDef) (*table, error) {
+	ident, err := quoteTable(def.Name)
+	if err != nil {
+		return nil, err
+	}
+	t := &table{def: def, ident: ident}
+	pos := map[string]int{}
+	for i, c := range def.Columns {
+		if c.Name == "" || c.Type == "" {
+			return nil, fmt.Errorf("table %s: column %d needs a name and a type", def.Name, i)
+		}
+		if _, dup := pos[c.Name]; dup {
+			return nil, fmt.Errorf("table %s: column %s appears twice", def.Name, c.Name)
+		}
+		pos[c.Name] = i
+		t.cols = append(t.cols, pgx.Identifier{c.Name}.Sanitize())
+		t.types = append(t.types, c.Type)
+	}
+	find := func(names []string, what string) ([]int, error) {
+		out := make([]int, 0, len(names))
+		for _, n := range names {
+			i, ok := pos[n]
+			if !ok {
+				return nil, fmt.Errorf("table %s: %s column %s is not among its columns", def.Name, what, n)
+			}
+			out = append(out, i)
+		}
+		return out, nil
+	}
+	if t.keyIdx, err = find(def.Key, "key"); err != nil {
+		return nil, err
+	}
+	if len(t.keyIdx) == 0 {
+		return nil, fmt.Errorf("table %s: no key columns", def.Name)
+	}
+	if def.Root != "" {
+		if t.rootKeyIdx, err = find(def.RootKey, "root key"); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// compileTables resolves a collection's tables: the root first, then
+// descendants whose Root is the root table.
+func compileTables(defs []transform.TableDef) (*tableSet, error) {
+	if len(defs) == 0 {
+		return nil, errors.New("no tables")
+	}
+	if defs[0].Root != "" {
+		return nil, fmt.Errorf("table %s: the first table must be the root table", defs[0].Name)
+	}
+	root, err := resolveTable(defs[0])
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range []string{transform.VersionTSColumn, transform.VersionIncColumn, transform.VersionSeqColumn} {
+		for _, col := range defs[0].Columns {
+			if col.Name == c {
+				return nil, fmt.Errorf("table %s: %s is a hidden version column and must not be mapped", defs[0].Name, c)
+			}
+		}
+	}
+	ts := &tableSet{root: root, index: map[string]int{}}
+	seen := map[string]bool{defs[0].Name: true}
+	for _, d := range defs[1:] {
+		if d.Root != defs[0].Name {
+			return nil, fmt.Errorf("table %s: root is %q, want %s", d.Name, d.Root, defs[0].Name)
+		}
+		if !seen[d.Parent] {
+			return nil, fmt.Errorf("table %s: parent %q must come before it", d.Name, d.Parent)
+		}
+		if seen[d.Name] {
+			return nil, fmt.Errorf("table %s appears twice", d.Name)
+		}
+		seen[d.Name] = true
+		t, err := resolveTable(d)
+		if err != nil {
+			return nil, err
+		}
+		if len(t.rootKeyIdx) != len(root.keyIdx) {
+			return nil, fmt.Errorf("table %s: %d root key columns, the root key has %d", d.Name, len(t.rootKeyIdx), len(root.keyIdx))
+		}
+		ts.index[d.Name] = len(ts.desc)
+		ts.desc = append(ts.desc, t)
+	}
+	return ts, nil
+}
+
+// relation is one staged input of a batch: the root upserts, the root
+// deletes, or the rows of one descendant table. In SQL its alias is s, its
+// columns are c<i> (i = position in the table's columns) and v_ts, v_inc,
+// v_seq (the version of the root row the input belongs to).
+type relation struct {
+	tbl *table
+	// cols are the positions (in tbl.cols) the relation carries.
+	cols []int
+	// temp is the staging table's name for the COPY path; it encodes the
+	// column types so a changed mapping gets a new table.
+	temp string
+}
+
+func newRelation(collection string, kind string, tbl *table, cols []int) *relation {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s", collection, kind, tbl.def.Name)
+	for _, i := range cols {
+		fmt.Fprintf(h, "\x00%s", tbl.types[i])
+	}
+	return &relation{tbl: tbl, cols: cols, temp: "rs_" + kind + "_" + hex.EncodeToString(h.Sum(nil)[:8])}
+}
+
+func allCols(t *table) []int {
+	out := make([]int, len(t.cols))
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+func colName(i int) string { return fmt.Sprintf("c%d", i) }
+
+// createTemp is the DDL of the relation's staging table. Rows vanish at
+// commit, so the table is created once per connection and reused.
+func (r *relation) createTemp() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TEMP TABLE IF NOT EXISTS %s (", r.temp)
+	for _, i := range r.cols {
+		fmt.Fprintf(&b, "%s text, ", colName(i))
+	}
+	b.WriteString("v_ts int8, v_inc int8, v_seq int8) ON COMMIT DELETE ROWS")
+	return b.String()
+}
+
+// copyColumns are the staging table's columns in COPY order.
+func (r *relation) copyColumns() []string {
+	out := make([]string, 0, len(r.cols)+3)
+	for _, i := range r.cols {
+		out = append(out, colName(i))
+	}
+	return append(out, "v_ts", "v_inc", "v_seq")
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -1,0 +1,163 @@
+package transform
+
+import (
+	"strconv"
+	"strings"
+)
+
+func (m *Mapping) tenantColumn() string {
+	if m.cfg.TenantID.Column == "" {
+		return defaultTenantColumn
+	}
+	return m.cfg.TenantID.Column
+}
+
+func (m *Mapping) compileTenant(p *problems, seen map[string]bool) {
+	tc := m.cfg.TenantID
+	if tc == nil {
+		return
+	}
+	name := m.tenantColumn()
+	checkIdent(p, "tenant_id.column", name, "tenant column")
+	t := &tenantMap{required: !tc.Optional}
+	for i, col := range m.root.cols {
+		if col.name == name {
+			if tc.Path != "" || tc.Value != "" || tc.Type != "" {
+				p.add("tenant_id", "tenant column %q is mapped in columns; tenant_id then takes no path, value or type", name)
+			}
+			t.rootCol, t.typ, t.path = i, col.typ, &m.root.cols[i].path
+			t.required = col.required || !tc.Optional
+			m.root.cols[i].required = t.required
+			m.tenant = t
+			return
+		}
+	}
+	switch {
+	case (tc.Path == "") == (tc.Value == ""):
+		p.add("tenant_id", "tenant_id needs exactly one of path or value")
+	case tc.Path != "":
+		fp, err := parsePath(tc.Path, false)
+		if err != nil {
+			p.addErr("tenant_id.path", err)
+		}
+		t.path = &fp
+	default:
+		t.value = tc.Value
+		if strings.IndexByte(tc.Value, 0) >= 0 {
+			p.add("tenant_id.value", "value contains a NUL character")
+		}
+	}
+	typ := colType{kind: kText}
+	if tc.Type != "" {
+		var err error
+		if typ, err = parseType(tc.Type); err != nil {
+			p.addErr("tenant_id.type", err)
+		}
+	}
+	t.typ = typ
+	seen[name] = true
+	t.rootCol = len(m.root.cols)
+	m.tenant = t
+}
+
+// compileChild compiles one child table config. parent is the parent
+// table; parentOrdinal its ordinal column ("" for the root).
+func (m *Mapping) compileChild(p *problems, field string, cc *ChildConfig, parent *TableDef, parentOrdinal string, depth int, tables map[string]bool) *childMap {
+	ch := &childMap{}
+	name, ok := QualifiedTable(cc.Table)
+	if !ok {
+		p.add(field+".table", "table %q must be schema.table in lower case letters, digits and underscores", cc.Table)
+	} else if tables[name] {
+		p.add(field+".table", "table %q is used twice in this collection", name)
+	}
+	tables[name] = true
+	path, err := parsePath(cc.Path, false)
+	if err != nil {
+		p.addErr(field+".path", err)
+	}
+	ch.path = path
+	def := TableDef{Name: name, Root: m.root.def.Name, Parent: parent.Name}
+	seen := map[string]bool{}
+	addCol := func(f, col, typ string) {
+		checkIdent(p, f, col, "column name")
+		if seen[col] {
+			p.add(f, "column %q is defined twice in table %s", col, name)
+		}
+		seen[col] = true
+		def.Columns = append(def.Columns, ColumnDef{Name: col, Type: typ, NotNull: true})
+	}
+	rootKey := m.root.def.Key
+	if parent.Root != "" {
+		// A grandchild names the root key as its parent table does.
+		rootKey = parent.RootKey
+	}
+	for i, k := range rootKey {
+		col := k
+		if cc.ParentKey != "" && len(rootKey) == 1 {
+			col = cc.ParentKey
+		}
+		addCol(field+".parent_key", col, m.root.cols[m.keyCols[i]].typ.String())
+		def.RootKey = append(def.RootKey, col)
+	}
+	if cc.ParentKey != "" && len(rootKey) > 1 {
+		p.add(field+".parent_key", "parent_key needs a one-column root key; with a composite key the key column names are used")
+	}
+	def.Key = append(def.Key, def.RootKey...)
+	if depth == 2 {
+		po := cc.ParentOrdinal
+		if po == "" {
+			po = defaultParentOrdPrefix + parentOrdinal
+		}
+		addCol(field+".parent_ordinal", po, "integer")
+		def.Key = append(def.Key, po)
+	} else if cc.ParentOrdinal != "" {
+		p.add(field+".parent_ordinal", "parent_ordinal only applies to a nested child table")
+	}
+	ord := cc.Ordinal
+	if ord == "" {
+		ord = defaultOrdinalColumn
+	}
+	addCol(field+".ordinal", ord, "integer")
+	def.Key = append(def.Key, ord)
+	if m.tenant != nil {
+		addCol("tenant_id.column", m.tenantColumn(), m.tenant.typ.String())
+		def.Columns[len(def.Columns)-1].NotNull = m.tenant.required
+	}
+	ch.cols = compileColumns(p, field+".columns", cc.Columns, true, seen)
+	for _, col := range ch.cols {
+		def.Columns = append(def.Columns, ColumnDef{Name: col.name, Type: col.typ.String(), NotNull: col.required})
+	}
+	if d := cc.Document; d != nil {
+		ch.doc = &docMap{}
+		addCol(field+".document.column", d.Column, "jsonb")
+		def.Columns[len(def.Columns)-1].NotNull = false
+		switch d.Include {
+		case "", DocumentIncludeRest:
+			ch.doc.rest = true
+		case DocumentIncludeAll:
+		default:
+			p.add(field+".document.include", "include %q must be rest or all", d.Include)
+		}
+		for _, col := range ch.cols {
+			ch.doc.consumed.add(col.path)
+			ch.selfMapped = ch.selfMapped || col.path.self
+		}
+		for _, g := range cc.Children {
+			if gp, err := parsePath(g.Path, false); err == nil {
+				ch.doc.consumed.add(gp)
+			}
+		}
+	}
+	ch.def = def
+	for i := range cc.Children {
+		f := field + ".children[" + strconv.Itoa(i) + "]"
+		if depth >= 2 {
+			p.add(f, "children nest one level only (child → grandchild)")
+			continue
+		}
+		if g := m.compileChild(p, f, &cc.Children[i], &ch.def, ord, depth+1, tables); g != nil {
+			ch.children = append(ch.children, g)
+		}
+	}
+	return ch
+}

@@ -1,0 +1,293 @@
+package transform
+
+import (
+	"fmt"
+	"strconv"
+	"unsafe"
+)
+
+// column converts one mapped column of root (a document or an element);
+// top is root's pre-scanned top level, or nil.
+func (m *Mapping) column(col *colMap, root rawValue, top []rawValue) (Value, error) {
+	v, err := col.path.resolveTop(root, top)
+	if err != nil {
+		return Null, err
+	}
+	if v.isNullish() {
+		switch {
+		case col.def != nil:
+			return Text(*col.def), nil
+		case col.required:
+			return Null, ErrRequired
+		}
+		return Null, nil
+	}
+	s, null, err := convert(col.typ, v, m.order)
+	if err != nil || null {
+		return Null, err
+	}
+	return Text(s), nil
+}
+
+// upsertRow builds the root row and every child row from doc.
+func (m *Mapping) upsertRow(doc, docKey []byte) (Mutation, error) {
+	key, err := m.keyValues(docKey, doc)
+	if err != nil {
+		return Mutation{}, err
+	}
+	root := rawValue{typ: bsonDocument, data: doc}
+	var topBuf [32]rawValue
+	top := topBuf[:0]
+	if len(m.topKeys) <= len(topBuf) {
+		top = topBuf[:len(m.topKeys)]
+	} else {
+		top = make([]rawValue, len(m.topKeys))
+	}
+	if err := m.scanTop(doc, top); err != nil {
+		return Mutation{}, m.newError(docKey, "", err)
+	}
+	ncols := len(m.root.def.Columns)
+	vals := make([]Value, 0, ncols)
+	for i := range m.root.cols {
+		col := &m.root.cols[i]
+		if k := m.keyIndex(i); k >= 0 {
+			vals = append(vals, key[k])
+			continue
+		}
+		v, err := m.column(col, root, top)
+		if err != nil {
+			return Mutation{}, m.newError(docKey, col.path.text, err)
+		}
+		vals = append(vals, v)
+	}
+	tenant := Null
+	if m.tenant != nil {
+		if m.tenant.rootCol < len(m.root.cols) {
+			tenant = vals[m.tenant.rootCol]
+		} else {
+			tenant, err = m.tenantValue(root, top, docKey)
+			if err != nil {
+				return Mutation{}, err
+			}
+			vals = append(vals, tenant)
+		}
+		if !tenant.Valid && m.tenant.required {
+			p := ""
+			if m.tenant.path != nil {
+				p = m.tenant.path.text
+			}
+			return Mutation{}, m.newError(docKey, p, fmt.Errorf("tenant column %s: %w", m.tenantColumn(), ErrRequired))
+		}
+	}
+	if m.doc != nil {
+		e := jsonEncoder{buf: make([]byte, 0, len(doc)+len(doc)/4)}
+		if m.doc.rest {
+			err = e.rest(doc, &m.doc.consumed, 0)
+		} else {
+			err = e.document(doc, 0)
+		}
+		if err != nil {
+			return Mutation{}, m.newError(docKey, "", err)
+		}
+		// The buffer is never written again, so the string can share it.
+		vals = append(vals, Text(unsafe.String(unsafe.SliceData(e.buf), len(e.buf))))
+	}
+	mut := Mutation{Table: m.root.def.Name, Op: OpUpsert, Key: key, Values: vals}
+	if len(m.tables) > 1 {
+		mut.Children = make([]ChildRows, 0, len(m.tables)-1)
+		for _, ch := range m.root.children {
+			if mut.Children, err = m.childRows(mut.Children, ch, root, top, key, tenant, -1, docKey); err != nil {
+				return Mutation{}, err
+			}
+		}
+	}
+	return mut, nil
+}
+
+func (m *Mapping) keyIndex(i int) int {
+	for k, ci := range m.keyCols {
+		if ci == i {
+			return k
+		}
+	}
+	return -1
+}
+
+func (m *Mapping) tenantValue(root rawValue, top []rawValue, docKey []byte) (Value, error) {
+	t := m.tenant
+	if t.path == nil {
+		s, err := checkText([]byte(t.value))
+		if err != nil {
+			return Null, m.newError(docKey, "", err)
+		}
+		return Text(s), nil
+	}
+	v, err := t.path.resolveTop(root, top)
+	if err != nil {
+		return Null, m.newError(docKey, t.path.text, err)
+	}
+	s, null, err := convert(t.typ, v, m.order)
+	if err != nil {
+		return Null, m.newError(docKey, t.path.text, err)
+	}
+	if null {
+		return Null, nil
+	}
+	return Text(s), nil
+}
+
+// childRows appends the ChildRows of ch (and then of its children) for the
+// array at ch.path in parent. parentOrd is the parent element's ordinal
+// for a grandchild, -1 for a child. base is parent's field path.
+func (m *Mapping) childRows(out []ChildRows, ch *childMap, parent rawValue, top []rawValue, key []Value, tenant Value, parentOrd int, docKey []byte, base ...string) ([]ChildRows, error) {
+	prefix := ""
+	if len(base) > 0 {
+		prefix = base[0]
+	}
+	arrPath := ch.path.text
+	if prefix != "" {
+		arrPath = prefix + "." + arrPath
+	}
+	cr := ChildRows{Table: ch.def.Name, Rows: [][]Value{}}
+	at := len(out)
+	out = append(out, cr)
+	arr, err := ch.path.resolveTop(parent, top)
+	if err != nil {
+		return nil, m.newError(docKey, arrPath, err)
+	}
+	if arr.isNullish() {
+		// No array: no rows here, and none in the grandchild tables.
+		return appendEmpty(out, ch.children), nil
+	}
+	if arr.typ != bsonArray {
+		return nil, m.newError(docKey, arrPath, fmt.Errorf("child table %s needs an array, found %s", ch.def.Name, typeName(arr.typ)))
+	}
+	width := len(ch.def.Columns)
+	n, err := countElements(arr.data)
+	if err != nil {
+		return nil, m.newError(docKey, arrPath, err)
+	}
+	// One backing array for every row of this table.
+	cells := make([]Value, 0, n*width)
+	out[at].Rows = make([][]Value, 0, n)
+	it := newDocIter(arr.data)
+	var grand [][]ChildRows
+	ord := 0
+	for _, el, ok := it.next(); ok; _, el, ok = it.next() {
+		start := len(cells)
+		cells = append(cells, key...)
+		if parentOrd >= 0 {
+			cells = append(cells, ordinalValue(parentOrd))
+		}
+		cells = append(cells, ordinalValue(ord))
+		if m.tenant != nil {
+			cells = append(cells, tenant)
+		}
+		for i := range ch.cols {
+			col := &ch.cols[i]
+			v, err := m.column(col, el, nil)
+			if err != nil {
+				return nil, m.newError(docKey, joinField(arrPath+"."+strconv.Itoa(ord), col.path.text), err)
+			}
+			cells = append(cells, v)
+		}
+		if ch.doc != nil {
+			v, err := elementDocument(ch, el)
+			if err != nil {
+				return nil, m.newError(docKey, arrPath+"."+strconv.Itoa(ord), err)
+			}
+			cells = append(cells, v)
+		}
+		out[at].Rows = append(out[at].Rows, cells[start:len(cells):len(cells)])
+		if len(ch.children) > 0 {
+			var g []ChildRows
+			for _, gc := range ch.children {
+				if g, err = m.childRows(g, gc, el, nil, key, tenant, ord, docKey, arrPath+"."+strconv.Itoa(ord)); err != nil {
+					return nil, err
+				}
+			}
+			grand = append(grand, g)
+		}
+		ord++
+	}
+	if it.err != nil {
+		return nil, m.newError(docKey, arrPath, it.err)
+	}
+	// Merge each element's grandchild rows table by table.
+	if len(ch.children) > 0 {
+		if len(grand) == 0 {
+			return appendEmpty(out, ch.children), nil
+		}
+		merged := grand[0]
+		for _, g := range grand[1:] {
+			for i := range merged {
+				merged[i].Rows = append(merged[i].Rows, g[i].Rows...)
+			}
+		}
+		out = append(out, merged...)
+	}
+	return out, nil
+}
+
+// elementDocument is a child row's JSONB column: the whole element (all),
+// or the element's fields no column or grandchild consumed (rest). A
+// non-document element under rest is NULL when a column maps it whole
+// ("."), else its JSON.
+func elementDocument(ch *childMap, el rawValue) (Value, error) {
+	var e jsonEncoder
+	var err error
+	switch {
+	case ch.doc.rest && el.typ == bsonDocument:
+		err = e.rest(el.data, &ch.doc.consumed, 0)
+	case ch.doc.rest && ch.selfMapped, el.isNullish():
+		return Null, nil
+	default:
+		err = e.value(el, 0)
+	}
+	if err != nil {
+		return Null, err
+	}
+	return Text(string(e.buf)), nil
+}
+
+// countElements returns the number of elements of a BSON array.
+func countElements(arr []byte) (int, error) {
+	it := newDocIter(arr)
+	n := 0
+	for _, _, ok := it.next(); ok; _, _, ok = it.next() {
+		n++
+	}
+	return n, it.err
+}
+
+// ordinals holds the text of small ordinals, so rows do not allocate them.
+var ordinals = func() [256]Value {
+	var o [256]Value
+	for i := range o {
+		o[i] = Text(strconv.Itoa(i))
+	}
+	return o
+}()
+
+func ordinalValue(i int) Value {
+	if i < len(ordinals) {
+		return ordinals[i]
+	}
+	return Text(strconv.Itoa(i))
+}
+
+// appendEmpty appends empty row sets for tables below a missing array.
+func appendEmpty(out []ChildRows, cs []*childMap) []ChildRows {
+	for _, c := range cs {
+		out = append(out, ChildRows{Table: c.def.Name, Rows: [][]Value{}})
+		out = appendEmpty(out, c.children)
+	}
+	return out
+}
+
+func joinField(base, p string) string {
+	if p == "." {
+		return base
+	}
+	return base + "." + p
+}
