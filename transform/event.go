@@ -63,7 +63,11 @@ func ParseEvent(raw bson.Raw) (*Event, error) {
 				}
 			}
 		case "operationType":
-			ev.OperationType, err = eventString(v, "operationType")
+			if v.typ == bsonString {
+				ev.OperationType = internOp(v.strBytes())
+			} else {
+				_, err = eventString(v, "operationType")
+			}
 		case "ns":
 			ev.DB, ev.Coll, err = eventNS(v, "ns")
 		case "to":
@@ -118,6 +122,20 @@ func ParseEvent(raw bson.Raw) (*Event, error) {
 		return nil, fmt.Errorf("parse event: %w", errNoOperation)
 	}
 	return ev, nil
+}
+
+// knownOps are the operation types interned by ParseEvent.
+var knownOps = []string{OpInsert, OpUpdate, OpReplace, OpDeleteEvent, OpDrop, OpRename, OpDropDatabase, OpInvalidate}
+
+// internOp returns the constant for a known operation type, so the hot
+// path does not allocate it.
+func internOp(b []byte) string {
+	for _, op := range knownOps {
+		if string(b) == op {
+			return op
+		}
+	}
+	return string(b)
 }
 
 func eventString(v rawValue, field string) (string, error) {
