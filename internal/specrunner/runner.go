@@ -24,10 +24,12 @@ type Config struct {
 	Internal *mongo.Client
 	// Server describes the deployment; see DiscoverServer.
 	Server ServerInfo
-	// IterateTimeout bounds one iterateUntilDocumentOrError; default 10s.
+	// IterateTimeout bounds one iterateUntilDocumentOrError (default
+	// 10s); running out of it fails the test. TestTimeout bounds one test
+	// (default 2 minutes). Both cancel the operation's context without
+	// giving it a deadline; see cancelAfter.
 	IterateTimeout time.Duration
-	// TestTimeout bounds one test; default 2 minutes.
-	TestTimeout time.Duration
+	TestTimeout    time.Duration
 }
 
 // Runner runs tests of unified-format files. Close it when done.
