@@ -80,6 +80,9 @@ func TestApplyVersionGuard(t *testing.T) {
 		{"delete cascades to children and grandchildren", [][]message{
 			{change(1, 10, a(1, "x", "y").mutation(), item{id: "b", tags: []string{"k"}}.mutation())}, {change(2, 11, deletion("a"))},
 		}, map[string]string{"b": "qty=0 v=10/1 tags=k"}, []string{"a"}},
+		{"text with tabs, newlines, backslashes and quotes survives", [][]message{
+			{change(1, 10, item{id: "a", qty: 1, tags: []string{"t\tab", "new\nline\r", `back\slash \N`, `"quoted" 'x'`}}.mutation())},
+		}, map[string]string{"a": "qty=1 v=10/1 tags=t\tab,new\nline\r," + `back\slash \N` + `,"quoted" 'x'`}, nil},
 		{"mixed batch over many keys", [][]message{
 			{change(1, 10, a(1, "x").mutation()), change(2, 10, item{id: "b", qty: 2, tags: []string{"p", "q"}}.mutation()),
 				change(3, 10, item{id: "c", qty: 3}.mutation())},

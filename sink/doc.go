@@ -27,9 +27,14 @@
 //     write; the same key twice in a batch keeps only the newest
 //     (merge.go, plan.go).
 //   - Small batches send their rows as array parameters in one pipelined
-//     round trip; batches of CopyThreshold rows or more are COPYed into
-//     temporary staging tables first. Both feed the same merge statements,
-//     so they give identical results (stage.go).
+//     round trip; batches of CopyThreshold rows or more are COPYed: rows of
+//     keys with neither a row nor a tombstone go straight into the target
+//     tables (any version beats nothing, fresh.go), the rest into temporary
+//     staging tables. All staged rows feed the same merge statements, so
+//     both paths give identical results (stage.go, merge.go).
+//   - Envelopes are decoded by a small parser for their common shape that
+//     falls back to envelope.Decode for anything else, so the result is
+//     always envelope.Decode's (fastdecode.go, FuzzDecodeEnvelope).
 //   - Retryable failures (connection loss, serialization failure, deadlock,
 //     server shutting down or starting) are retried in order with capped
 //     exponential backoff until ctx ends. A failure of one event (SQLSTATE
@@ -40,9 +45,10 @@
 //     (errors.go, apply.go).
 //   - Collections are independent: each runs on its own goroutine with its
 //     own consumer, transactions and halting (applier.go).
-//   - Bounded memory: at most one fetched batch (BatchSize messages,
-//     BatchBytes bytes, or one larger message) per collection is in memory;
-//     the backlog stays in JetStream (consumer.go, fetch; MaxAckPending).
+//   - Bounded memory: per collection at most three fetched batches (each
+//     BatchSize messages and BatchBytes bytes, or one larger message) are in
+//     memory: one applying, one decoded and waiting, one being fetched. The
+//     backlog stays in JetStream (consumer.go, session; MaxAckPending).
 //
 // Target root tables carry the hidden version columns named in transform
 // (_cdc_ts, _cdc_inc, _cdc_seq, bigint NOT NULL) and a primary key on the

@@ -2,7 +2,6 @@ package sink
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -212,9 +211,9 @@ FROM app.items i`)
 	out := map[string]string{}
 	for rows.Next() {
 		var (
-			id, tags    string
-			qty         *int
-			ts, seq     int64
+			id, tags string
+			qty      *int
+			ts, seq  int64
 		)
 		if err := rows.Scan(&id, &qty, &ts, &seq, &tags); err != nil {
 			t.Fatal(err)
@@ -245,5 +244,3 @@ func checkpointSeq(t testing.TB, pool *pgxpool.Pool) uint64 {
 	}
 	return uint64(s)
 }
-
-var _ = json.Valid

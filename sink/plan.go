@@ -55,7 +55,7 @@ const (
 // fails: an undecodable message becomes a dead letter.
 func decode(ns string, seq uint64, data []byte) message {
 	m := message{seq: seq, data: data}
-	env, err := envelope.Decode(data)
+	env, err := decodeEnvelope(data)
 	if err != nil {
 		m.bad = &deadLetter{stage: stageDecode, reason: reasonDecode, err: err.Error(), seq: seq}
 		if json.Valid(data) {

@@ -574,3 +574,34 @@ func TestOversizedEvent(t *testing.T) {
 		t.Fatalf("err %v", cs.Err())
 	}
 }
+
+func TestOplogMaxBytes(t *testing.T) {
+	_, cl := startServer(t, mongoemu.Options{OplogMaxBytes: 4000})
+	ctx := ctxT(t)
+	coll := cl.Database("db").Collection("bytes")
+	cs := watch(t, coll, nil, nil)
+	pad := strings.Repeat("p", 900)
+	_, err := coll.InsertOne(ctx, D{{"_id", 0}, {"pad", pad}})
+	mustNoErr(t, err)
+	tok := nextEvent(t, cs).Lookup("_id").Document()
+	for i := 1; i <= 10; i++ {
+		_, err := coll.InsertOne(ctx, D{{"_id", i}, {"pad", pad}})
+		mustNoErr(t, err)
+	}
+	oplog := cl.Database("local").Collection("oplog.rs")
+	n, err := oplog.CountDocuments(ctx, D{})
+	mustNoErr(t, err)
+	if n < 1 || n > 4 {
+		t.Fatalf("oplog holds %d entries, want at most 4 of ~1 KB", n)
+	}
+	var newest bson.Raw
+	mustNoErr(t, oplog.FindOne(ctx, D{}, options.FindOne().SetSort(D{{"$natural", -1}})).Decode(&newest))
+	if newest.Lookup("o", "_id").Int32() != 10 {
+		t.Fatalf("newest entry %v", newest)
+	}
+	_, err = coll.Watch(ctx, P{}, options.ChangeStream().SetResumeAfter(tok))
+	var se mongo.ServerError
+	if !errors.As(err, &se) || !se.HasErrorCode(286) {
+		t.Fatalf("err %v", err)
+	}
+}

@@ -1,47 +1,70 @@
-// Package mongoemu is an in-memory MongoDB server emulator speaking the
-// wire protocol, used to test the replicator without a MongoDB binary.
+// Package mongoemu is an in-memory MongoDB server emulator that speaks the
+// wire protocol. The replicator's tests use it because no MongoDB binary
+// or Docker engine is available.
 //
 // It presents a one-member replica set (default name "rs0") with MongoDB
-// 8.0 semantics (maxWireVersion 25) to the official drivers, both through
-// replica-set discovery and with directConnection=true.
+// 8.0 semantics (maxWireVersion 25) to the official drivers. Drivers can
+// connect through replica-set discovery or with directConnection=true.
 //
-// Implemented:
+// # Implemented
 //
 //   - Wire protocol: OP_MSG (body and document-sequence sections, CRC-32C
 //     checksums, moreToCome for unacknowledged writes) and the legacy
-//     OP_QUERY handshake answered with OP_REPLY. Awaitable hello waits the
-//     requested maxAwaitTimeMS (the topology never changes) and replies
-//     without moreToCome, so streaming monitors poll at heartbeat pace.
+//     OP_QUERY handshake, answered with OP_REPLY. An awaitable hello
+//     (topologyVersion plus maxAwaitTimeMS) waits the full maxAwaitTimeMS,
+//     or until the client disconnects, because the topology never changes.
+//     Replies never set moreToCome, so a streaming monitor sends its next
+//     hello at heartbeat pace. Errors that signal a state change carry
+//     topologyVersion, so drivers do not mark the server unknown.
 //   - Commands: hello/isMaster, ping, buildInfo, getParameter, session
-//     commands, serverStatus, replSetGetStatus, listDatabases,
-//     listCollections, create (views, changeStreamPreAndPostImages), collMod,
-//     drop, dropDatabase, renameCollection, createIndexes (unique and sparse
-//     indexes enforced), dropIndexes, listIndexes, insert, update (operators,
-//     replacement, pipeline updates, upsert, multi, arrayFilters with $[] and
-//     $[id]), delete, findAndModify, find (full query language except
-//     geo/text/$where), getMore, killCursors, count, distinct, aggregate,
-//     dbStats, collStats, configureFailPoint, commitTransaction,
-//     abortTransaction, and find on local.oplog.rs.
-//   - Values compare and sort in MongoDB's BSON type order, numbers by value
-//     across int32/int64/double/decimal128; comparison operators are
-//     type-bracketed; arrays sort by their min/max element.
-//   - Change streams on collections, databases and the cluster with the
-//     event shapes of MongoDB 8.0, resume tokens, postBatchResumeToken,
-//     awaitData getMore woken by new oplog entries, pre- and post-images,
-//     showExpandedEvents, invalidation, and ChangeStreamHistoryLost (286)
-//     when the bounded oplog has discarded the resume point.
-//   - Multi-document transactions (buffered, applied atomically at commit,
-//     events share one cluster time) and retryable-write fields.
+//     commands, serverStatus, replSetGetStatus, hostInfo, listDatabases,
+//     listCollections, create (with views and changeStreamPreAndPostImages),
+//     collMod, drop, dropDatabase and renameCollection. Index commands:
+//     createIndexes (unique and sparse indexes are enforced), dropIndexes
+//     and listIndexes. Writes: insert, update and delete, including
+//     operators, replacement, pipeline updates, upsert, multi, positional
+//     "$", "$[]" and "$[id]" with arrayFilters. Reads: findAndModify, find,
+//     getMore, killCursors, count, distinct and aggregate. Also dbStats,
+//     collStats, configureFailPoint, commitTransaction, abortTransaction,
+//     and find/count/aggregate on local.oplog.rs.
+//   - Values compare and sort in MongoDB's BSON type order. Numbers compare
+//     by value across int32, int64, double and decimal128. Comparison
+//     operators are type-bracketed, null matches missing fields, and arrays
+//     sort by their smallest or largest element. Documents keep their field
+//     order; _id stays first.
+//   - Change streams on collections, databases and the whole cluster, with
+//     MongoDB 8.0's event fields, order and types, sortable resume tokens,
+//     resumeAfter, startAfter and startAtOperationTime. postBatchResumeToken
+//     is in every batch. getMore waits for data and wakes as soon as an
+//     oplog entry is appended. Also supported: fullDocument and
+//     fullDocumentBeforeChange modes, showExpandedEvents, user pipeline
+//     stages, invalidation, ChangeStreamHistoryLost (286) and
+//     BSONObjectTooLarge for events over 16 MiB. While no writes happen,
+//     the cluster time follows the clock (like the primary's periodic no-op
+//     writer), so the resume tokens of idle streams keep advancing.
+//   - Multi-document transactions: writes are buffered per transaction and
+//     applied atomically at commit. Their events share one cluster time and
+//     carry lsid and txnNumber. Retryable-write fields are also accepted.
+//   - failCommand and failGetMoreAfterCursorCheckout fail points.
 //
-// Not implemented: authentication, TLS, compression, sharding, snapshot
-// isolation or write-conflict detection between transactions, positional
-// "$" update and projection operators, collation, geo and text queries,
-// $where, $lookup/$facet/$out/$merge/$unionWith, tailable cursors on
-// ordinary collections, and exact server-side timeouts (maxTimeMS is only
-// used as the await time of change-stream getMore).
+// # Not implemented
 //
-// Invariant: oplog order equals apply order. Writers hold Server.mu while
-// modifying data and appending to the oplog; a change stream never skips an
-// event silently - if its position has been discarded from the bounded
-// oplog it fails with code 286.
+// Authentication, TLS, compression, sharding and mongos. Snapshot isolation
+// and write-conflict detection between transactions (the last committer
+// wins). Idempotent retry of retryable writes. Collation. Geo, text and
+// $where queries. Positional projection ("a.$"). The aggregation stages
+// $lookup, $graphLookup, $facet, $unionWith, $out, $merge and
+// $changeStreamSplitLargeEvent. Tailable cursors on ordinary collections.
+// Server-side maxTimeMS limits (maxTimeMS is only the await time of
+// change-stream getMore). Resume tokens in MongoDB's KeyString format: the
+// emulator's tokens are opaque hex strings that are ordered the same way.
+// Validation that a resume token refers to an event still present in the
+// oplog.
+//
+// # Invariants
+//
+// Oplog order equals apply order: a writer holds Server.mu while it
+// changes data and appends to the oplog. A change stream never skips an
+// event silently: if the bounded oplog has discarded its position, the
+// stream fails with code 286.
 package mongoemu

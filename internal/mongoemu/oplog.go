@@ -92,7 +92,13 @@ func (e *entry) documentKey() []byte {
 }
 
 func (e *entry) computeSize() {
-	e.size = 64 + len(e.db) + len(e.coll) + len(e.docKey) + len(e.doc) + len(e.pre) + len(e.post) + len(e.opDesc)
+	// Approximates the size of the real oplog entry: the document for
+	// inserts and replacements, the diff for updates; pre- and post-images
+	// count only when the collection records them.
+	e.size = 64 + len(e.db) + len(e.coll) + len(e.docKey) + len(e.doc) + len(e.opDesc)
+	if e.images {
+		e.size += len(e.pre) + len(e.post)
+	}
 	if e.upd != nil {
 		e.size += len(e.upd.updated) + len(e.upd.removed) + len(e.upd.truncated)
 	}

@@ -12,7 +12,11 @@
 //     Publisher reports as durable only the position of the last entry of
 //     the contiguous prefix of acknowledged publishes (publisher.go, Run);
 //     a failed publish is retried, in order, until it succeeds, never
-//     skipped. The capture position lives in a KV bucket of the same
+//     skipped. (Publishes already in flight behind a failed one may be
+//     stored before its retry; apply orders writes by cluster time, so only
+//     two events of one transaction on one document could then apply out of
+//     order. Publish failures with later successes are rare: a lost
+//     connection fails every pending publish at once.) The capture position lives in a KV bucket of the same
 //     JetStream domain as the stream it describes (position.go), so the two
 //     cannot be restored or lost separately.
 //   - Re-publishing is harmless: every change message carries Nats-Msg-Id =

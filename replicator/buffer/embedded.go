@@ -67,7 +67,13 @@ func startEmbedded(dataDir, listen string, log *slog.Logger) (*embedded, error) 
 		return nil, fmt.Errorf("embedded nats: listen port %q: %w", portStr, err)
 	}
 	if port == 0 {
+		// Reuse the previous run's port when it is free, so processes
+		// attached to this server (apply or capture started separately)
+		// find it again at the same URL after a restart.
 		port = server.RANDOM_PORT
+		if p := previousPort(dataDir); p > 0 && portFree(host, p) {
+			port = p
+		}
 	}
 	opts := &server.Options{
 		ServerName: "replicator-embedded",
@@ -118,4 +124,28 @@ func (e *embedded) close() {
 	if e.lock != nil {
 		_ = e.lock.Close()
 	}
+}
+
+// previousPort is the port in DataDir/nats.url from an earlier run, or 0.
+func previousPort(dataDir string) int {
+	b, err := os.ReadFile(filepath.Join(dataDir, urlFile))
+	if err != nil {
+		return 0
+	}
+	u := strings.TrimSpace(string(b))
+	i := strings.LastIndexByte(u, ':')
+	if i < 0 {
+		return 0
+	}
+	p, _ := strconv.Atoi(u[i+1:])
+	return p
+}
+
+func portFree(host string, port int) bool {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	_ = ln.Close()
+	return true
 }

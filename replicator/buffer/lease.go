@@ -27,12 +27,11 @@ type leaseValue struct {
 // (DESIGN.md, scale-out). It is renewed by Run; a holder that stops
 // renewing loses it after the TTL, and a standby takes over.
 type Lease struct {
-	kv     jetstream.KeyValue
-	key    string
-	ttl    time.Duration
-	val    leaseValue
-	rev    uint64
-	logger interface{ Info(string, ...any) }
+	kv  jetstream.KeyValue
+	key string
+	ttl time.Duration
+	val leaseValue
+	rev uint64
 }
 
 func leaseKey(source string) string { return "lease." + source }
@@ -42,7 +41,7 @@ func leaseKey(source string) string { return "lease." + source }
 // taken at once; otherwise it expires after ttl.
 func (b *Buffer) AcquireLease(ctx context.Context, source string, ttl time.Duration) (*Lease, error) {
 	host, _ := os.Hostname()
-	l := &Lease{kv: b.kv, key: leaseKey(source), ttl: ttl, logger: b.log,
+	l := &Lease{kv: b.kv, key: leaseKey(source), ttl: ttl,
 		val: leaseValue{Host: host, PID: os.Getpid(), Holder: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano())}}
 	waiting := false
 	for {

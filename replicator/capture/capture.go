@@ -126,9 +126,12 @@ func (c *Capture) Run(ctx context.Context) error {
 	inner, ictx := errgroup.WithContext(readCtx)
 	inner.Go(func() error { return c.read(ictx, client, pub, start) })
 	inner.Go(func() error { return c.saveLoop(ictx, positions, pub) })
+	inner.Go(func() error { return c.headroomLoop(ictx, client) })
 	readErr := inner.Wait()
-	if errors.Is(readErr, context.Canceled) && ctx.Err() != nil {
-		readErr = nil // asked to stop
+	if errors.Is(readErr, context.Canceled) {
+		// Asked to stop (ctx), or stopped because the publisher or the
+		// lease failed, which outer.Wait reports below.
+		readErr = nil
 	}
 
 	// Drain: everything read is published before the position is saved.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongopg/replicator/internal/mongotest"
@@ -215,4 +217,29 @@ func fmtErr(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+func TestOplogHeadroomMeasured(t *testing.T) {
+	f := newFixture(t, "")
+	reg := prometheus.NewRegistry()
+	c, err := New(Config{URI: f.env.URI, MaxAwait: 100 * time.Millisecond, SaveInterval: 50 * time.Millisecond, HeadroomInterval: 100 * time.Millisecond},
+		f.buf, []*transform.Mapping{f.m}, nil, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	f.insert(t, bson.D{{Key: "_id", Value: 1}, {Key: "n", Value: 1}})
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(c.met.headroom) < 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("oplog headroom never measured")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := wait(t, done); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -185,4 +185,3 @@ func rawCopy(ctx context.Context, pool *pgxpool.Pool, mappings []*transform.Mapp
 }
 
 var copyEscaper = strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`)
-

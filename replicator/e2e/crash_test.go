@@ -175,7 +175,8 @@ func TestCrashKill9(t *testing.T) {
 	if !ok {
 		p.kill(t)
 		p = nil
-		diagnose(t, env, pool, ns.Statements, pipeline.BufferConfig(cfg))
+		t.Logf("PostgreSQL does not equal MongoDB:\n%s", r)
+		diagnose(t, r, mappings, pool, pipeline.BufferConfig(cfg))
 		if b, err := os.ReadFile(logf.Name()); err == nil {
 			keep := filepath.Join(os.TempDir(), "replicator-crash.log")
 			_ = os.WriteFile(keep, b, 0o644)

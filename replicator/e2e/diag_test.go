@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,86 +10,85 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/envelope"
+	"github.com/mongopg/replicator/replicator/workload"
+	"github.com/mongopg/replicator/transform"
 )
 
-// diagnose explains a difference in vex.statements: for ids present on one
-// side only, it lists their history in the buffer and in PostgreSQL.
-func diagnose(t *testing.T, env *mongotest.Env, pool *pgxpool.Pool, ns string, bcfg buffer.Config) {
+// diagnose explains differing root rows: for the ids in the report's
+// samples it lists their history in the buffer, their row version and
+// tombstone in PostgreSQL, and the apply consumer's state.
+func diagnose(t testing.TB, r workload.Report, mappings []*transform.Mapping, pool *pgxpool.Pool, bcfg buffer.Config) {
 	t.Helper()
 	ctx := context.Background()
-	db, coll, _ := strings.Cut(ns, ".")
-	cur, err := env.Client.Database(db).Collection(coll).Find(ctx, bson.D{})
-	if err != nil {
-		t.Log(err)
-		return
-	}
-	mongoIDs := map[string]bool{}
-	for cur.Next(ctx) {
-		id := cur.Current.Lookup("_id")
-		if oid, ok := id.ObjectIDOK(); ok {
-			mongoIDs[oid.Hex()] = true
-		}
-	}
-	rows, err := pool.Query(ctx, "SELECT id FROM vex.statements")
-	if err != nil {
-		t.Log(err)
-		return
-	}
-	pgIDs := map[string]bool{}
-	for rows.Next() {
-		var id string
-		_ = rows.Scan(&id)
-		pgIDs[id] = true
-	}
-	rows.Close()
-	var odd []string
-	for id := range pgIDs {
-		if !mongoIDs[id] {
-			odd = append(odd, "pg-only:"+id)
-		}
-	}
-	for id := range mongoIDs {
-		if !pgIDs[id] {
-			odd = append(odd, "mongo-only:"+id)
-		}
-	}
-	t.Logf("%d ids differ: %v", len(odd), odd[:min(len(odd), 5)])
-	if len(odd) == 0 {
-		return
-	}
 	b, err := buffer.Open(ctx, bcfg, nil)
 	if err != nil {
 		t.Log(err)
 		return
 	}
 	defer b.Close()
-	if cons, err := b.JetStream().Consumer(ctx, b.Config().Stream, buffer.Durable(ns)); err != nil {
-		t.Logf("apply consumer: %v", err)
-	} else if info, err := cons.Info(ctx); err != nil {
-		t.Logf("apply consumer: %v", err)
-	} else {
-		t.Logf("apply consumer: delivered stream seq %d (consumer seq %d), ack floor stream seq %d, ack pending %d, redelivered %d, pending %d",
-			info.Delivered.Stream, info.Delivered.Consumer, info.AckFloor.Stream, info.NumAckPending, info.NumRedelivered, info.NumPending)
+	for _, m := range mappings {
+		root := m.Tables()[0]
+		var ids []string
+		for _, d := range r {
+			if d.Table != root.Name {
+				continue
+			}
+			for _, s := range d.Sample {
+				_, js, _ := strings.Cut(s, " ")
+				var row map[string]any
+				if json.Unmarshal([]byte(js), &row) != nil {
+					continue
+				}
+				for _, k := range []string{"id", "c0"} {
+					if v, ok := row[k].(string); ok {
+						ids = append(ids, v)
+					}
+				}
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		ns := m.Namespace()
+		if cons, err := b.JetStream().Consumer(ctx, b.Config().Stream, buffer.Durable(ns)); err != nil {
+			t.Logf("%s apply consumer: %v", ns, err)
+		} else if info, err := cons.Info(ctx); err != nil {
+			t.Logf("%s apply consumer: %v", ns, err)
+		} else {
+			t.Logf("%s apply consumer: delivered stream seq %d (consumer seq %d), ack floor stream seq %d, ack pending %d, redelivered %d, pending %d",
+				ns, info.Delivered.Stream, info.Delivered.Consumer, info.AckFloor.Stream, info.NumAckPending, info.NumRedelivered, info.NumPending)
+		}
+		hist := history(t, b, ns, ids)
+		for _, id := range ids {
+			var ver, tomb string
+			_ = pool.QueryRow(ctx, fmt.Sprintf("SELECT _cdc_ts||'.'||_cdc_inc||' seq '||_cdc_seq FROM %s WHERE %s::text = $1", root.Name, root.Key[0]), id).Scan(&ver)
+			_ = pool.QueryRow(ctx, "SELECT cluster_ts||'.'||cluster_inc||' seq '||seq FROM replicator.tombstones WHERE table_name = $1 AND key = ARRAY[$2]", root.Name, id).Scan(&tomb)
+			t.Logf("%s %s: row version %q, tombstone %q, buffer history:\n  %s", ns, id, ver, tomb, strings.Join(hist[id], "\n  "))
+		}
+		var cp string
+		_ = pool.QueryRow(ctx, "SELECT stream_seq||' ct '||cluster_ts||'.'||cluster_inc FROM replicator.apply_checkpoints WHERE collection = $1", ns).Scan(&cp)
+		t.Logf("%s apply checkpoint %s", ns, cp)
 	}
-	c, err := b.JetStream().OrderedConsumer(ctx, bcfg.Stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{b.Subject(ns)}})
+	pos, _ := b.Positions().Load(ctx, "default")
+	t.Logf("capture position %+v", pos)
+}
+
+// history lists the buffer messages of ns whose document key holds an id.
+func history(t testing.TB, b *buffer.Buffer, ns string, ids []string) map[string][]string {
+	ctx := context.Background()
+	out := map[string][]string{}
+	c, err := b.JetStream().OrderedConsumer(ctx, b.Config().Stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{b.Subject(ns)}})
 	if err != nil {
 		t.Log(err)
-		return
-	}
-	want := map[string][]string{}
-	for _, o := range odd[:min(len(odd), 4)] {
-		_, id, _ := strings.Cut(o, ":")
-		want[id] = nil
+		return out
 	}
 	for {
 		msgs, err := c.FetchNoWait(1000)
 		if err != nil {
-			break
+			return out
 		}
 		n := 0
 		for m := range msgs.Messages() {
@@ -98,26 +98,15 @@ func diagnose(t *testing.T, env *mongotest.Env, pool *pgxpool.Pool, ns string, b
 				continue
 			}
 			md, _ := m.Metadata()
-			for id := range want {
+			for _, id := range ids {
 				if strings.Contains(e.DocumentKey, id) {
-					want[id] = append(want[id], fmt.Sprintf("seq=%d %s %s ct=%d.%d tok=%s muts=%d", md.Sequence.Stream, e.Kind, e.Operation, e.ClusterTime.T, e.ClusterTime.I, e.Token, len(e.Mutations)))
+					out[id] = append(out[id], fmt.Sprintf("seq=%d %s %s ct=%d.%d tok=%s muts=%d", md.Sequence.Stream, e.Kind, e.Operation, e.ClusterTime.T, e.ClusterTime.I, e.Token, len(e.Mutations)))
 				}
 			}
 		}
 		if n == 0 {
-			break
+			return out
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
-	for id, h := range want {
-		var tomb string
-		_ = pool.QueryRow(ctx, "SELECT cluster_ts||'.'||cluster_inc||' seq '||seq FROM replicator.tombstones WHERE key = ARRAY[$1]", id).Scan(&tomb)
-		var ver string
-		_ = pool.QueryRow(ctx, "SELECT _cdc_ts||'.'||_cdc_inc||' seq '||_cdc_seq FROM vex.statements WHERE id = $1", id).Scan(&ver)
-		t.Logf("id %s: pg row version %q, tombstone %q, buffer history:\n  %s", id, ver, tomb, strings.Join(h, "\n  "))
-	}
-	var cp string
-	_ = pool.QueryRow(ctx, "SELECT stream_seq||' ct '||cluster_ts||'.'||cluster_inc FROM replicator.apply_checkpoints WHERE collection = $1", ns).Scan(&cp)
-	pos, _ := b.Positions().Load(ctx, "default")
-	t.Logf("apply checkpoint %s; capture position %+v", cp, pos)
 }

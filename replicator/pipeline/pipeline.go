@@ -66,10 +66,11 @@ func BufferConfig(c *config.Config) buffer.Config {
 // CaptureConfig maps the file's source section to capture's Config.
 func CaptureConfig(c *config.Config) capture.Config {
 	return capture.Config{
-		URI:               c.Source.URI,
-		BatchSize:         c.Source.BatchSize,
-		MaxAwait:          c.Source.MaxAwait,
-		HeartbeatInterval: c.Buffer.HeartbeatInterval,
+		URI:                  c.Source.URI,
+		BatchSize:            c.Source.BatchSize,
+		MaxAwait:             c.Source.MaxAwait,
+		HeartbeatInterval:    c.Buffer.HeartbeatInterval,
+		OplogHeadroomWarning: c.Source.OplogHeadroomWarning,
 	}
 }
 

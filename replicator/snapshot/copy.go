@@ -33,7 +33,7 @@ func (s *Snapshot) copyChunk(ctx context.Context, j *job, c Chunk) error {
 			return nil
 		case attempt < s.cfg.MaxRetries && retryable(err) && ctx.Err() == nil:
 			s.deps.Logger.Warn("snapshot chunk failed, retrying", "collection", j.m.Namespace(),
-				"chunk", c.ID, "attempt", attempt+1, "err", err)
+				"chunk", c.ID, "attempt", attempt+1, "err", err, "detail", pgDetail(err))
 			select {
 			case <-ctx.Done():
 				return ctx.Err()

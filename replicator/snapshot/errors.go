@@ -41,3 +41,13 @@ func retryable(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne)
 }
+
+// pgDetail is the DETAIL of a PostgreSQL error ("" for other errors), which
+// for a deadlock names the waiting processes.
+func pgDetail(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Detail
+	}
+	return ""
+}

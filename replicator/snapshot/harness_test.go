@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
@@ -83,7 +86,15 @@ func newHarness(t testing.TB, opts ...mongotest.Options) *harness {
 	if err := pipeline.Prepare(ctx, h.pool, h.maps); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.pool.Exec(ctx, transform.DDL(h.expects)); err != nil {
+	// The expected rows need no keys or WAL: plain unlogged copies load fast.
+	ddl := "CREATE SCHEMA expect;"
+	for _, m := range h.maps {
+		for _, tbl := range m.Tables() {
+			name := strings.SplitN(tbl.Name, ".", 2)[1]
+			ddl += fmt.Sprintf("CREATE UNLOGGED TABLE expect.%s (LIKE app.%[1]s);", name)
+		}
+	}
+	if _, err := h.pool.Exec(ctx, ddl); err != nil {
 		t.Fatal(err)
 	}
 	return h
@@ -150,20 +161,59 @@ func (h *harness) newDoc(i int, r *rand.Rand) bson.D {
 	return d
 }
 
-// seed inserts n documents into each collection.
+// seed inserts n documents into each collection, the three in parallel.
 func (h *harness) seed(n int) {
 	h.t.Helper()
 	ctx := context.Background()
+	docs := make([][]any, len(collNames))
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range collNames {
-		for done := 0; done < n; {
-			batch := make([]any, 0, 2000)
-			for ; done < n && len(batch) < cap(batch); done++ {
-				batch = append(batch, h.newDoc(i, r))
+		for range n {
+			docs[i] = append(docs[i], h.newDoc(i, r))
+		}
+	}
+	var g errgroup.Group
+	for i := range collNames {
+		g.Go(func() error {
+			for start := 0; start < n; start += 2000 {
+				if _, err := h.coll(i).InsertMany(ctx, docs[i][start:min(start+2000, n)]); err != nil {
+					return err
+				}
 			}
-			if _, err := h.coll(i).InsertMany(ctx, batch); err != nil {
-				h.t.Fatal(err)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// waitCaughtUp writes a marker document into each collection and waits
+// until streaming has applied it: per-collection order then says every
+// earlier change is applied too.
+func (h *harness) waitCaughtUp(ctx context.Context, timeout time.Duration) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ids := []any{bson.NewObjectID(), int64(1) << 40, fmt.Sprintf("marker-%d", time.Now().UnixNano())}
+	keys := []string{ids[0].(bson.ObjectID).Hex(), fmt.Sprint(ids[1]), ids[2].(string)}
+	for i := range collNames {
+		if _, err := h.coll(i).UpdateOne(ctx, bson.D{{Key: "_id", Value: ids[i]}},
+			bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}}}, options.UpdateOne().SetUpsert(true)); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	for i, name := range collNames {
+		for {
+			var ok bool
+			err := h.pool.QueryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM app.%s WHERE id::text = $1 AND n = (SELECT n FROM app.%[1]s WHERE id::text = $1))`, name), keys[i]).Scan(&ok)
+			if err != nil {
+				h.t.Fatalf("streaming did not catch up on %s: %v", name, err)
 			}
+			if ok {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 }
@@ -171,11 +221,31 @@ func (h *harness) seed(n int) {
 // diff loads MongoDB's current documents, transformed, into schema expect
 // and returns how many rows differ between app and expect, per table.
 func (h *harness) diff(ctx context.Context) (map[string]int64, error) {
+	var mu sync.Mutex
 	out := map[string]int64{}
-	for i, m := range h.expects {
+	g, ctx := errgroup.WithContext(ctx)
+	for i := range h.expects {
+		g.Go(func() error {
+			d, err := h.diffOne(ctx, i)
+			mu.Lock()
+			defer mu.Unlock()
+			for k, v := range d {
+				out[k] = v
+			}
+			return err
+		})
+	}
+	return out, g.Wait()
+}
+
+// diffOne is diff for collection i.
+func (h *harness) diffOne(ctx context.Context, i int) (map[string]int64, error) {
+	out := map[string]int64{}
+	m := h.expects[i]
+	{
 		tables := m.Tables()
 		for _, t := range tables {
-			if _, err := h.pool.Exec(ctx, "TRUNCATE "+transform.QuoteTable(t.Name)+" CASCADE"); err != nil {
+			if _, err := h.pool.Exec(ctx, "TRUNCATE "+transform.QuoteTable(t.Name)); err != nil {
 				return nil, err
 			}
 		}
@@ -262,9 +332,13 @@ func writeRow(b *bytes.Buffer, vals []transform.Value, version bool) {
 	b.WriteByte('\n')
 }
 
-// waitEqual polls diff until every table is equal or the timeout passes.
+// waitEqual waits for streaming to catch up, then polls diff until every
+// table is equal or the timeout passes.
 func (h *harness) waitEqual(ctx context.Context, timeout time.Duration) {
 	h.t.Helper()
+	if timeout > 0 {
+		h.waitCaughtUp(ctx, timeout)
+	}
 	deadline := time.Now().Add(timeout)
 	for {
 		d, err := h.diff(ctx)
@@ -290,6 +364,9 @@ func (h *harness) waitEqual(ctx context.Context, timeout time.Duration) {
 
 // dumpDiff logs a few differing rows of each table.
 func (h *harness) dumpDiff(ctx context.Context) {
+	var dl string
+	_ = h.pool.QueryRow(ctx, `SELECT coalesce(string_agg(collection || ' ' || stage || ' ' || reason || ': ' || error, '; '), 'none') FROM (SELECT * FROM replicator.dead_letters LIMIT 5) d`).Scan(&dl)
+	h.t.Logf("dead letters: %s", dl)
 	for _, m := range h.expects {
 		for _, t := range m.Tables() {
 			app := "app." + strings.SplitN(t.Name, ".", 2)[1]

@@ -76,7 +76,7 @@ func (h *harness) chunkState(ctx context.Context) (done map[string]time.Time, to
 // done is copied again (its checkpoint row keeps its finish time), and
 // PostgreSQL ends equal to MongoDB.
 func TestSnapshotSurvivesSIGKILL(t *testing.T) {
-	perColl := 25_000
+	perColl := 15_000
 	if testing.Short() {
 		perColl = 8000
 	}

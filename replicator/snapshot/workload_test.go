@@ -177,7 +177,12 @@ func TestInitialSnapshotWithConcurrentWrites(t *testing.T) {
 	if ops == 0 {
 		t.Fatal("no writes ran during the snapshot")
 	}
+	start = time.Now()
+	h.waitCaughtUp(ctx, time.Minute)
+	t.Logf("streaming caught up %v after the snapshot", time.Since(start))
+	start = time.Now()
 	h.waitEqual(ctx, time.Minute)
+	t.Logf("compared in %v", time.Since(start))
 	stopPipeline()
 	if err := <-pipeDone; err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("pipeline: %v", err)

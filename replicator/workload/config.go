@@ -64,4 +64,3 @@ func ConfigYAML(p ConfigParams) string {
 	}
 	return b.String()
 }
-

@@ -34,7 +34,7 @@ var (
 func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
 func date(r *rand.Rand) bson.DateTime {
-	return bson.NewDateTimeFromTime(epoch.Add(time.Duration(r.Int64N(int64(900*24*time.Hour)))).Truncate(time.Millisecond))
+	return bson.NewDateTimeFromTime(epoch.Add(time.Duration(r.Int64N(int64(900 * 24 * time.Hour)))).Truncate(time.Millisecond))
 }
 
 func decimal(r *rand.Rand, intPart, frac int) bson.Decimal128 {

@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mongopg/replicator/internal/mongotest"
+	"github.com/mongopg/replicator/internal/testenv"
+	"github.com/mongopg/replicator/replicator/config"
+	"github.com/mongopg/replicator/replicator/workload"
+)
+
+func startCmd(t testing.TB, bin, sub, cfgPath string, log *os.File) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, sub, "--config", cfgPath, "--metrics-listen", "off")
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	return p
+}
+
+// TestSeparateCaptureAndApply: `replicator capture` and `replicator apply`
+// run as two processes on one config and one embedded buffer (the first
+// process runs the server, the other attaches to it); the server's owner is
+// killed and restarted mid-stream; nothing is lost.
+func TestSeparateCaptureAndApply(t *testing.T) {
+	bin := buildBinary(t)
+	env := mongotest.New(t)
+	ns := workload.InDatabase(env.Database("sep"))
+	pgURL := testenv.PostgresURL(t)
+	dir := t.TempDir()
+	yaml := workload.ConfigYAML(workload.ConfigParams{
+		Namespaces: ns, SourceURI: env.URI, TargetURL: pgURL, DataDir: filepath.Join(dir, "data"), LogLevel: "info",
+	})
+	cfgPath := filepath.Join(dir, "replicator.yaml")
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(yaml), cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mappings, _ := cfg.Mappings()
+	logf, _ := os.Create(filepath.Join(dir, "log"))
+	defer logf.Close()
+
+	capt := startCmd(t, bin, "capture", cfgPath, logf)
+	time.Sleep(2 * time.Second)
+	apply := startCmd(t, bin, "apply", cfgPath, logf)
+	defer func() { capt.kill(t); apply.kill(t) }()
+
+	ctx := context.Background()
+	g := workload.New(env.Client, ns, workload.Options{Seed: 21})
+	if err := g.Run(ctx, 0, 1500); err != nil {
+		t.Fatal(err)
+	}
+	capt.kill(t) // the embedded server's owner
+	if err := g.Run(ctx, 0, 3000); err != nil {
+		t.Fatal(err)
+	}
+	capt = startCmd(t, bin, "capture", cfgPath, logf)
+	pool := testenv.Pool(t, pgURL)
+	if _, ok := tryEqual(t, env, pool, mappings, 90*time.Second, nil); !ok {
+		b, _ := os.ReadFile(logf.Name())
+		t.Fatalf("not equal; log:\n%s", b)
+	}
+}
