@@ -72,8 +72,9 @@ func (c *collection) loadPosition(ctx context.Context) error {
 // ctx's error. Committed messages are those at or below c.pos.seq.
 func (c *collection) apply(ctx context.Context, msgs []message) error {
 	bo := newBackoff(c.conf.MaxRetryBackoff)
+	fresh := true
 	for attempt := 1; ; attempt++ {
-		err := c.commit(ctx, msgs)
+		err := c.commit(ctx, msgs, fresh)
 		if err == nil {
 			return nil
 		}
@@ -104,6 +105,13 @@ func (c *collection) apply(ctx context.Context, msgs []message) error {
 					return err
 				}
 				return c.apply(ctx, msgs[mid:])
+			}
+			var pgErr *pgconn.PgError
+			if fresh && errors.As(err, &pgErr) && pgErr.Code == "23505" {
+				// A row appeared (or a leftover child row exists) where the
+				// direct COPY assumed none: retry through the merge first.
+				fresh = false
+				continue
 			}
 			if err := c.isolate(&msgs[0], err); err != nil {
 				return err
@@ -140,7 +148,8 @@ func (c *collection) isolate(m *message, err error) error {
 }
 
 // commit applies msgs in one transaction together with the checkpoint.
-func (c *collection) commit(ctx context.Context, msgs []message) error {
+// fresh allows COPYing rows of new keys straight into the target tables.
+func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) error {
 	if c.stale {
 		old := c.pos.epoch
 		if err := c.loadPosition(ctx); err != nil {
@@ -170,8 +179,10 @@ func (c *collection) commit(ctx context.Context, msgs []message) error {
 	defer func() { _ = tx.Rollback(context.Background()) }() // no-op after commit
 	var src source = arraySource{}
 	if c.conf.CopyThreshold > 0 && p.rows >= c.conf.CopyThreshold {
-		if err := insertFresh(ctx, tx, c.ts, c.rels, p); err != nil {
-			return err
+		if fresh {
+			if err := insertFresh(ctx, tx, c.ts, c.rels, p); err != nil {
+				return err
+			}
 		}
 		if err := stageCopy(ctx, tx, c.rels, p); err != nil {
 			return err

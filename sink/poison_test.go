@@ -185,3 +185,24 @@ func TestEnvelopeKinds(t *testing.T) {
 		t.Errorf("rows %v, want only a", got)
 	}
 }
+
+func TestDirectCopyConflictFallsBackToMerge(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), 1, nil)
+	// A leftover child row (no foreign key to stop it) makes the direct COPY
+	// of a new document's children fail with a unique violation.
+	if _, err := c.pool.Exec(ctx, `ALTER TABLE app.item_tag_notes DROP CONSTRAINT item_tag_notes_item_id_parent_ordinal_fkey;
+INSERT INTO app.item_tag_notes VALUES ('a', 0, 0, 'leftover')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.apply(ctx, []message{change(1, 10, item{id: "a", qty: 1, tags: []string{"x"}}.mutation())}); err != nil {
+		t.Fatal(err)
+	}
+	if dl := deadLetters(t, c); len(dl) != 0 {
+		t.Fatalf("dead letters %+v", dl)
+	}
+	var note string
+	if err := c.pool.QueryRow(ctx, `SELECT note FROM app.item_tag_notes WHERE item_id = 'a'`).Scan(&note); err != nil || note != "note x" {
+		t.Fatalf("note %q, %v", note, err)
+	}
+}

@@ -65,5 +65,5 @@ func runResync(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return nil
 		}
 	}
-	return snapshot.Resync(ctx, env.deps, env.scfg)
+	return interrupted(ctx, "resync", snapshot.Resync(ctx, env.deps, env.scfg))
 }

@@ -50,7 +50,16 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer env.close()
-	return snapshot.Run(ctx, env.deps, env.scfg)
+	return interrupted(ctx, "snapshot", snapshot.Run(ctx, env.deps, env.scfg))
+}
+
+// interrupted turns the error of a run stopped by SIGINT/SIGTERM into a
+// hint that running the command again resumes it.
+func interrupted(ctx context.Context, name string, err error) error {
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted; finished chunks are kept: run the same %s command again to resume", name)
+	}
+	return err
 }
 
 // snapshotFlags are the flags snapshot and resync share.

@@ -11,10 +11,12 @@
 //   - Wire protocol: OP_MSG (body and document-sequence sections, CRC-32C
 //     checksums, moreToCome for unacknowledged writes) and the legacy
 //     OP_QUERY handshake, answered with OP_REPLY. An awaitable hello
-//     (topologyVersion plus maxAwaitTimeMS) waits the full maxAwaitTimeMS,
-//     or until the client disconnects, because the topology never changes.
+//     (topologyVersion plus maxAwaitTimeMS) waits up to maxAwaitTimeMS, but
+//     no more than 500 ms, or until the client disconnects. The topology
+//     never changes, so any wait is correct, and the cap bounds how long a
+//     driver stays without a selectable server after a network error.
 //     Replies never set moreToCome, so a streaming monitor sends its next
-//     hello at heartbeat pace. Errors that signal a state change carry
+//     hello after each reply. Errors that signal a state change carry
 //     topologyVersion, so drivers do not mark the server unknown.
 //   - Commands: hello/isMaster, ping, buildInfo, getParameter, session
 //     commands, serverStatus, replSetGetStatus, hostInfo, listDatabases,

@@ -23,10 +23,17 @@ var processID = func() [12]byte {
 
 func oidVal(b [12]byte) Val { return Val{T: tOID, B: append([]byte(nil), b[:]...)} }
 
+// maxHelloAwait caps the wait of an awaitable hello. The topology never
+// changes, so any wait is correct; a short one bounds how long a driver
+// whose monitor missed a cancellation (it marked the server unknown after a
+// network error while an awaitable hello was in flight) stays without a
+// selectable server. It costs one hello per client every maxHelloAwait.
+const maxHelloAwait = 500 * time.Millisecond
+
 // cmdHello answers hello/isMaster. Awaitable hello (topologyVersion plus
-// maxAwaitTimeMS from a streaming monitor) waits the full maxAwaitTimeMS
-// because the topology never changes, then replies; replies never set
-// moreToCome, so the driver simply sends the next awaitable hello.
+// maxAwaitTimeMS from a streaming monitor) waits up to maxHelloAwait and
+// then replies without moreToCome, so the driver sends the next awaitable
+// hello.
 func cmdHello(x *cmdCtx) (*Doc, error) {
 	if cl := x.body.Get("client"); cl.T == tDoc {
 		if app := cl.field("application").field("name"); app.T == tString {
@@ -37,7 +44,8 @@ func cmdHello(x *cmdCtx) (*Doc, error) {
 		wait, _ := x.body.Get("maxAwaitTimeMS").asInt64()
 		pid := tv.field("processId")
 		if wait > 0 && pid.T == tOID && string(pid.B) == string(processID[:]) {
-			if !x.c.waitIdle(time.Duration(wait) * time.Millisecond) {
+			d := min(time.Duration(wait)*time.Millisecond, maxHelloAwait)
+			if !x.c.waitIdle(d) {
 				return nil, errCloseConn
 			}
 		}

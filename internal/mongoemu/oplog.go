@@ -56,9 +56,9 @@ type entry struct {
 	inTxn     bool
 
 	// key is the canonical _id; images records whether the collection had
-	// changeStreamPreAndPostImages enabled at write time. pre and post
-	// always reference the old and new document (for transactions, update
-	// lookups and the oplog view); they are exposed as images only when
+	// changeStreamPreAndPostImages enabled at write time. Until the entry
+	// is appended, pre and post reference the old and new document (a
+	// transaction commit applies post); afterwards they are kept only when
 	// images is set.
 	key    string
 	images bool
@@ -164,6 +164,12 @@ func (o *oplog) append(es []*entry, shared bool) {
 			e.idx = uint32(i)
 		}
 		e.wall = wall
+		if !e.images {
+			// Only collections with changeStreamPreAndPostImages keep
+			// images; dropping the references bounds memory to what a
+			// real oplog would hold.
+			e.pre, e.post = nil, nil
+		}
 		e.computeSize()
 		o.bytes += int64(e.size)
 	}

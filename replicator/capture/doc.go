@@ -26,5 +26,15 @@
 //     path, and the stream goes on (events.go).
 //   - Truthful lag (invariant 9): an idle stream advances on
 //     postBatchResumeToken, and every collection's subject gets a heartbeat
-//     with the latest source time each heartbeat interval (capture.go).
+//     with the latest source time each heartbeat interval (stream.go,
+//     consume and heartbeat). replicator_capture_lag_seconds grows while
+//     the reader is stuck and reads ≈ 0 when caught up.
+//   - One capture per source: Run holds the buffer's lease for the source
+//     while it reads (buffer.Lease); a second process waits as a standby.
+//   - Early warning before history is lost: the oplog time left before the
+//     saved position is measured and logged below a threshold
+//     (headroom.go).
+//
+// On the first start (no saved position) Run calls OnFirstStart with T0,
+// the hook the initial snapshot uses.
 package capture

@@ -181,12 +181,13 @@ func snapshotLoad(ctx context.Context, pool *pgxpool.Pool, g *guardMerge, m *tra
 				return err
 			}
 			defer func() { _ = tx.Rollback(ectx) }()
+			load := p.newLoad()
 			for i := 0; i < len(part); i += 2000 {
-				if err := p.stage(ectx, tx, part[i:min(i+2000, len(part))]); err != nil {
+				if err := load.add(ectx, tx, part[i:min(i+2000, len(part))]); err != nil {
 					return err
 				}
 			}
-			if err := p.apply(ectx, tx, m.Namespace(), transform.Version{ClusterTime: run.T0}); err != nil {
+			if _, err := load.finish(ectx, tx, transform.Version{ClusterTime: run.T0}); err != nil {
 				return err
 			}
 			if err := markChunkDone(ectx, tx, run.ID, c.ID, int64(len(part)), 0); err != nil {

@@ -74,6 +74,7 @@ func (s *Snapshot) copyOnce(ctx context.Context, j *job, c Chunk) (docs int64, e
 	if err != nil {
 		return 0, err
 	}
+	load := mp.newLoad()
 	halt := j.m.Config().OnError == transform.OnErrorHalt
 	batch := make([]transform.Mutation, 0, s.cfg.BatchSize)
 	var skipped int64
@@ -81,7 +82,7 @@ func (s *Snapshot) copyOnce(ctx context.Context, j *job, c Chunk) (docs int64, e
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := mp.stage(ctx, tx, batch); err != nil {
+		if err := load.add(ctx, tx, batch); err != nil {
 			return err
 		}
 		j.track.inflight.Add(int64(len(batch)))
@@ -120,7 +121,7 @@ func (s *Snapshot) copyOnce(ctx context.Context, j *job, c Chunk) (docs int64, e
 	if err := flush(); err != nil {
 		return 0, err
 	}
-	if err := mp.apply(ctx, tx, j.m.Namespace(), version); err != nil {
+	if _, err := load.finish(ctx, tx, version); err != nil {
 		return 0, err
 	}
 	if err := markChunkDone(ctx, tx, j.run.ID, c.ID, docs, skipped); err != nil {

@@ -26,9 +26,10 @@
 //     version (T0, seq 0) and are written only where the stored row is not
 //     newer and no newer tombstone exists; a written row's child rows are
 //     replaced with it (merge.go, the same rules as sink). A chunk's merge
-//     and a streaming batch of the same collection are serialised on the
-//     collection's apply-checkpoint row (guardMerge), so neither can miss
-//     the other's uncommitted writes.
+//     and a streaming batch of the same collection are serialised by a
+//     short SHARE ROW EXCLUSIVE lock on the root table (guardMerge), so
+//     neither can miss the other's uncommitted writes; readers are never
+//     blocked.
 //   - Resumable, never twice. A chunk's rows and its checkpoint row
 //     (replicator.snapshot_chunks, state done) commit in one transaction,
 //     and the checkpoint only moves from pending (copy.go, markChunkDone), so

@@ -24,14 +24,17 @@ const tombstoneTable = "replicator.tombstones"
 //
 // A chunk is merged in two steps inside its transaction: stage copies each
 // batch into temporary tables as it is read (no lock on any shared table),
-// and apply merges everything staged in a few statements, after taking the
-// collection's apply-checkpoint row FOR SHARE. The sink updates that row
-// first in every batch, so a chunk's merge and a streaming batch of the
-// same collection never interleave: either the batch commits first and the
-// merge sees its rows and tombstones, or the merge commits first and the
-// batch's statements see the chunk's rows. Without it a streaming delete
-// could miss a chunk's uncommitted insert while the chunk's tombstone check
-// misses the delete's uncommitted tombstone, and a deleted row would stay.
+// and apply merges everything staged in a few statements, after locking the
+// root table IN SHARE ROW EXCLUSIVE MODE. That mode lets readers through
+// but conflicts with every writer (and with itself), so a chunk's merge and
+// a streaming batch writing the same collection never interleave: a batch
+// that already wrote commits before the merge starts, and a batch that
+// writes later waits for the chunk's commit, then sees its rows. Without
+// it a streaming delete could miss a chunk's uncommitted insert while the
+// chunk's tombstone check misses the delete's uncommitted tombstone, and a
+// deleted row would stay; and the two would deadlock on each other's rows.
+// The lock is held only for the merge of one chunk, well under a second
+// for 10,000 rows; chunks of one collection merge one at a time.
 type guardMerge struct {
 	tables map[string]*mergePlan // by root table name
 }
@@ -66,6 +69,9 @@ type stagedTable struct {
 	cols  string // quoted column list
 	copy  string // COPY statement into stage
 	ddl   string // CREATE TEMP TABLE IF NOT EXISTS stage
+	// direct COPYs straight into the target (root: with the version
+	// columns last).
+	direct string
 }
 
 // mergePlan holds the statements for one root table and its descendants.
@@ -75,6 +81,10 @@ type mergePlan struct {
 	childIdx map[string]int
 	accDDL   string
 	acc      string
+	lock     string // LOCK TABLE root
+	keysDDL  string // temporary table of a chunk's keys
+	keysCopy string
+	conflict string // counts keys that repeat or have a row or tombstone
 	upsert   string // root upsert (feeding acc when there are children)
 	replace  []string
 	truncate string
@@ -130,6 +140,11 @@ func newStagedTable(def transform.TableDef, withKey bool) (stagedTable, error) {
 		copyCols = "_key, " + copyCols
 	}
 	st.copy = "COPY " + st.stage + " (" + copyCols + ") FROM STDIN"
+	directCols := st.cols
+	if withKey {
+		directCols += ", " + quoteCols([]string{transform.VersionTSColumn, transform.VersionIncColumn, transform.VersionSeqColumn}, "")
+	}
+	st.direct = "COPY " + ident + " (" + directCols + ") FROM STDIN"
 	return st, nil
 }
 
@@ -141,7 +156,7 @@ func newMergePlan(tables []transform.TableDef) (*mergePlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &mergePlan{root: root, childIdx: map[string]int{}}
+	p := &mergePlan{root: root, childIdx: map[string]int{}, lock: "LOCK TABLE " + root.ident + " IN SHARE ROW EXCLUSIVE MODE"}
 	rootDef := tables[0]
 	colType := map[string]string{}
 	for _, c := range rootDef.Columns {
@@ -151,6 +166,19 @@ func newMergePlan(tables []transform.TableDef) (*mergePlan, error) {
 	for _, k := range rootDef.Key {
 		keyDDL = append(keyDDL, pgx.Identifier{k}.Sanitize()+" "+colType[k])
 	}
+	keysName := stageName(rootDef, "n")
+	p.keysDDL = "CREATE TEMP TABLE IF NOT EXISTS " + keysName + " (_key text[], " + strings.Join(keyDDL, ", ") + ") ON COMMIT DELETE ROWS"
+	p.keysCopy = "COPY pg_temp." + keysName + " (_key, " + quoteCols(rootDef.Key, "") + ") FROM STDIN"
+	var match []string
+	for _, k := range rootDef.Key {
+		q := pgx.Identifier{k}.Sanitize()
+		match = append(match, "t."+q+" = k."+q)
+	}
+	p.conflict = fmt.Sprintf(`SELECT (SELECT count(*) - count(DISTINCT _key) FROM pg_temp.%[1]s)
+     + (SELECT count(*) FROM pg_temp.%[1]s k
+         WHERE EXISTS (SELECT 1 FROM %[2]s t WHERE %[3]s)
+            OR EXISTS (SELECT 1 FROM %[4]s x WHERE x.table_name = $1 AND x.key = k._key))`,
+		keysName, root.ident, strings.Join(match, " AND "), tombstoneTable)
 	p.acc = "pg_temp." + stageName(rootDef, "k")
 	p.accDDL = "CREATE TEMP TABLE IF NOT EXISTS " + stageName(rootDef, "k") + " (" + strings.Join(keyDDL, ", ") + ") ON COMMIT DELETE ROWS"
 	stages := []string{root.stage}
@@ -233,60 +261,9 @@ ON CONFLICT (%s) DO UPDATE SET %s
 	return b.String()
 }
 
-// stage copies one batch into tx's staging tables. It is safe for
-// concurrent use (each transaction has its own connection and so its own
-// temporary tables).
-func (p *mergePlan) stage(ctx context.Context, tx pgx.Tx, muts []transform.Mutation) error {
-	root := &copyText{}
-	kids := make([]copyText, len(p.children))
-	for i := range muts {
-		m := &muts[i]
-		if m.Op != transform.OpUpsert || m.Table != p.root.def.Name {
-			return fmt.Errorf("merge: snapshot mutation %d is %s on %s, want upsert on %s", i, m.Op, m.Table, p.root.def.Name)
-		}
-		if len(m.Values) != len(p.root.def.Columns) {
-			return fmt.Errorf("merge: %s row has %d values for %d columns", m.Table, len(m.Values), len(p.root.def.Columns))
-		}
-		root.keyArray(m.Key)
-		for _, val := range m.Values {
-			root.field(false, val)
-		}
-		root.endRow()
-		for _, cr := range m.Children {
-			j, ok := p.childIdx[cr.Table]
-			if !ok {
-				return fmt.Errorf("merge: %s is not a child table of %s", cr.Table, p.root.def.Name)
-			}
-			for _, row := range cr.Rows {
-				for k, val := range row {
-					kids[j].field(k == 0, val)
-				}
-				kids[j].endRow()
-			}
-		}
-	}
-	if err := copyRows(ctx, tx, &p.root, root); err != nil {
-		return err
-	}
-	for i, c := range p.children {
-		if err := copyRows(ctx, tx, c, &kids[i]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// apply merges everything staged in tx at version v and empties the
-// staging tables. It first takes the collection's apply-checkpoint row FOR
-// SHARE (see guardMerge), creating the row as the sink does if it is not
-// there yet.
-func (p *mergePlan) apply(ctx context.Context, tx pgx.Tx, collection string, v transform.Version) error {
-	if _, err := tx.Exec(ctx, "INSERT INTO replicator.apply_checkpoints (collection) VALUES ($1) ON CONFLICT DO NOTHING", collection); err != nil {
-		return fmt.Errorf("merge: lock apply checkpoint of %s: %w", collection, err)
-	}
-	if _, err := tx.Exec(ctx, "SELECT 1 FROM replicator.apply_checkpoints WHERE collection = $1 FOR SHARE", collection); err != nil {
-		return fmt.Errorf("merge: lock apply checkpoint of %s: %w", collection, err)
-	}
+// merge merges everything staged in tx at version v and empties the
+// staging tables. The caller holds the root table lock (see guardMerge).
+func (p *mergePlan) merge(ctx context.Context, tx pgx.Tx, v transform.Version) error {
 	if len(p.children) > 0 {
 		if _, err := tx.Exec(ctx, p.accDDL); err != nil {
 			return fmt.Errorf("merge: create key table: %w", err)

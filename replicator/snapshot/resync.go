@@ -2,9 +2,6 @@ package snapshot
 
 import (
 	"context"
-	"errors"
-
-	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // StartResync prepares a resync of cfg.Collections (all mappings when
@@ -30,15 +27,4 @@ func Resync(ctx context.Context, deps Deps, cfg Config) error {
 		return err
 	}
 	return s.Run(ctx)
-}
-
-// CodeChangeStreamHistoryLost is the server error of a change stream whose
-// resume point fell off the oplog.
-const CodeChangeStreamHistoryLost = 286
-
-// IsHistoryLost reports whether err says the change stream's resume point
-// is no longer in the oplog.
-func IsHistoryLost(err error) bool {
-	var se mongo.ServerError
-	return errors.As(err, &se) && se.HasErrorCode(CodeChangeStreamHistoryLost)
 }

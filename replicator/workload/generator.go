@@ -34,7 +34,9 @@ type Stats struct {
 	Ops map[string]int64
 }
 
-// Generator issues the workload against one MongoDB.
+// Generator issues the workload against one MongoDB. Run and Step are for
+// one goroutine; Stats may be called from any. Use one Generator per
+// goroutine (distinct seeds give distinct document ids).
 type Generator struct {
 	opts Options
 	ns   Namespaces
