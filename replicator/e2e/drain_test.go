@@ -13,7 +13,8 @@ import (
 // BenchmarkDrain: a backlog of DRAIN_EVENTS (default 50,000) inserts waits
 // in MongoDB; the pipeline (in process) starts and drains it. Reported:
 // capture's read-and-publish rate and the end-to-end rate, so the slower
-// stage shows.
+// stage shows, and a raw text COPY of the same rows into copies of the
+// same tables on the same PostgreSQL, with the ratio.
 func BenchmarkDrain(b *testing.B) {
 	events := int64(50_000)
 	if n := os.Getenv("DRAIN_EVENTS"); n != "" {
@@ -62,6 +63,19 @@ func BenchmarkDrain(b *testing.B) {
 	if captured == 0 {
 		captured = took
 	}
+	rows, err := snapshotRows(ctx, h, h.mappings)
+	if err != nil {
+		b.Fatal(err)
+	}
+	copyDur, copied, err := rawCopy(ctx, h.pool, h.mappings, rows)
+	if err != nil {
+		b.Fatal(err)
+	}
+	copyRate := float64(events) / copyDur.Seconds()
+	b.ReportMetric(copyRate, "copy-docs/s")
+	b.ReportMetric(float64(events)/took.Seconds()/copyRate, "e2e/copy")
+	b.Logf("raw COPY of the same %d rows (documents and children): %s, %.0f docs/s; drain/COPY ratio %.2f",
+		copied, copyDur.Truncate(time.Millisecond), copyRate, float64(events)/took.Seconds()/copyRate)
 	b.ReportMetric(float64(events)/captured.Seconds(), "capture-events/s")
 	b.ReportMetric(float64(events)/took.Seconds(), "e2e-events/s")
 	b.Logf("drain of %d inserts: capture read+published them in %s (%.0f/s), applied in %s (%.0f/s)",

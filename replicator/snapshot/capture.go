@@ -36,19 +36,30 @@ func ResetCapture(ctx context.Context, buf *buffer.Buffer, source string, namesp
 		return fmt.Errorf("reset capture position: %w", err)
 	}
 	defer lease.Release(context.WithoutCancel(ctx))
-	stream, err := buf.JetStream().Stream(ctx, buf.Config().Stream)
-	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+	if err := PurgeBuffered(ctx, buf, namespaces); err != nil {
 		return fmt.Errorf("reset capture position: %w", err)
-	}
-	if stream != nil {
-		for _, ns := range namespaces {
-			if err := stream.Purge(ctx, jetstream.WithPurgeSubject(buf.Subject(ns))); err != nil {
-				return fmt.Errorf("reset capture position: purge %s: %w", ns, err)
-			}
-		}
 	}
 	if err := buf.Positions().Save(ctx, source, buffer.Position{ClusterTime: t0}); err != nil {
 		return fmt.Errorf("reset capture position: %w", err)
+	}
+	return nil
+}
+
+// PurgeBuffered drops every buffered event of namespaces. A running capture
+// that handles a lost history itself (Coordinator.OnHistoryLost) calls it
+// before reopening its stream at T0, under the lease it already holds.
+func PurgeBuffered(ctx context.Context, buf *buffer.Buffer, namespaces []string) error {
+	stream, err := buf.JetStream().Stream(ctx, buf.Config().Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("purge buffer: %w", err)
+	}
+	for _, ns := range namespaces {
+		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(buf.Subject(ns))); err != nil {
+			return fmt.Errorf("purge buffer: %s: %w", ns, err)
+		}
 	}
 	return nil
 }

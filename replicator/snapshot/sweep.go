@@ -17,16 +17,28 @@ import (
 // exist in the source. Their child rows go with them, and each leaves a
 // tombstone at (T0, 0) so an older buffered event cannot bring it back.
 //
-// One statement: a row a streaming batch updates concurrently is re-checked
-// after its lock is released (READ COMMITTED), so a fresh row is never swept.
+// It runs as one statement under the root table lock of the load (see
+// guardMerge): streaming writes of the collection wait for it, so none can
+// slip a stale row in between the delete and its tombstone. Readers are
+// not blocked.
 func (s *Snapshot) sweep(ctx context.Context, j *job) (int64, error) {
 	q, err := sweepSQL(j.m.Tables())
 	if err != nil {
 		return 0, fmt.Errorf("sweep %s: %w", j.m.Namespace(), err)
 	}
+	p, err := s.merger.plan(j.m.Table())
+	if err != nil {
+		return 0, err
+	}
 	var n int64
 	t0 := j.run.T0
-	if err := s.deps.Target.QueryRow(ctx, q, int64(t0.T), int64(t0.I), j.m.Table()).Scan(&n); err != nil {
+	err = pgx.BeginFunc(ctx, s.deps.Target, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, p.lock); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, q, int64(t0.T), int64(t0.I), j.m.Table()).Scan(&n)
+	})
+	if err != nil {
 		return 0, fmt.Errorf("sweep %s: %w", j.m.Namespace(), err)
 	}
 	return n, nil
