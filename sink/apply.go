@@ -1,10 +1,12 @@
 package sink
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -159,14 +161,10 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 			return errEpochChanged
 		}
 	}
-	first := 0
-	for first < len(msgs) && msgs[first].seq <= c.pos.seq {
-		first++
-	}
-	if skipped := first; skipped > 0 {
+	msgs, skipped := pendingMsgs(msgs, c.pos.seq)
+	if skipped > 0 {
 		c.m.events.WithLabelValues(c.cfg.Namespace, "duplicate").Add(float64(skipped))
 	}
-	msgs = msgs[first:]
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -212,6 +210,25 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 			Hint: "inspect them with `replicator dlq list`, resolve them with `replicator dlq resolve`, then restart"}
 	}
 	return nil
+}
+
+// pendingMsgs returns the messages of msgs above the checkpoint pos, in
+// ascending sequence order without repeats, and how many it left out.
+// Messages at or below pos are committed already; a redelivery can repeat
+// one anywhere in a batch, and taking the batch's last message as the new
+// checkpoint would then move it backwards.
+func pendingMsgs(msgs []message, pos uint64) ([]message, int) {
+	out := make([]message, 0, len(msgs))
+	for _, m := range msgs {
+		if m.seq > pos {
+			out = append(out, m)
+		}
+	}
+	if !slices.IsSortedFunc(out, func(a, b message) int { return cmp.Compare(a.seq, b.seq) }) {
+		slices.SortStableFunc(out, func(a, b message) int { return cmp.Compare(a.seq, b.seq) })
+	}
+	out = slices.CompactFunc(out, func(a, b message) bool { return a.seq == b.seq })
+	return out, len(msgs) - len(out)
 }
 
 func (c *collection) committed(p *batchPlan, n int, start time.Time) {

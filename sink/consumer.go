@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"sort"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mongopg/replicator/replicator/buffer"
@@ -96,10 +99,7 @@ func (c *collection) session(ctx context.Context, js consumers) (progressed bool
 		err = c.apply(ctx, f.msgs)
 		// Invariant: ack only after commit (doc.go). Everything at or
 		// below the checkpoint is committed; nothing above it is acked.
-		for i, m := range f.msgs {
-			if m.seq > c.pos.seq {
-				break
-			}
+		for _, i := range committedIdx(f.msgs, c.pos.seq) {
 			_ = f.raw[i].Ack() // a lost ack means a redelivery, skipped as a duplicate
 			progressed = true
 		}
@@ -107,6 +107,19 @@ func (c *collection) session(ctx context.Context, js consumers) (progressed bool
 			return progressed, err
 		}
 	}
+}
+
+// committedIdx returns the positions in msgs of the messages at or below
+// the checkpoint pos: committed, so safe to acknowledge. A redelivered
+// message may sit anywhere in a batch, so all are looked at.
+func committedIdx(msgs []message, pos uint64) []int {
+	var out []int
+	for i, m := range msgs {
+		if m.seq <= pos {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // epochCheckInterval is how often an idle session checks whether the
@@ -179,7 +192,9 @@ func (c *collection) resetConsumer(ctx context.Context, js consumers) (jetstream
 }
 
 // fetch pulls one batch, bounded by count, bytes and wait. Messages it
-// cannot decode come back as dead letters, never as an error.
+// cannot decode come back as dead letters, never as an error. The batch is
+// in stream order: a redelivery can arrive after newer messages in one
+// pull, so it is sorted (duplicates stay, commit skips them).
 func (c *collection) fetch(cons jetstream.Consumer) ([]message, []jetstream.Msg, error) {
 	batch, err := cons.Fetch(c.conf.BatchSize, jetstream.FetchMaxBytes(c.conf.BatchBytes), jetstream.FetchMaxWait(c.conf.BatchWait))
 	if err != nil {
@@ -199,21 +214,49 @@ func (c *collection) fetch(cons jetstream.Consumer) ([]message, []jetstream.Msg,
 		seqs = append(seqs, md.Sequence.Stream)
 		pending = md.NumPending
 	}
-	msgs := decodeAll(c.cfg.Namespace, seqs, func(i int) []byte { return raw[i].Data() })
 	err = batch.Error()
-	if errors.Is(err, jetstream.ErrMaxBytesExceeded) && len(msgs) == 0 {
-		// One message is larger than BatchBytes: take it alone.
-		return c.fetchOne(cons)
-	}
 	if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, jetstream.ErrMaxBytesExceeded) {
 		return nil, nil, fmt.Errorf("fetch: %w", err)
 	}
+	if len(raw) == 0 {
+		// Either nothing is pending or the next message is larger than
+		// BatchBytes: the server then ends the pull with a status that the
+		// client does not report as an error, so an empty bounded fetch is
+		// always followed by an unbounded fetch of one message.
+		return c.fetchOne(cons)
+	}
+	sortBySeq(seqs, raw)
+	msgs := decodeAll(c.cfg.Namespace, seqs, func(i int) []byte { return raw[i].Data() })
 	c.m.pending.WithLabelValues(c.cfg.Namespace).Set(float64(pending))
 	return msgs, raw, nil
 }
 
+// sortBySeq sorts the fetched messages by stream sequence (usually a
+// no-op).
+func sortBySeq(seqs []uint64, raw []jetstream.Msg) {
+	if slices.IsSorted(seqs) {
+		return
+	}
+	idx := make([]int, len(seqs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return seqs[idx[a]] < seqs[idx[b]] })
+	s2, r2 := make([]uint64, len(seqs)), make([]jetstream.Msg, len(raw))
+	for i, j := range idx {
+		s2[i], r2[i] = seqs[j], raw[j]
+	}
+	copy(seqs, s2)
+	copy(raw, r2)
+}
+
+// fetchOne fetches a single message without a byte bound; no message
+// within BatchWait is an empty batch.
 func (c *collection) fetchOne(cons jetstream.Consumer) ([]message, []jetstream.Msg, error) {
-	m, err := cons.Next(jetstream.FetchMaxWait(max(c.conf.BatchWait, time.Second)))
+	m, err := cons.Next(jetstream.FetchMaxWait(c.conf.BatchWait))
+	if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) {
+		return nil, nil, nil
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("fetch: %w", err)
 	}
@@ -221,6 +264,7 @@ func (c *collection) fetchOne(cons jetstream.Consumer) ([]message, []jetstream.M
 	if err != nil {
 		return nil, nil, fmt.Errorf("message metadata: %w", err)
 	}
+	c.m.pending.WithLabelValues(c.cfg.Namespace).Set(float64(md.NumPending))
 	return []message{decode(c.cfg.Namespace, md.Sequence.Stream, m.Data())}, []jetstream.Msg{m}, nil
 }
 
