@@ -89,7 +89,17 @@ func (a *Applier) Run(ctx context.Context, js jetstream.JetStream) error {
 			return nil
 		})
 	}
+	gcCtx, stopGC := context.WithCancel(ctx)
+	gcDone := make(chan struct{})
+	go func() {
+		defer close(gcDone)
+		if a.conf.TombstoneRetention > 0 {
+			a.collectTombstones(gcCtx)
+		}
+	}()
 	_ = g.Wait()
+	stopGC()
+	<-gcDone
 	if len(halted) == len(a.cols) {
 		return fmt.Errorf("apply: every collection halted: %w", errors.Join(halted...))
 	}

@@ -14,12 +14,15 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mongopg/replicator/transform"
 )
 
 // position is the apply checkpoint as this applier last saw it.
 type position struct {
 	seq   uint64
 	epoch int64
+	ct    transform.ClusterTime // of the message at seq, zero when unknown
 }
 
 // collection applies one collection's messages. Its methods run on the
@@ -49,15 +52,17 @@ func (c *collection) loadPosition(ctx context.Context) error {
 		return fmt.Errorf("create checkpoint: %w", err)
 	}
 	var (
-		seq          int64
+		seq, ts, inc int64
 		wall, update *time.Time
 	)
-	err := c.pool.QueryRow(ctx, `SELECT stream_seq, epoch, source_wall_time, updated_at FROM replicator.apply_checkpoints WHERE collection = $1`,
-		c.cfg.Namespace).Scan(&seq, &c.pos.epoch, &wall, &update)
+	err := c.pool.QueryRow(ctx, `SELECT stream_seq, epoch, coalesce(cluster_ts, 0), coalesce(cluster_inc, 0), source_wall_time, updated_at
+FROM replicator.apply_checkpoints WHERE collection = $1`,
+		c.cfg.Namespace).Scan(&seq, &c.pos.epoch, &ts, &inc, &wall, &update)
 	if err != nil {
 		return fmt.Errorf("read checkpoint: %w", err)
 	}
 	c.pos.seq, c.stale = uint64(seq), false
+	c.pos.ct = transform.ClusterTime{T: uint32(ts), I: uint32(inc)}
 	if wall != nil && c.clock.source.Load() == 0 {
 		c.clock.source.Store(wall.UnixNano())
 	}
@@ -73,6 +78,18 @@ func (c *collection) loadPosition(ctx context.Context) error {
 // as already applied, or dead-lettered), a *HaltError, errEpochChanged or
 // ctx's error. Committed messages are those at or below c.pos.seq.
 func (c *collection) apply(ctx context.Context, msgs []message) error {
+	if c.cfg.halts() {
+		for i := range msgs {
+			if msgs[i].gap != nil && msgs[i].seq > c.pos.seq {
+				if i > 0 {
+					if err := c.apply(ctx, msgs[:i]); err != nil {
+						return err
+					}
+				}
+				return c.gapHalt(&msgs[i])
+			}
+		}
+	}
 	bo := newBackoff(c.conf.MaxRetryBackoff)
 	fresh := true
 	for attempt := 1; ; attempt++ {
@@ -101,6 +118,14 @@ func (c *collection) apply(ctx context.Context, msgs []message) error {
 				return err
 			}
 		case classEvent:
+			var fe *freshError
+			if fresh && errors.As(err, &fe) {
+				// A concurrent writer (a snapshot or resync chunk) committed
+				// a row for a key the direct COPY took as new: the guarded
+				// merge handles it, no event is at fault yet.
+				fresh = false
+				continue
+			}
 			if len(msgs) > 1 {
 				mid := len(msgs) / 2
 				if err := c.apply(ctx, msgs[:mid]); err != nil {
@@ -179,7 +204,7 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 	if c.conf.CopyThreshold > 0 && p.rows >= c.conf.CopyThreshold {
 		if fresh {
 			if err := insertFresh(ctx, tx, c.ts, c.rels, p); err != nil {
-				return err
+				return &freshError{err}
 			}
 		}
 		if err := stageCopy(ctx, tx, c.rels, p); err != nil {
@@ -203,6 +228,9 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 		return fmt.Errorf("commit: %w", err)
 	}
 	c.pos.seq = p.last
+	if !p.ct.IsZero() {
+		c.pos.ct = p.ct
+	}
 	c.committed(p, len(msgs), start)
 	if unresolved >= c.cfg.DeadLetterThreshold {
 		return &HaltError{Collection: c.cfg.Namespace, Seq: p.last,
@@ -218,6 +246,19 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 // one anywhere in a batch, and taking the batch's last message as the new
 // checkpoint would then move it backwards.
 func pendingMsgs(msgs []message, pos uint64) ([]message, int) {
+	first := 0
+	for first < len(msgs) && msgs[first].seq <= pos {
+		first++
+	}
+	ordered := true
+	for i := first + 1; i < len(msgs) && ordered; i++ {
+		ordered = msgs[i].seq > msgs[i-1].seq
+	}
+	if ordered {
+		// The usual case: the batch's own messages, so marks that plan
+		// and isolate leave on them last across attempts.
+		return msgs[first:], first
+	}
 	out := make([]message, 0, len(msgs))
 	for _, m := range msgs {
 		if m.seq > pos {
@@ -247,6 +288,12 @@ func (c *collection) committed(p *batchPlan, n int, start time.Time) {
 	c.clock.commit.Store(time.Now().UnixNano())
 	for _, m := range p.controls {
 		c.log.Warn("control event recorded", "collection", ns, "seq", m.seq, "operation", m.env.Operation)
+	}
+	for _, g := range p.gaps {
+		c.m.gaps.WithLabelValues(ns).Inc()
+		c.log.Error("buffer messages were removed by retention before they were applied; changes may be lost",
+			"collection", ns, "first_missing_seq", g.From, "last_missing_seq", g.To, "stream_first_seq", g.StreamFirst,
+			"recovery", "replicator resync --collection "+ns)
 	}
 }
 
@@ -331,6 +378,9 @@ func (c *collection) queueRecords(b *pgx.Batch, p *batchPlan) {
 		e := m.env
 		b.Queue(insertControl, ns, clean(e.Operation), clean(e.Token), string(m.data), int64(m.seq),
 			int64(e.ClusterTime.T), int64(e.ClusterTime.I))
+	}
+	for _, g := range p.gaps {
+		b.Queue(insertControl, ns, "gap", "", g.json(), int64(g.From), 0, 0)
 	}
 }
 

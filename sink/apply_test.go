@@ -68,6 +68,18 @@ func TestApplyVersionGuard(t *testing.T) {
 		{"delete then upsert in one batch", [][]message{
 			{change(1, 10, a(1, "x").mutation())}, {change(2, 11, deletion("a")), change(3, 12, a(3, "y").mutation())},
 		}, map[string]string{"a": "qty=3 v=12/3 tags=y"}, nil},
+		{"transaction: delete then re-insert at one cluster time, one batch", [][]message{
+			{change(1, 10, a(1, "x").mutation())}, {change(2, 20, deletion("a")), change(3, 20, a(2, "y").mutation())},
+		}, map[string]string{"a": "qty=2 v=20/3 tags=y"}, nil},
+		{"transaction: delete then re-insert at one cluster time, separate batches", [][]message{
+			{change(1, 10, a(1, "x").mutation())}, {change(2, 20, deletion("a"))}, {change(3, 20, a(2, "y").mutation())},
+		}, map[string]string{"a": "qty=2 v=20/3 tags=y"}, nil},
+		{"transaction: insert then delete at one cluster time", [][]message{
+			{change(1, 20, a(1, "x").mutation()), change(2, 20, deletion("a"))},
+		}, map[string]string{}, []string{"a"}},
+		{"transaction: two updates of one key at one cluster time", [][]message{
+			{change(1, 20, a(1, "x").mutation()), change(2, 20, a(2, "y", "z").mutation())}, {change(3, 20, a(3).mutation())},
+		}, map[string]string{"a": "qty=3 v=20/3 tags="}, nil},
 		{"children are replaced", [][]message{
 			{change(1, 10, a(1, "x", "y", "z").mutation())}, {change(2, 11, a(1, "w").mutation())},
 		}, map[string]string{"a": "qty=1 v=11/2 tags=w"}, nil},

@@ -31,6 +31,16 @@ type Config struct {
 	// from which a batch is staged with COPY instead of array parameters
 	// (default 500).
 	CopyThreshold int
+	// TombstoneRetention is how long a delete's tombstone is kept after it
+	// was written (tombstones.go). Set it to the buffer's retention
+	// (buffer.max_age, buffer.Config.MaxAge): after that no event older
+	// than the tombstone can be delivered or replayed. 0 keeps tombstones
+	// forever (right for a buffer that keeps messages forever); the
+	// applier adds a margin of one hour for clock differences.
+	TombstoneRetention time.Duration
+	// TombstoneGCInterval is how often tombstones are garbage collected
+	// when TombstoneRetention is set (default 10m).
+	TombstoneGCInterval time.Duration
 	// Stream is the JetStream stream holding the buffer (required).
 	Stream string
 	// SubjectPrefix is the subject prefix of buffer.Subject (required).
@@ -43,6 +53,7 @@ const (
 	defaultBatchWait       = 200 * time.Millisecond
 	defaultMaxRetryBackoff = 30 * time.Second
 	defaultCopyThreshold   = 500
+	defaultTombstoneGC     = 10 * time.Minute
 	// ackWait is how long JetStream waits for an ack before redelivering.
 	// Redelivered messages at or below the checkpoint are skipped, so a
 	// long retry is harmless; this only limits needless redeliveries.
@@ -69,6 +80,9 @@ func (c Config) withDefaults() Config {
 	if c.CopyThreshold == 0 {
 		c.CopyThreshold = defaultCopyThreshold
 	}
+	if c.TombstoneGCInterval == 0 {
+		c.TombstoneGCInterval = defaultTombstoneGC
+	}
 	return c
 }
 
@@ -81,7 +95,7 @@ func (c Config) Validate() error {
 	if c.BatchBytes < 0 {
 		errs = append(errs, fmt.Errorf("batch bytes %d: must be positive", c.BatchBytes))
 	}
-	if c.BatchWait < 0 || c.MaxRetryBackoff < 0 {
+	if c.BatchWait < 0 || c.MaxRetryBackoff < 0 || c.TombstoneRetention < 0 || c.TombstoneGCInterval < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	if c.MaxAckPending != 0 && c.MaxAckPending < c.BatchSize {

@@ -20,6 +20,7 @@ import (
 type consumers interface {
 	CreateOrUpdateConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error)
 	DeleteConsumer(ctx context.Context, stream, consumer string) error
+	Stream(ctx context.Context, stream string) (jetstream.Stream, error)
 }
 
 // run consumes one collection until ctx ends (nil) or it halts
@@ -61,6 +62,13 @@ func (c *collection) session(ctx context.Context, js consumers) (progressed bool
 	if err := c.checkThreshold(ctx); err != nil {
 		return false, err
 	}
+	st, err := js.Stream(ctx, c.conf.Stream)
+	if err != nil {
+		return false, fmt.Errorf("stream %s: %w", c.conf.Stream, err)
+	}
+	if err := c.checkStream(ctx, st); err != nil {
+		return false, err
+	}
 	cons, err := c.resetConsumer(ctx, js)
 	if err != nil {
 		return false, err
@@ -68,9 +76,10 @@ func (c *collection) session(ctx context.Context, js consumers) (progressed bool
 	fctx, cancel := context.WithCancel(ctx)
 	batches := make(chan fetched, 1)
 	done := make(chan struct{})
+	start := c.pos.seq
 	go func() {
 		defer close(done)
-		c.fetchLoop(fctx, cons, batches)
+		c.fetchLoop(fctx, cons, st, start, batches)
 	}()
 	defer func() {
 		cancel()
@@ -146,12 +155,18 @@ type fetched struct {
 }
 
 // fetchLoop fetches and decodes batches until ctx ends or a fetch fails
-// (the error is the last thing it sends).
-func (c *collection) fetchLoop(ctx context.Context, cons jetstream.Consumer, out chan<- fetched) {
+// (the error is the last thing it sends). prev is the checkpoint delivery
+// started after; each batch is checked for messages the stream removed
+// before they were delivered (checkGap).
+func (c *collection) fetchLoop(ctx context.Context, cons jetstream.Consumer, st streamInfo, prev uint64, out chan<- fetched) {
 	for ctx.Err() == nil {
 		msgs, raw, err := c.fetch(cons)
 		if err == nil && len(msgs) == 0 {
 			continue
+		}
+		if err == nil {
+			err = checkGap(ctx, st, prev, msgs)
+			prev = max(prev, msgs[len(msgs)-1].seq)
 		}
 		select {
 		case out <- fetched{msgs: msgs, raw: raw, err: err}:

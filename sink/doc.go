@@ -20,18 +20,38 @@
 //     recreates the durable consumer to start at checkpoint+1, so neither a
 //     restart nor a replay (checkpoints.Set changes the epoch) loses or
 //     reorders anything (consumer.go, resetConsumer).
+//   - Acknowledgements and checkpoints follow stream order even when a
+//     redelivery (an expired ack wait) arrives after newer messages in one
+//     fetch: batches are sorted, messages at or below the checkpoint are
+//     skipped wherever they sit, and every one of them is acknowledged
+//     (consumer.go, fetch; apply.go, pendingMsgs).
+//   - Never skip silently (DESIGN.md invariant 5), on the buffer's side:
+//     sequences the stream removed (retention) before they were delivered
+//     are reported as a gap: metric, error log and a control event
+//     committed with the checkpoint that passes them, or a halt with
+//     on_error: halt (gaps.go). A stream that no longer holds the message
+//     at the checkpoint (recreated, or truncated) would number new messages
+//     below it: the checkpoint is rewound to replay what the stream holds
+//     (divergence.go).
 //   - Exactly-once effect (DESIGN.md invariant 2): a root row is written only
 //     if its version (cluster time T, I, then buffer sequence) is at least
 //     the stored row's and the key's tombstone's; deletes leave tombstones; a
 //     parent's child rows are replaced only together with an applied parent
 //     write; the same key twice in a batch keeps only the newest
 //     (merge.go, plan.go).
+//   - Tombstones do not grow forever: with Config.TombstoneRetention set
+//     to the buffer's max_age, tombstones older than that which no running
+//     snapshot or resync needs are removed in bounded batches
+//     (tombstones.go).
 //   - Small batches send their rows as array parameters in one pipelined
 //     round trip; batches of CopyThreshold rows or more are COPYed: rows of
 //     keys with neither a row nor a tombstone go straight into the target
 //     tables (any version beats nothing, fresh.go), the rest into temporary
 //     staging tables. All staged rows feed the same merge statements, so
-//     both paths give identical results (stage.go, merge.go).
+//     both paths give identical results (stage.go, merge.go). A key that a
+//     concurrent snapshot or resync committed meanwhile makes the direct
+//     COPY fail; the batch is then retried through the merge alone, never
+//     split or dead-lettered for it (apply.go, freshError).
 //   - Envelopes are decoded by a small parser for their common shape that
 //     falls back to envelope.Decode for anything else, so the result is
 //     always envelope.Decode's (fastdecode.go, FuzzDecodeEnvelope).
@@ -46,7 +66,8 @@
 //   - Collections are independent: each runs on its own goroutine with its
 //     own consumer, transactions and halting (applier.go).
 //   - Bounded memory: per collection at most three fetched batches (each
-//     BatchSize messages and BatchBytes bytes, or one larger message) are in
+//     BatchSize messages and BatchBytes bytes, or one larger message,
+//     fetched on its own after a bounded fetch comes back empty) are in
 //     memory: one applying, one decoded and waiting, one being fetched. The
 //     backlog stays in JetStream (consumer.go, session; MaxAckPending).
 //

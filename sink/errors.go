@@ -48,6 +48,13 @@ var (
 	errEpochChanged = errors.New("apply checkpoint was reset")
 )
 
+// freshError is a failure of the direct COPY of new keys (fresh.go); the
+// batch is retried through the guarded merge before anything is split.
+type freshError struct{ err error }
+
+func (e *freshError) Error() string { return e.err.Error() }
+func (e *freshError) Unwrap() error { return e.err }
+
 // errClass says how the applier reacts to a failed batch.
 type errClass int
 
@@ -79,8 +86,12 @@ func classify(err error) (errClass, string) {
 		return classRetry, "serialization"
 	case code == "40P01":
 		return classRetry, "deadlock"
+	case code == "40000", code == "40003": // rolled back, or outcome unknown: the checkpoint guard tells
+		return classRetry, "connection"
 	case code == "57P01", code == "57P02", code == "57P03":
 		return classRetry, "shutdown"
+	case code == "25006": // read-only: a standby, typically during a failover
+		return classRetry, "read_only"
 	case strings.HasPrefix(code, "08"):
 		return classRetry, "connection"
 	case strings.HasPrefix(code, "53"): // insufficient resources: disk full, too many connections

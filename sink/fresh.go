@@ -19,7 +19,7 @@ import (
 // version beats no row and no tombstone, so these rows need no guard; the
 // rest of p goes through the guarded merge. A row that a concurrent writer
 // inserted meanwhile makes the COPY fail with a unique violation, and the
-// batch is split and retried through the merge like any failing batch.
+// whole batch is retried through the merge (apply.go, freshError).
 func insertFresh(ctx context.Context, tx pgx.Tx, ts *tableSet, rels *relations, p *batchPlan) error {
 	if len(p.upserts) == 0 {
 		return nil

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mongopg/replicator/internal/testenv"
 	"github.com/mongopg/replicator/replicator/envelope"
@@ -243,4 +245,26 @@ func checkpointSeq(t testing.TB, pool *pgxpool.Pool) uint64 {
 		t.Fatal(err)
 	}
 	return uint64(s)
+}
+
+func prometheusRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// counter sums a counter's series.
+func counter(t testing.TB, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
 }

@@ -16,6 +16,9 @@ type metrics struct {
 	retries     *prometheus.CounterVec
 	deadLetters *prometheus.CounterVec
 	pending     *prometheus.GaugeVec
+	gaps        *prometheus.CounterVec
+	resets      *prometheus.CounterVec
+	tombstones  *prometheus.CounterVec
 	lag, age    *prometheus.GaugeVec // set at scrape time by the collector
 	clocks      map[string]*clock
 	now         func() time.Time
@@ -45,7 +48,7 @@ func newMetrics(cols []string) *metrics {
 		}, []string{"collection"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "replicator_apply_retries_total",
-			Help: "Retried apply transactions, by collection and reason (connection, serialization, deadlock, shutdown, resources, timeout).",
+			Help: "Retried apply transactions, by collection and reason (connection, serialization, deadlock, shutdown, read_only, resources, timeout).",
 		}, []string{"collection", "reason"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "replicator_dead_letters_total",
@@ -54,6 +57,18 @@ func newMetrics(cols []string) *metrics {
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "replicator_buffer_pending_messages",
 			Help: "Messages in the buffer not yet delivered to the collection's applier.",
+		}, []string{"collection"}),
+		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "replicator_apply_gaps_total",
+			Help: "Ranges of buffer sequences the stream removed (retention) before the collection applied them; changes may be lost and the collection needs a resync.",
+		}, []string{"collection"}),
+		resets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "replicator_apply_buffer_resets_total",
+			Help: "Times the buffer stream no longer held the message at the apply checkpoint (recreated or truncated) and the checkpoint was rewound to replay it.",
+		}, []string{"collection"}),
+		tombstones: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "replicator_apply_tombstones_removed_total",
+			Help: "Tombstones removed by garbage collection once no older event could still be applied.",
 		}, []string{"collection"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "replicator_apply_lag_seconds",
@@ -69,6 +84,9 @@ func newMetrics(cols []string) *metrics {
 	for _, c := range cols {
 		m.clocks[c] = &clock{}
 		m.pending.WithLabelValues(c)
+		m.gaps.WithLabelValues(c)
+		m.resets.WithLabelValues(c)
+		m.tombstones.WithLabelValues(c)
 	}
 	return m
 }
@@ -101,5 +119,5 @@ func since(now, t int64) float64 {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.events, m.batchSize, m.duration, m.retries, m.deadLetters, m.pending, m.lag, m.age}
+	return []prometheus.Collector{m.events, m.batchSize, m.duration, m.retries, m.deadLetters, m.pending, m.gaps, m.resets, m.tombstones, m.lag, m.age}
 }

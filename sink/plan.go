@@ -22,6 +22,9 @@ type message struct {
 	// decoded, is not a valid envelope for this collection, or failed to
 	// apply on its own (poison isolation).
 	bad *deadLetter
+	// gap, when set, holds the stream sequences before this message that
+	// the stream removed before they were delivered (gaps.go).
+	gap *seqGap
 }
 
 // deadLetter is one row of replicator.dead_letters.
@@ -124,6 +127,7 @@ type batchPlan struct {
 	children    [][]row
 	deadLetters []*deadLetter
 	controls    []*message
+	gaps        []*seqGap
 	ops         map[string]int // events by operation (metrics)
 	rows        int            // staged rows, to choose COPY or arrays
 }
@@ -158,12 +162,17 @@ func plan(ts *tableSet, msgs []message) *batchPlan {
 	for i := range msgs {
 		m := &msgs[i]
 		p.last = m.seq
+		if m.gap != nil {
+			p.gaps = append(p.gaps, m.gap)
+		}
+		if m.env != nil && !m.env.ClusterTime.IsZero() {
+			// The checkpoint's cluster time is its message's, dead letter
+			// or not (divergence.go compares them).
+			p.ct = m.env.ClusterTime
+		}
 		if m.env != nil && m.bad == nil {
 			if t := sourceTime(m.env); !t.IsZero() {
 				p.wall = t
-			}
-			if !m.env.ClusterTime.IsZero() {
-				p.ct = m.env.ClusterTime
 			}
 		}
 		if m.bad == nil && m.env.Kind == envelope.KindChange {

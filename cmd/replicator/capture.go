@@ -12,7 +12,7 @@ func captureCommand() command {
 		name:    "capture",
 		summary: "capture MongoDB changes into the buffer (the first half of run)",
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-			return runPipeline(ctx, "capture", args, stderr, pipeline.Options{Capture: true})
+			return runPipeline(ctx, "capture", args, stderr, pipeline.Options{Capture: true, Snapshot: true})
 		},
 	}
 }

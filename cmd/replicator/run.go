@@ -14,7 +14,7 @@ func runCommand() command {
 		name:    "run",
 		summary: "capture and apply in one process (the common deployment)",
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-			return runPipeline(ctx, "run", args, stderr, pipeline.Options{Capture: true, Apply: true})
+			return runPipeline(ctx, "run", args, stderr, pipeline.Options{Capture: true, Apply: true, Snapshot: true})
 		},
 	}
 }
@@ -24,10 +24,17 @@ func runCommand() command {
 func runPipeline(ctx context.Context, name string, args []string, stderr io.Writer, opts pipeline.Options) error {
 	summaries := map[string]string{
 		"run": "Capture MongoDB changes into the buffer and apply them to PostgreSQL, in one\n" +
-			"process. The metadata schema and missing target tables are created at start\n" +
-			"(idempotent) unless --no-migrate is given. SIGINT/SIGTERM stop it cleanly.",
+			"process. On the first start (no capture position) it also copies every\n" +
+			"configured collection as of the start time, while streaming (the initial\n" +
+			"snapshot, resumable); with source.on_history_lost: resync a lost resume point\n" +
+			"is recovered by resyncing every collection. The metadata schema and missing\n" +
+			"target tables are created at start (idempotent) unless --no-migrate is given.\n" +
+			"SIGINT/SIGTERM stop it cleanly.",
 		"capture": "Capture MongoDB changes into the buffer (NATS JetStream) only. Run apply\n" +
-			"with the same config file in another process.",
+			"with the same config file in another process. With target.url set, capture\n" +
+			"also runs the initial snapshot on its first start and the\n" +
+			"source.on_history_lost: resync policy, as run does; without it, run\n" +
+			"'replicator snapshot' once capture has started.",
 		"apply": "Apply buffered changes to PostgreSQL only. Run capture with the same config\n" +
 			"file in another process. The metadata schema and missing target tables are\n" +
 			"created at start unless --no-migrate is given.",
@@ -51,6 +58,13 @@ func runPipeline(ctx context.Context, name string, args []string, stderr io.Writ
 		return err
 	}
 	opts.Logger = log
+	if opts.Snapshot && !opts.Apply && cfg.Target.URL == "" {
+		// capture alone without a target: the snapshot is left to
+		// `replicator snapshot` (started after capture, so nothing is
+		// missed between the two start times).
+		opts.Snapshot = false
+		log.Warn("no target.url: capture does not copy existing documents on its first start; run 'replicator snapshot' after capture has started")
+	}
 	switch *listen {
 	case "":
 	case "off":

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,11 +20,18 @@ import (
 	"github.com/mongopg/replicator/transform"
 )
 
-// StartHook runs on the first start of a source (no saved position), after
-// the start time T0 is saved and before the change stream opens at T0. The
-// initial snapshot plugs in here: it copies every collection as of T0 while
-// the buffer receives every change from T0 on.
+// StartHook runs on the first start of a source (no saved position), before
+// the start time T0 is saved and the change stream opens at T0. The initial
+// snapshot plugs in here: it records a copy of every collection as of T0
+// while the buffer receives every change from T0 on. It must be idempotent:
+// a crash after it and before the save calls it again, with a later T0.
 type StartHook func(ctx context.Context, t0 transform.ClusterTime) error
+
+// HistoryLostHook is the on_history_lost: resync policy. Capture calls it
+// when its resume point is no longer in the oplog (ChangeStreamHistoryLost)
+// with that error; it records a resync of every collection and returns the
+// resync's T0, from which capture then reads again (see Capture.Run).
+type HistoryLostHook func(ctx context.Context, cause error) (transform.ClusterTime, error)
 
 // Capture is one source's change-stream reader.
 type Capture struct {
@@ -35,11 +43,19 @@ type Capture struct {
 	log      *slog.Logger
 	met      *metrics
 
-	lastSaved buffer.Position // touched by saveLoop, then by Run after it ends
+	saveMu    sync.Mutex      // serialises saves (saveLoop, history-lost recovery, Run's last)
+	lastSaved buffer.Position // guarded by saveMu
 	streaming atomic.Bool     // a change stream is open
 
 	// OnFirstStart, if set, runs on the first start (see StartHook).
 	OnFirstStart StartHook
+	// OnHistoryLost, if set, recovers from a lost resume point instead of
+	// stopping (see HistoryLostHook); nil is the policy stop.
+	OnHistoryLost HistoryLostHook
+	// started is closed once the start position is settled (saved or
+	// loaded) under the lease.
+	started     chan struct{}
+	startedOnce sync.Once
 }
 
 // New returns a capture of the namespaces of mappings. reg transforms the
@@ -56,7 +72,8 @@ func New(cfg Config, buf *buffer.Buffer, mappings []*transform.Mapping, reg *tra
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Capture{cfg: cfg, buf: buf, reg: reg, mappings: map[string]*transform.Mapping{}, log: log, met: newMetrics(promReg)}
+	c := &Capture{cfg: cfg, buf: buf, reg: reg, mappings: map[string]*transform.Mapping{}, log: log, met: newMetrics(promReg),
+		started: make(chan struct{})}
 	if c.reg == nil {
 		c.reg = transform.NewRegistry()
 		for _, m := range mappings {
@@ -102,6 +119,7 @@ func (c *Capture) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.startedOnce.Do(func() { close(c.started) })
 	pub := c.buf.NewPublisher(start, c.met.publisher)
 	c.setDurable(start)
 
@@ -126,7 +144,6 @@ func (c *Capture) Run(ctx context.Context) error {
 	inner, ictx := errgroup.WithContext(readCtx)
 	inner.Go(func() error { return c.read(ictx, client, pub, start) })
 	inner.Go(func() error { return c.saveLoop(ictx, positions, pub) })
-	inner.Go(func() error { return c.headroomLoop(ictx, client) })
 	readErr := inner.Wait()
 	if errors.Is(readErr, context.Canceled) {
 		// Asked to stop (ctx), or stopped because the publisher or the
@@ -154,8 +171,16 @@ func (c *Capture) Run(ctx context.Context) error {
 	return readErr
 }
 
-// start loads the saved position, or on the first start saves T0 (the
-// current cluster time) and runs OnFirstStart.
+// Started is closed once Run holds the lease and has loaded its saved
+// position, or on the first start has run OnFirstStart and saved T0. A
+// process that must not work beside a standby capture waits for it.
+func (c *Capture) Started() <-chan struct{} { return c.started }
+
+// start loads the saved position, or on the first start runs OnFirstStart
+// with T0 (the current majority-committed cluster time) and then saves T0.
+// The hook runs first so that a crash between the two leaves no position:
+// the next start runs the hook again rather than resuming at a T0 whose
+// snapshot was never recorded.
 func (c *Capture) start(ctx context.Context, client *mongo.Client, positions *buffer.Positions) (buffer.Position, error) {
 	pos, err := positions.Load(ctx, c.cfg.Source)
 	if err == nil {
@@ -170,27 +195,36 @@ func (c *Capture) start(ctx context.Context, client *mongo.Client, positions *bu
 		return pos, fmt.Errorf("capture: read the current cluster time: %w", err)
 	}
 	pos = buffer.Position{ClusterTime: t0}
-	if err := positions.Save(ctx, c.cfg.Source, pos); err != nil {
-		return pos, fmt.Errorf("capture: %w", err)
-	}
-	c.log.Info("capture starting at the current cluster time (first start)", "source", c.cfg.Source, "cluster_time", t0)
 	if c.OnFirstStart != nil {
 		if err := c.OnFirstStart(ctx, t0); err != nil {
 			return pos, fmt.Errorf("capture: first start: %w", err)
 		}
 	}
+	if err := positions.Save(ctx, c.cfg.Source, pos); err != nil {
+		return pos, fmt.Errorf("capture: %w", err)
+	}
+	c.log.Info("capture starting at the current cluster time (first start)", "source", c.cfg.Source, "cluster_time", t0)
 	return pos, nil
 }
 
-// operationTime returns the cluster's current operation time.
+// operationTime returns the cluster's current majority-committed operation
+// time: a snapshot copying as of it sees every write at or before it.
 func operationTime(ctx context.Context, client *mongo.Client) (transform.ClusterTime, error) {
 	var reply struct {
 		OperationTime bson.Timestamp `bson:"operationTime"`
 	}
-	// A majority read so T0 does not run ahead of committed data.
-	res := client.Database("admin").RunCommand(ctx, bson.D{{Key: "ping", Value: 1}})
-	if err := res.Decode(&reply); err != nil {
-		return transform.ClusterTime{}, err
+	// A majority read so T0 does not run ahead of committed data; where
+	// admin.system.version cannot be read, a ping's operationTime.
+	res := client.Database("admin").RunCommand(ctx, bson.D{
+		{Key: "find", Value: "system.version"}, {Key: "filter", Value: bson.D{}},
+		{Key: "limit", Value: 1}, {Key: "singleBatch", Value: true},
+		{Key: "readConcern", Value: bson.D{{Key: "level", Value: "majority"}}},
+	})
+	if err := res.Decode(&reply); err != nil || reply.OperationTime.T == 0 {
+		res = client.Database("admin").RunCommand(ctx, bson.D{{Key: "ping", Value: 1}})
+		if err := res.Decode(&reply); err != nil {
+			return transform.ClusterTime{}, err
+		}
 	}
 	if reply.OperationTime.T == 0 {
 		return transform.ClusterTime{}, errors.New("the server reported no operationTime (is it a replica set or mongos?)")
@@ -225,6 +259,8 @@ func (c *Capture) saveLoop(ctx context.Context, positions *buffer.Positions, pub
 }
 
 func (c *Capture) save(ctx context.Context, positions *buffer.Positions, pub *buffer.Publisher) error {
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
 	d := pub.Durable()
 	if d.IsZero() || d == c.lastSaved {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,27 +220,142 @@ func fmtErr(err error) string {
 	return err.Error()
 }
 
-func TestOplogHeadroomMeasured(t *testing.T) {
+// TestFirstStartHookRunsBeforeSave: OnFirstStart runs before T0 is saved,
+// so a failed (or crashed) hook leaves no position and the next start runs
+// it again.
+func TestFirstStartHookRunsBeforeSave(t *testing.T) {
 	f := newFixture(t, "")
-	reg := prometheus.NewRegistry()
-	c, err := New(Config{URI: f.env.URI, MaxAwait: 100 * time.Millisecond, SaveInterval: 50 * time.Millisecond, HeadroomInterval: 100 * time.Millisecond},
-		f.buf, []*transform.Mapping{f.m}, nil, reg, nil)
+	ctx := context.Background()
+	var calls []transform.ClusterTime
+	run := func(hookErr error) error {
+		c := f.capture(t)
+		c.OnFirstStart = func(ctx context.Context, t0 transform.ClusterTime) error {
+			if _, err := f.buf.Positions().Load(ctx, "default"); !errors.Is(err, buffer.ErrNoPosition) {
+				t.Errorf("position saved before OnFirstStart ran (%v)", err)
+			}
+			calls = append(calls, t0)
+			return hookErr
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- c.Run(rctx) }()
+		select {
+		case <-c.Started():
+			cancel()
+		case err := <-done:
+			cancel()
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatal("capture did not start")
+		}
+		return wait(t, done)
+	}
+	if err := run(errors.New("target down")); err == nil || !strings.Contains(err.Error(), "target down") {
+		t.Fatalf("Run = %v, want the hook's error", err)
+	}
+	if _, err := f.buf.Positions().Load(ctx, "default"); !errors.Is(err, buffer.ErrNoPosition) {
+		t.Fatalf("a position was saved although the first-start hook failed (%v)", err)
+	}
+	if err := run(nil); err != nil {
+		t.Fatal(err)
+	}
+	pos, err := f.buf.Positions().Load(ctx, "default")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	f.insert(t, bson.D{{Key: "_id", Value: 1}, {Key: "n", Value: 1}})
-	deadline := time.Now().Add(10 * time.Second)
-	for testutil.ToFloat64(c.met.headroom) < 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("oplog headroom never measured")
-		}
-		time.Sleep(50 * time.Millisecond)
+	if len(calls) != 2 || pos.ClusterTime.Before(calls[1]) {
+		t.Fatalf("hook calls %v, saved position %+v; want two calls and the position at or after the second T0", calls, pos)
 	}
+}
+
+// TestHistoryLostRunsHookAndReopensAtT0: with OnHistoryLost set, a lost
+// resume point is counted, the hook gives T0, the buffered events are
+// purged, T0 becomes the saved position and capture streams on from it
+// without stopping.
+func TestHistoryLostRunsHookAndReopensAtT0(t *testing.T) {
+	f := newFixture(t, "", mongotest.Options{OplogMaxEvents: 50})
+	f.env.RequireEmulator("a tiny oplog")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := f.start(t, ctx)
+	f.insert(t, bson.D{{Key: "_id", Value: 1}, {Key: "n", Value: 1}})
+	time.Sleep(500 * time.Millisecond)
 	cancel()
 	if err := wait(t, done); err != nil {
 		t.Fatal(err)
 	}
+	if n := len(f.envelopes(t)); n != 1 {
+		t.Fatalf("%d envelopes buffered before the loss, want 1", n)
+	}
+	for i := 2; i < 200; i++ {
+		f.insert(t, bson.D{{Key: "_id", Value: i}, {Key: "n", Value: i}})
+	}
+
+	reg := prometheus.NewRegistry()
+	c, err := New(Config{URI: f.env.URI, MaxAwait: 200 * time.Millisecond, HeartbeatInterval: 200 * time.Millisecond, SaveInterval: 100 * time.Millisecond},
+		f.buf, []*transform.Mapping{f.m}, nil, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var t0 transform.ClusterTime
+	var hookCalls atomic.Int32 // stored after t0
+	c.OnHistoryLost = func(ctx context.Context, cause error) (transform.ClusterTime, error) {
+		if !historyLost(cause) {
+			t.Errorf("hook called with %v, want ChangeStreamHistoryLost", cause)
+		}
+		ct, err := operationTime(ctx, f.env.Client)
+		t0 = ct
+		hookCalls.Add(1)
+		return ct, err
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	running := make(chan error, 1)
+	go func() { running <- c.Run(ctx) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for c.Ready() != nil || hookCalls.Load() == 0 {
+		select {
+		case err := <-running:
+			t.Fatalf("capture stopped: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("capture did not recover from the lost history")
+		}
+	}
+	f.insert(t, bson.D{{Key: "_id", Value: 500}, {Key: "n", Value: 500}})
+	// Only events at or after T0 remain (T0 itself is inclusive): the
+	// ones buffered before the loss are purged.
+	for after := false; !after; {
+		for _, e := range f.envelopes(t) {
+			if e.ClusterTime.Before(t0) {
+				t.Fatalf("envelope at %v buffered, before T0 %v: not purged", e.ClusterTime, t0)
+			}
+			after = after || t0.Before(e.ClusterTime)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the write after T0 never reached the buffer")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := wait(t, running); err != nil {
+		t.Fatal(err)
+	}
+	if n := hookCalls.Load(); n != 1 || testutil.ToFloat64(c.met.historyLost) != 1 {
+		t.Fatalf("hook called %d times, replicator_capture_history_lost_total %v; want 1 and 1", n, testutil.ToFloat64(c.met.historyLost))
+	}
+	pos, err := f.buf.Positions().Load(context.Background(), "default")
+	if err != nil || pos.ClusterTime.Before(t0) {
+		t.Fatalf("saved position %+v (%v), want at or after T0 %v", pos, err, t0)
+	}
+}
+
+func (f *fixture) capture(t *testing.T) *Capture {
+	t.Helper()
+	c, err := New(Config{URI: f.env.URI, MaxAwait: 200 * time.Millisecond, HeartbeatInterval: 200 * time.Millisecond, SaveInterval: 100 * time.Millisecond},
+		f.buf, []*transform.Mapping{f.m}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

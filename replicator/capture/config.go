@@ -29,11 +29,6 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// LeaseTTL is how long a capture lease outlives its holder (default 15s).
 	LeaseTTL time.Duration
-	// OplogHeadroomWarning: warn when less oplog than this lies before the
-	// saved position (default 24h). HeadroomInterval is how often it is
-	// measured (default 1m).
-	OplogHeadroomWarning time.Duration
-	HeadroomInterval     time.Duration
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -58,12 +53,6 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = 15 * time.Second
-	}
-	if c.OplogHeadroomWarning == 0 {
-		c.OplogHeadroomWarning = 24 * time.Hour
-	}
-	if c.HeadroomInterval == 0 {
-		c.HeadroomInterval = time.Minute
 	}
 	return c
 }

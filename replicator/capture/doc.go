@@ -7,20 +7,31 @@
 //   - No loss and positions cannot drift from data (DESIGN.md invariants 1
 //     and 4). The saved position is the buffer publisher's durable position:
 //     the last event of the contiguous prefix of acknowledged publishes
-//     (buffer.Publisher); capture saves nothing else (saver.go). On the very
-//     first start the start time T0 is saved before any event is read, so a
-//     crash before the first event resumes at T0, not at a later "now"
-//     (capture.go, start). After a crash capture resumes after the saved
-//     position and re-publishes the tail with the same Nats-Msg-Id, which
-//     the buffer deduplicates.
+//     (buffer.Publisher); capture saves nothing else (capture.go, save).
+//     On the very first start the start time T0 (a majority read's
+//     operation time) is saved before any event is read, so a crash before
+//     the first event resumes at T0, not at a later "now"; OnFirstStart
+//     runs before that save, so a crash between the two runs it again
+//     rather than leaving a position whose initial snapshot was never
+//     recorded (capture.go, start). After a crash capture resumes after
+//     the saved position and re-publishes the tail with the same
+//     Nats-Msg-Id, which the buffer deduplicates.
 //   - Source order: events are published in change-stream order from one
 //     goroutine (capture.go, read), and a failed publish is retried before
 //     any later one resolves.
 //   - Never skip silently (invariant 5): a drop, rename, dropDatabase or
-//     invalidate event, a lost resume point (ChangeStreamHistoryLost) and a
-//     transform error in an `on_error: halt` collection stop the stream with
-//     an error naming the recovery command (errors.go). The position never
-//     moves past such an event, so a restart stops at it again.
+//     invalidate event, a lost resume point (ChangeStreamHistoryLost, or
+//     the ChangeStreamFatalError older servers give for it) and a transform
+//     error in an `on_error: halt` collection stop the stream with an error
+//     naming the recovery command (errors.go). The position never moves
+//     past such an event, so a restart stops at it again.
+//   - The one exception is the policy source.on_history_lost: resync
+//     (OnHistoryLost set): a lost resume point is logged, counted
+//     (replicator_capture_history_lost_total) and handed to the hook, which
+//     records a resync of every collection at a new T0; capture then purges
+//     the buffered events, saves T0 as its position and reopens the stream
+//     at T0 without stopping (history.go). If the hook fails capture stops
+//     as above.
 //   - Poison isolation (invariant 6): any other transform error becomes a
 //     dead-letter envelope carrying the raw event, the error and the field
 //     path, and the stream goes on (events.go).
@@ -31,10 +42,12 @@
 //     the reader is stuck and reads ≈ 0 when caught up.
 //   - One capture per source: Run holds the buffer's lease for the source
 //     while it reads (buffer.Lease); a second process waits as a standby.
-//   - Early warning before history is lost: the oplog time left before the
-//     saved position is measured and logged below a threshold
-//     (headroom.go).
+//     Started is closed once the lease is held and the start position
+//     settled, so work that must not run in a standby can wait for it.
 //
 // On the first start (no saved position) Run calls OnFirstStart with T0,
-// the hook the initial snapshot uses.
+// the hook the initial snapshot uses. The oplog headroom (how long capture
+// may stop before its position falls off the oplog) is not measured here:
+// package snapshot/oplogwindow owns that gauge and warning, since it also
+// weighs the running snapshot's remaining time.
 package capture

@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -39,13 +40,23 @@ func (e *StopError) Error() string {
 func (e *StopError) Unwrap() error { return ErrStopped }
 
 // historyLost reports whether err says the resume point is no longer in
-// the oplog.
+// the oplog: ChangeStreamHistoryLost, or the ChangeStreamFatalError older
+// servers return for it ("the resume point may no longer be in the oplog",
+// "the resume token was not found"). Other fatal change-stream errors are
+// not history loss and must not trigger a resync.
 func historyLost(err error) bool {
 	var se mongo.ServerError
-	if errors.As(err, &se) {
-		return se.HasErrorCode(codeChangeStreamHistoryLost) || se.HasErrorCode(codeChangeStreamFatal)
+	if !errors.As(err, &se) {
+		return false
 	}
-	return false
+	if se.HasErrorCode(codeChangeStreamHistoryLost) {
+		return true
+	}
+	if !se.HasErrorCode(codeChangeStreamFatal) {
+		return false
+	}
+	msg := strings.ToLower(se.Error())
+	return strings.Contains(msg, "no longer be in the oplog") || strings.Contains(msg, "resume token was not found")
 }
 
 // permanent reports whether reopening the stream cannot help.

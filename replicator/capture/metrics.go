@@ -17,7 +17,7 @@ type metrics struct {
 	restarts    prometheus.Counter
 	heartbeats  prometheus.Counter
 	saves       prometheus.Counter
-	headroom    prometheus.Gauge
+	historyLost prometheus.Counter
 	publisher   *buffer.PublisherMetrics
 
 	// touched is the unix-nano time up to which the source is known to be
@@ -50,12 +50,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "replicator_capture_position_saves_total",
 			Help: "Capture positions saved to the buffer's KV bucket.",
 		}),
-		headroom: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "replicator_capture_oplog_headroom_seconds",
-			Help: "Oplog time before the saved capture position; at 0 the position falls off the oplog (-1: not measured).",
+		historyLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "replicator_capture_history_lost_total",
+			Help: "Times the change stream's resume point was no longer in the oplog (ChangeStreamHistoryLost), whatever source.on_history_lost then did.",
 		}),
 	}
-	m.headroom.Set(-1)
 	m.touched.Store(time.Now().UnixNano())
 	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "replicator_capture_lag_seconds",
@@ -75,7 +74,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	})
 	m.publisher = buffer.NewPublisherMetrics(reg)
 	if reg != nil {
-		reg.MustRegister(m.events, m.deadLetters, m.restarts, m.heartbeats, m.saves, m.headroom, lag, age)
+		reg.MustRegister(m.events, m.deadLetters, m.restarts, m.heartbeats, m.saves, m.historyLost, lag, age)
 	}
 	return m
 }

@@ -53,11 +53,19 @@ func (c *Capture) read(ctx context.Context, client *mongo.Client, pub *buffer.Pu
 		case errors.As(err, &stop):
 			return err
 		case historyLost(err):
-			return &StopError{
-				Reason: fmt.Sprintf("the resume point (cluster time %d.%d) is no longer in the oplog (ChangeStreamHistoryLost): changes after it cannot be read and the target may have missed some (%v)",
-					r.pos.ClusterTime.T, r.pos.ClusterTime.I, err),
-				Recovery: resyncAll(),
+			c.met.historyLost.Inc()
+			lost := fmt.Sprintf("the resume point (cluster time %d.%d) is no longer in the oplog (ChangeStreamHistoryLost): changes after it cannot be read and the target may have missed some (%v)",
+				r.pos.ClusterTime.T, r.pos.ClusterTime.I, err)
+			if c.OnHistoryLost == nil {
+				return &StopError{Reason: lost, Recovery: resyncAll()}
 			}
+			if rerr := c.recoverHistory(ctx, r, err); rerr != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return &StopError{Reason: lost + "; the automatic resync (on_history_lost: resync) failed: " + rerr.Error(), Recovery: resyncAll()}
+			}
+			continue
 		case permanent(err):
 			return fmt.Errorf("capture: change stream: %w", err)
 		}

@@ -63,18 +63,19 @@ func Prepare(ctx context.Context, pool *pgxpool.Pool, mappings []*transform.Mapp
 	return nil
 }
 
-func newApply(ctx context.Context, cfg *config.Config, mappings []*transform.Mapping, noMigrate bool,
-	reg prometheus.Registerer, log *slog.Logger) (*apply, error) {
+// openTarget connects to PostgreSQL with target.max_conns plus extra
+// connections (the snapshot's), and unless noMigrate prepares the target.
+func openTarget(ctx context.Context, cfg *config.Config, mappings []*transform.Mapping, noMigrate bool, extra int,
+	log *slog.Logger) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(cfg.Target.URL)
 	if err != nil {
 		return nil, fmt.Errorf("target url: %w", err)
 	}
-	pcfg.MaxConns = int32(cfg.Target.MaxConns)
+	pcfg.MaxConns = int32(cfg.Target.MaxConns + extra)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}
-	a := &apply{pool: pool}
 	if !noMigrate {
 		// PostgreSQL may still be starting: retry for a while.
 		deadline := time.Now().Add(time.Minute)
@@ -91,12 +92,16 @@ func newApply(ctx context.Context, cfg *config.Config, mappings []*transform.Map
 			return nil, err
 		}
 	}
-	a.applier, err = sink.New(pool, SinkCollections(mappings), SinkConfig(cfg), reg, log)
+	return pool, nil
+}
+
+func newApply(pool *pgxpool.Pool, cfg *config.Config, mappings []*transform.Mapping,
+	reg prometheus.Registerer, log *slog.Logger) (*apply, error) {
+	applier, err := sink.New(pool, SinkCollections(mappings), SinkConfig(cfg), reg, log)
 	if err != nil {
-		pool.Close()
 		return nil, fmt.Errorf("apply: %w", err)
 	}
-	return a, nil
+	return &apply{pool: pool, applier: applier}, nil
 }
 
 func (a *apply) run(ctx context.Context, buf *buffer.Buffer) error {
@@ -111,5 +116,3 @@ func (a *apply) ready() error {
 	}
 	return nil
 }
-
-func (a *apply) close() { a.pool.Close() }

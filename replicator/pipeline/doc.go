@@ -14,6 +14,25 @@
 //     (capture.Run), and apply abandon its uncommitted batch without acking
 //     it (sink).
 //   - The target's metadata schema and tables are created (idempotently)
-//     before apply starts, unless Options.NoMigrate is set, in which case
-//     `replicator migrate` must have run (prepare.go).
+//     before apply or the snapshot starts, unless Options.NoMigrate is set,
+//     in which case `replicator migrate` must have run (apply.go,
+//     openTarget).
+//   - Initial snapshot and automatic resync (Options.Snapshot, set by
+//     `replicator run` and, with a target, `replicator capture`): the
+//     snapshot coordinator's OnFirstStart is capture's first-start hook, so
+//     the copy is recorded at capture's T0 before the position is saved;
+//     with source.on_history_lost: resync its OnHistoryLost is capture's
+//     history-lost hook, and the default (stop) leaves capture stopping with
+//     the error naming `replicator resync --all`. The coordinator runs only
+//     once capture holds its lease and has settled its start position
+//     (capture.Started), copies beside streaming, resumes unfinished runs
+//     after a restart, and its failure stops the process like a capture
+//     stop (snapshot.go). The target pool has snapshot.parallelism + 1
+//     connections on top of target.max_conns for it.
+//   - One owner of the oplog headroom: the oplog-window guard
+//     (snapshot/oplogwindow) runs beside capture and alone sets
+//     replicator_capture_oplog_headroom_seconds and logs the warning,
+//     including when the headroom is shorter than the running snapshot's
+//     estimated remaining time. Where the oplog cannot be read (mongos, no
+//     privilege) it says so once and measures nothing (snapshot.go).
 package pipeline

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
@@ -39,7 +40,14 @@ type Options struct {
 	// NoMigrate skips creating the metadata schema and the target tables:
 	// `replicator migrate` must have run.
 	NoMigrate bool
-	// OnFirstStart runs on capture's first start (the snapshot hook).
+	// Snapshot runs the snapshot coordinator beside capture, with the
+	// target: the initial snapshot on capture's first start, the resumption
+	// of an unfinished snapshot or resync after a restart, and the
+	// source.on_history_lost: resync policy (snapshot.go). `replicator run`
+	// and `replicator capture` set it.
+	Snapshot bool
+	// OnFirstStart runs on capture's first start instead, when Snapshot is
+	// not set (the caller runs its own coordinator).
 	OnFirstStart capture.StartHook
 }
 
@@ -66,11 +74,10 @@ func BufferConfig(c *config.Config) buffer.Config {
 // CaptureConfig maps the file's source section to capture's Config.
 func CaptureConfig(c *config.Config) capture.Config {
 	return capture.Config{
-		URI:                  c.Source.URI,
-		BatchSize:            c.Source.BatchSize,
-		MaxAwait:             c.Source.MaxAwait,
-		HeartbeatInterval:    c.Buffer.HeartbeatInterval,
-		OplogHeadroomWarning: c.Source.OplogHeadroomWarning,
+		URI:               c.Source.URI,
+		BatchSize:         c.Source.BatchSize,
+		MaxAwait:          c.Source.MaxAwait,
+		HeartbeatInterval: c.Buffer.HeartbeatInterval,
 	}
 }
 
@@ -108,10 +115,16 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 			return err
 		}
 	}
-	if opts.Apply {
+	if opts.Apply || opts.Snapshot {
 		if err := cfg.RequireTarget(); err != nil {
 			return err
 		}
+	}
+	if opts.Snapshot && (!opts.Capture || opts.OnFirstStart != nil) {
+		return errors.New("pipeline: the snapshot coordinator runs with capture and replaces OnFirstStart")
+	}
+	if opts.Capture && !opts.Snapshot && cfg.Source.OnHistoryLost == onHistoryLostResync {
+		return errors.New("source.on_history_lost: resync needs the target: run capture with target.url set")
 	}
 
 	h := newHealth()
@@ -138,7 +151,20 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	})
 
 	g, gctx := errgroup.WithContext(ctx)
+	var pool *pgxpool.Pool
+	if opts.Apply || opts.Snapshot {
+		extra := 0
+		if opts.Snapshot {
+			// Each chunk copied at once holds a connection, beside apply's.
+			extra = cfg.Snapshot.Parallelism + 1
+		}
+		if pool, err = openTarget(ctx, cfg, mappings, opts.NoMigrate, extra, log); err != nil {
+			return err
+		}
+		defer pool.Close()
+	}
 	var capt *capture.Capture
+	var side *sidecars
 	if opts.Capture {
 		c, err := capture.New(CaptureConfig(cfg), buf, mappings, opts.Registry, reg, log.With("component", "capture"))
 		if err != nil {
@@ -147,17 +173,23 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		c.OnFirstStart = opts.OnFirstStart
 		h.add("capture", c.Ready)
 		capt = c
+		if side, err = newSidecars(cfg, opts.Snapshot, c, buf, pool, mappings, reg, log); err != nil {
+			return err
+		}
+		defer side.close()
 	}
 	var a *apply
 	if opts.Apply {
-		if a, err = newApply(ctx, cfg, mappings, opts.NoMigrate, reg, log.With("component", "apply")); err != nil {
+		if a, err = newApply(pool, cfg, mappings, reg, log.With("component", "apply")); err != nil {
 			return err
 		}
-		defer a.close()
 		h.add("apply", a.ready)
 	}
 	if ln != nil {
 		g.Go(func() error { return serveHTTP(gctx, ln, gath, h, log) })
+	}
+	if side != nil {
+		side.start(gctx, g, capt, h)
 	}
 	if capt != nil {
 		g.Go(func() error {

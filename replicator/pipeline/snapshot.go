@@ -1,0 +1,119 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mongopg/replicator/replicator/buffer"
+	"github.com/mongopg/replicator/replicator/capture"
+	"github.com/mongopg/replicator/replicator/config"
+	"github.com/mongopg/replicator/replicator/snapshot"
+	"github.com/mongopg/replicator/replicator/snapshot/oplogwindow"
+	"github.com/mongopg/replicator/transform"
+)
+
+// onHistoryLostResync is the source.on_history_lost value that resyncs
+// automatically (the default, stop, stops capture with the recovery
+// command).
+const onHistoryLostResync = "resync"
+
+// sidecars are what runs beside capture: the snapshot coordinator (when
+// Options.Snapshot is set) and the oplog-window guard, on a source client
+// of their own.
+type sidecars struct {
+	client *mongo.Client
+	co     *snapshot.Coordinator // nil without Options.Snapshot
+	guard  *oplogwindow.Guard
+	log    *slog.Logger
+}
+
+// newSidecars connects to the source and wires the coordinator's hooks
+// into c: OnFirstStart always, OnHistoryLost only with
+// source.on_history_lost: resync. The guard is the one owner of
+// replicator_capture_oplog_headroom_seconds and the headroom warning; it
+// also warns when the headroom is shorter than the running snapshot's
+// estimated remaining time.
+func newSidecars(cfg *config.Config, withSnapshot bool, c *capture.Capture, buf *buffer.Buffer, pool *pgxpool.Pool,
+	mappings []*transform.Mapping, reg prometheus.Registerer, log *slog.Logger) (*sidecars, error) {
+	client, err := mongo.Connect(options.Client().ApplyURI(cfg.Source.URI).SetAppName("replicator-snapshot"))
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	s := &sidecars{client: client, log: log}
+	source := CaptureConfig(cfg).WithDefaults().Source
+	s.guard = oplogwindow.New(client, oplogwindow.FromPositions(buf.Positions(), source),
+		oplogwindow.Config{Warning: cfg.Source.OplogHeadroomWarning}, reg, log.With("component", "oplogwindow"))
+	if withSnapshot {
+		s.co = snapshot.NewCoordinator(snapshot.Deps{Source: client, Target: pool, Mappings: mappings,
+			Metrics: snapshot.NewMetrics(reg), Logger: log.With("component", "snapshot")},
+			snapshot.Config{Parallelism: cfg.Snapshot.Parallelism, ChunkSize: cfg.Snapshot.ChunkSize})
+		c.OnFirstStart = s.co.OnFirstStart
+		if cfg.Source.OnHistoryLost == onHistoryLostResync {
+			c.OnHistoryLost = s.co.OnHistoryLost
+		}
+		s.guard.SnapshotRemaining = s.co.Remaining
+	}
+	return s, nil
+}
+
+// start runs the guard, and the coordinator once capture holds its lease
+// and has settled its start position (capture.Started): a standby process
+// copies nothing, and on a first start the coordinator finds the run
+// OnFirstStart recorded instead of racing it. A coordinator error stops the
+// process like a capture stop; the next start resumes the unfinished runs.
+func (s *sidecars) start(ctx context.Context, g *errgroup.Group, c *capture.Capture, h *health) {
+	g.Go(func() error { return s.runGuard(ctx) })
+	if s.co == nil {
+		return
+	}
+	g.Go(func() error {
+		select {
+		case <-c.Started():
+		case <-ctx.Done():
+			return nil
+		}
+		if err := s.co.Run(ctx); err != nil {
+			err = fmt.Errorf("%w (a restart resumes it)", err)
+			h.fail(err)
+			return err
+		}
+		return nil
+	})
+}
+
+// runGuard runs the oplog-window guard, unless the source's oplog cannot
+// be read at all (a mongos, or no privilege on local.oplog.rs): then the
+// headroom is not measured, said once.
+func (s *sidecars) runGuard(ctx context.Context) error {
+	_, err := oplogwindow.OldestEntry(ctx, s.client)
+	if err != nil && ctx.Err() == nil && oplogUnreadable(err) {
+		s.log.Info("the source's oplog cannot be read (mongos, or no privilege on local.oplog.rs): oplog headroom not measured", "err", err)
+		return nil
+	}
+	return s.guard.Run(ctx)
+}
+
+// oplogUnreadable reports whether err is the server refusing or lacking
+// the oplog, rather than a passing failure to reach it.
+func oplogUnreadable(err error) bool {
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return true
+	}
+	var se mongo.ServerError
+	return errors.As(err, &se) && !mongo.IsNetworkError(err) && !mongo.IsTimeout(err)
+}
+
+func (s *sidecars) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.client.Disconnect(ctx)
+}
