@@ -22,8 +22,8 @@ type Config struct {
 	CredentialsFile string
 	// TLS files for an external server; all optional.
 	CAFile, CertFile, KeyFile string
-	// MaxAge bounds how long messages stay in the stream; 0 keeps them
-	// until MaxBytes (default 7 days).
+	// MaxAge bounds how long messages stay in the stream, which is also
+	// how far back a replay can reach; 0 means the default, 7 days.
 	MaxAge time.Duration
 	// MaxBytes bounds the stream size; 0 or negative is unlimited. When
 	// reached, publishing blocks (discard new) rather than dropping

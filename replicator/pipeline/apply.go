@@ -33,6 +33,9 @@ func SinkConfig(c *config.Config) sink.Config {
 		CopyThreshold:   c.Apply.CopyThreshold,
 		Stream:          c.Buffer.Stream,
 		SubjectPrefix:   c.Buffer.SubjectPrefix,
+		// A tombstone is needed only while an older event for its key can
+		// still be replayed from the buffer.
+		TombstoneRetention: c.Buffer.MaxAge,
 	}
 }
 
