@@ -58,7 +58,7 @@ func runResync(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				namespaces = append(namespaces, m.Namespace())
 			}
 			source := pipeline.CaptureConfig(env.cfg).WithDefaults().Source
-			if err := snapshot.ResetCapture(ctx, buf, source, namespaces, t0); err != nil {
+			if err := snapshot.ResetCapture(ctx, buf, env.deps.Target, source, namespaces, t0); err != nil {
 				return err
 			}
 			env.log.Info("capture position reset for resync --all", "source", source, "t0", fmt.Sprintf("%d.%d", t0.T, t0.I))

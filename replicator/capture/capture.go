@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/transform"
 )
@@ -52,6 +53,10 @@ type Capture struct {
 	// OnHistoryLost, if set, recovers from a lost resume point instead of
 	// stopping (see HistoryLostHook); nil is the policy stop.
 	OnHistoryLost HistoryLostHook
+	// Checkpoints is the target database holding the apply checkpoints;
+	// with OnHistoryLost, the purge of superseded events moves them past
+	// the purged sequences (snapshot.PurgeBuffered).
+	Checkpoints checkpoints.Querier
 	// started is closed once the start position is settled (saved or
 	// loaded) under the lease.
 	started     chan struct{}

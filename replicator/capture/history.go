@@ -38,7 +38,7 @@ func (c *Capture) recoverHistory(ctx context.Context, r *reader, cause error) er
 	if t0.IsZero() {
 		return fmt.Errorf("the resync reported no T0")
 	}
-	if err := snapshot.PurgeBuffered(ctx, c.buf, c.names); err != nil {
+	if err := snapshot.PurgeBuffered(ctx, c.buf, c.Checkpoints, c.names); err != nil {
 		return err
 	}
 	p := buffer.Position{ClusterTime: t0}

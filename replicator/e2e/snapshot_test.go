@@ -148,6 +148,11 @@ func TestRunSnapshotsOnFirstStart(t *testing.T) {
 	if runs != 3 {
 		t.Fatalf("%d snapshot runs after a restart, want the first start's 3 only", runs)
 	}
+	// One owner of the headroom gauge (registering it twice would panic):
+	// the oplog-window guard, which measured the saved position at start.
+	if g := gauges(t, h.reg, "replicator_capture_oplog_headroom_seconds"); len(g) != 1 || g[""] <= 0 {
+		t.Fatalf("replicator_capture_oplog_headroom_seconds = %v, want one positive sample", g)
+	}
 }
 
 // TestHistoryLostPolicies: the replicator is stopped and MongoDB writes
@@ -217,6 +222,8 @@ func TestHistoryLostPolicies(t *testing.T) {
 			for name, want := range map[string]float64{
 				"replicator_snapshot_history_lost_resyncs_total": 1,
 				"replicator_capture_history_lost_total":          1,
+				// The purge of superseded events is deliberate, not loss.
+				"replicator_apply_gaps_total": 0,
 			} {
 				if got := counterValue(t, h.reg, name); got != want {
 					t.Errorf("%s = %v, want %v", name, got, want)

@@ -32,8 +32,10 @@ const onHistoryLostResync = "resync"
 type sidecars struct {
 	client *mongo.Client
 	co     *snapshot.Coordinator // nil without Options.Snapshot
-	guard  *oplogwindow.Guard
-	log    *slog.Logger
+	// newGuard creates the guard (registering its gauge) once the oplog
+	// proves readable.
+	newGuard func() *oplogwindow.Guard
+	log      *slog.Logger
 }
 
 // newSidecars connects to the source and wires the coordinator's hooks
@@ -50,8 +52,14 @@ func newSidecars(cfg *config.Config, withSnapshot bool, c *capture.Capture, buf 
 	}
 	s := &sidecars{client: client, log: log}
 	source := CaptureConfig(cfg).WithDefaults().Source
-	s.guard = oplogwindow.New(client, oplogwindow.FromPositions(buf.Positions(), source),
-		oplogwindow.Config{Warning: cfg.Source.OplogHeadroomWarning}, reg, log.With("component", "oplogwindow"))
+	s.newGuard = func() *oplogwindow.Guard {
+		g := oplogwindow.New(client, oplogwindow.FromPositions(buf.Positions(), source),
+			oplogwindow.Config{Warning: cfg.Source.OplogHeadroomWarning}, reg, log.With("component", "oplogwindow"))
+		if s.co != nil {
+			g.SnapshotRemaining = s.co.Remaining
+		}
+		return g
+	}
 	if withSnapshot {
 		s.co = snapshot.NewCoordinator(snapshot.Deps{Source: client, Target: pool, Mappings: mappings,
 			Metrics: snapshot.NewMetrics(reg), Logger: log.With("component", "snapshot")},
@@ -59,8 +67,8 @@ func newSidecars(cfg *config.Config, withSnapshot bool, c *capture.Capture, buf 
 		c.OnFirstStart = s.co.OnFirstStart
 		if cfg.Source.OnHistoryLost == onHistoryLostResync {
 			c.OnHistoryLost = s.co.OnHistoryLost
+			c.Checkpoints = pool
 		}
-		s.guard.SnapshotRemaining = s.co.Remaining
 	}
 	return s, nil
 }
@@ -92,14 +100,15 @@ func (s *sidecars) start(ctx context.Context, g *errgroup.Group, c *capture.Capt
 
 // runGuard runs the oplog-window guard, unless the source's oplog cannot
 // be read at all (a mongos, or no privilege on local.oplog.rs): then the
-// headroom is not measured, said once.
+// headroom is not measured, said once, and the gauge is not registered
+// rather than reading a misleading 0.
 func (s *sidecars) runGuard(ctx context.Context) error {
 	_, err := oplogwindow.OldestEntry(ctx, s.client)
 	if err != nil && ctx.Err() == nil && oplogUnreadable(err) {
 		s.log.Info("the source's oplog cannot be read (mongos, or no privilege on local.oplog.rs): oplog headroom not measured", "err", err)
 		return nil
 	}
-	return s.guard.Run(ctx)
+	return s.newGuard().Run(ctx)
 }
 
 // oplogUnreadable reports whether err is the server refusing or lacking

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/transform"
 )
@@ -25,7 +26,7 @@ const LeaseWait = 30 * time.Second
 //
 // It holds the capture lease while it works, so it fails (after LeaseWait)
 // instead of racing a capture process that is still running.
-func ResetCapture(ctx context.Context, buf *buffer.Buffer, source string, namespaces []string, t0 transform.ClusterTime) error {
+func ResetCapture(ctx context.Context, buf *buffer.Buffer, target checkpoints.Querier, source string, namespaces []string, t0 transform.ClusterTime) error {
 	lctx, cancel := context.WithTimeout(ctx, LeaseWait)
 	lease, err := buf.AcquireLease(lctx, source, LeaseWait)
 	cancel()
@@ -36,7 +37,7 @@ func ResetCapture(ctx context.Context, buf *buffer.Buffer, source string, namesp
 		return fmt.Errorf("reset capture position: %w", err)
 	}
 	defer lease.Release(context.WithoutCancel(ctx))
-	if err := PurgeBuffered(ctx, buf, namespaces); err != nil {
+	if err := PurgeBuffered(ctx, buf, target, namespaces); err != nil {
 		return fmt.Errorf("reset capture position: %w", err)
 	}
 	if err := buf.Positions().Save(ctx, source, buffer.Position{ClusterTime: t0}); err != nil {
@@ -47,8 +48,16 @@ func ResetCapture(ctx context.Context, buf *buffer.Buffer, source string, namesp
 
 // PurgeBuffered drops every buffered event of namespaces. A running capture
 // that handles a lost history itself (Coordinator.OnHistoryLost) calls it
-// before reopening its stream at T0, under the lease it already holds.
-func PurgeBuffered(ctx context.Context, buf *buffer.Buffer, namespaces []string) error {
+// before reopening its stream at T0, under the lease it already holds; no
+// event is published while it runs.
+//
+// The purge is deliberate, so it must not look like loss to the applier:
+// every namespace's apply checkpoint is moved forward to the stream's last
+// sequence at purge time (bumping its epoch, so a running applier restarts
+// its consumer there). Otherwise the applier would find sequences missing
+// below the stream's first one and report them as removed by retention.
+// target may be nil only when no apply checkpoints exist yet.
+func PurgeBuffered(ctx context.Context, buf *buffer.Buffer, target checkpoints.Querier, namespaces []string) error {
 	stream, err := buf.JetStream().Stream(ctx, buf.Config().Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil
@@ -56,9 +65,29 @@ func PurgeBuffered(ctx context.Context, buf *buffer.Buffer, namespaces []string)
 	if err != nil {
 		return fmt.Errorf("purge buffer: %w", err)
 	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("purge buffer: %w", err)
+	}
+	last := info.State.LastSeq
 	for _, ns := range namespaces {
 		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(buf.Subject(ns))); err != nil {
 			return fmt.Errorf("purge buffer: %s: %w", ns, err)
+		}
+	}
+	if target == nil || last == 0 {
+		return nil
+	}
+	for _, ns := range namespaces {
+		cp, err := checkpoints.Get(ctx, target, ns)
+		if err != nil && !errors.Is(err, checkpoints.ErrNotFound) {
+			return fmt.Errorf("purge buffer: %w", err)
+		}
+		if cp.Seq >= last {
+			continue
+		}
+		if _, err := checkpoints.Set(ctx, target, ns, last, checkpoints.SetOptions{AllowForward: true}); err != nil {
+			return fmt.Errorf("purge buffer: %w", err)
 		}
 	}
 	return nil

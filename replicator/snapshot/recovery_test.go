@@ -106,7 +106,7 @@ func TestHistoryLost(t *testing.T) {
 			for _, m := range h.maps {
 				nss = append(nss, m.Namespace())
 			}
-			err = snapshot.ResetCapture(ctx, buf, pipeline.CaptureConfig(cfg).WithDefaults().Source, nss, t0)
+			err = snapshot.ResetCapture(ctx, buf, h.pool, pipeline.CaptureConfig(cfg).WithDefaults().Source, nss, t0)
 			buf.Close()
 			if err != nil {
 				t.Fatal(err)
