@@ -92,7 +92,7 @@ func copyText(ctx context.Context, conn *pgconn.PgConn, t *table, rows []row, ve
 			if i > 0 {
 				buf.WriteByte('\t')
 			}
-			writeCopyText(&buf, v)
+			WriteCopyText(&buf, v)
 		}
 		if version {
 			buf.WriteByte('\t')
@@ -114,8 +114,9 @@ func copyText(ctx context.Context, conn *pgconn.PgConn, t *table, rows []row, ve
 	return nil
 }
 
-// writeCopyText writes v escaped for COPY's text format (\N is NULL).
-func writeCopyText(buf *bytes.Buffer, v transform.Value) {
+// WriteCopyText writes v escaped for COPY's text format (\N is NULL). The
+// snapshot loader writes its COPY data with it too.
+func WriteCopyText(buf *bytes.Buffer, v transform.Value) {
 	if !v.Valid {
 		buf.WriteString(`\N`)
 		return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 
+	"github.com/mongopg/replicator/sink"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -22,11 +23,7 @@ func (c *copyText) field(first bool, v transform.Value) {
 	if !first {
 		c.buf.WriteByte('\t')
 	}
-	if !v.Valid {
-		c.buf.WriteString(`\N`)
-		return
-	}
-	escapeCopy(&c.buf, v.Text)
+	sink.WriteCopyText(&c.buf, v)
 }
 
 // keyArray appends the key values as a text[] literal, the form the
@@ -48,34 +45,10 @@ func (c *copyText) keyArray(key []transform.Value) {
 		b.WriteByte('"')
 	}
 	b.WriteByte('}')
-	escapeCopy(&c.buf, b.String())
+	sink.WriteCopyText(&c.buf, transform.Text(b.String()))
 }
 
 func (c *copyText) endRow() {
 	c.buf.WriteByte('\n')
 	c.rows++
-}
-
-// escapeCopy writes s with COPY text-format escapes.
-func escapeCopy(b *bytes.Buffer, s string) {
-	start := 0
-	for i := 0; i < len(s); i++ {
-		var esc string
-		switch s[i] {
-		case '\\':
-			esc = `\\`
-		case '\t':
-			esc = `\t`
-		case '\n':
-			esc = `\n`
-		case '\r':
-			esc = `\r`
-		default:
-			continue
-		}
-		b.WriteString(s[start:i])
-		b.WriteString(esc)
-		start = i + 1
-	}
-	b.WriteString(s[start:])
 }
