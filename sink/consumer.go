@@ -184,26 +184,51 @@ func (c *collection) fetchLoop(ctx context.Context, cons jetstream.Consumer, st 
 // previous state (missing, behind, ahead after a PostgreSQL restore, or
 // holding unacknowledged messages that would otherwise be redelivered out
 // of order). The checkpoint, not the consumer, is the position of record.
+//
+// A consumer that comes back holding delivery state was not created afresh:
+// a server killed while writing a consumer's metadata leaves a directory
+// with the consumer's state but without meta.sum, which it does not load on
+// restart (so the delete answers "not found") and which a create of the
+// same name then reuses, restoring that state and ignoring OptStartSeq.
+// Delivery would resume after the old consumer's last delivery and the
+// checkpoint would move past everything in between, never applied. Such a
+// consumer is loaded now, so deleting it removes the directory, and the
+// second create starts where it is asked to.
 func (c *collection) resetConsumer(ctx context.Context, js consumers) (jetstream.Consumer, error) {
 	name := buffer.Durable(c.cfg.Namespace)
-	if err := js.DeleteConsumer(ctx, c.conf.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, fmt.Errorf("delete consumer %s: %w", name, err)
+	for attempt := 1; ; attempt++ {
+		if err := js.DeleteConsumer(ctx, c.conf.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, fmt.Errorf("delete consumer %s: %w", name, err)
+		}
+		cons, err := js.CreateOrUpdateConsumer(ctx, c.conf.Stream, jetstream.ConsumerConfig{
+			Durable:       name,
+			Description:   "replicator apply " + c.cfg.Namespace,
+			FilterSubject: buffer.Subject(c.conf.SubjectPrefix, c.cfg.Namespace),
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:   c.pos.seq + 1,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       ackWait,
+			MaxDeliver:    -1, // never drop a message
+			MaxAckPending: c.conf.MaxAckPending,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("create consumer %s: %w", name, err)
+		}
+		ci := cons.CachedInfo()
+		fresh := ci.Delivered.Consumer == 0 && ci.NumAckPending == 0
+		// A fresh consumer starts after the checkpoint, or at the stream's
+		// first message when retention removed the ones before it (the
+		// gap check reports that); a second create settles which.
+		if fresh && (ci.Delivered.Stream == c.pos.seq || attempt > 1) {
+			return cons, nil
+		}
+		if attempt > 1 {
+			return nil, fmt.Errorf("consumer %s: created to start after sequence %d, it resumes an earlier consumer's state (delivered up to %d, %d unacknowledged)",
+				name, c.pos.seq, ci.Delivered.Stream, ci.NumAckPending)
+		}
+		c.log.Warn("apply consumer did not start after the checkpoint, recreating it", "collection", c.cfg.Namespace,
+			"seq", c.pos.seq, "delivered", ci.Delivered.Stream, "ack_pending", ci.NumAckPending)
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, c.conf.Stream, jetstream.ConsumerConfig{
-		Durable:       name,
-		Description:   "replicator apply " + c.cfg.Namespace,
-		FilterSubject: buffer.Subject(c.conf.SubjectPrefix, c.cfg.Namespace),
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   c.pos.seq + 1,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       ackWait,
-		MaxDeliver:    -1, // never drop a message
-		MaxAckPending: c.conf.MaxAckPending,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create consumer %s: %w", name, err)
-	}
-	return cons, nil
 }
 
 // fetch pulls one batch, bounded by count, bytes and wait. Messages it

@@ -144,6 +144,9 @@ func TestCrashKill9(t *testing.T) {
 		time.Sleep(time.Duration(700+rnd.IntN(1800)) * time.Millisecond)
 		p.kill(t)
 		kills++
+		if os.Getenv("CRASH_TEAR_CONSUMERS") != "" {
+			tearConsumers(t, filepath.Join(dir, "data"))
+		}
 		if os.Getenv("CRASH_CHECK_TAIL") != "" {
 			checkTail(t, pipeline.BufferConfig(cfg), pgURL)
 		}
@@ -226,5 +229,22 @@ func checkTail(t *testing.T, bcfg buffer.Config, pgURL string) {
 		t.Errorf("torn buffer tail: stream last seq %d < apply checkpoint %d", last, cp)
 	} else {
 		t.Logf("after kill: stream last seq %d, max apply checkpoint %d", last, cp)
+	}
+}
+
+// tearConsumers leaves every durable consumer's directory in the buffer as
+// a SIGKILL part-way through its creation or removal can: the state file
+// without meta.sum. The restarted server does not load such a consumer, and
+// a consumer created again under the same name inherits its state.
+func tearConsumers(t *testing.T, dataDir string) {
+	t.Helper()
+	sums, err := filepath.Glob(filepath.Join(dataDir, "jetstream", "jetstream", "*", "streams", "*", "obs", "*", "meta.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range sums {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
