@@ -36,7 +36,13 @@ func runCheckpoints(ctx context.Context, args []string, stdout, stderr io.Writer
 	case "set":
 		return runCheckpointsSet(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
-		fmt.Fprintln(stderr, "Usage:\n  replicator checkpoints list [--config FILE | --target URL]\n  replicator checkpoints set --collection C (--seq N | --time T) [--force] [--config FILE]")
+		fmt.Fprintln(stderr, "Show each collection's apply checkpoint (the last applied buffer sequence, its\n"+
+			"source time and the lag), or rewind one collection's checkpoint to replay from\n"+
+			"the buffer: the applier re-applies from there, and the version guard keeps\n"+
+			"every row from moving backwards. Replay reaches back as far as buffer.max_age.\n\n"+
+			"Usage:\n  replicator checkpoints list [--config FILE | --target URL]\n"+
+			"  replicator checkpoints set --collection C (--seq N | --time T) [--force] [--config FILE]\n\n"+
+			"Run 'replicator checkpoints list --help' or 'replicator checkpoints set --help' for their flags.")
 		return nil
 	}
 	return fmt.Errorf("%w: unknown subcommand %q (want list or set)", errUsage, args[0])
