@@ -37,13 +37,9 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, ms, err := loadMappings(*cfgPath, stdout)
 	if err != nil {
-		return reportConfig(err, stdout)
-	}
-	ms, err := cfg.Mappings()
-	if err != nil {
-		return reportConfig(err, stdout)
+		return err
 	}
 	var tables []transform.TableDef
 	for _, m := range ms {

@@ -32,13 +32,9 @@ func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	cfg, err := config.Load(*cfgPath)
+	_, ms, err := loadMappings(*cfgPath, stderr)
 	if err != nil {
-		return reportConfig(err, stderr)
-	}
-	ms, err := cfg.Mappings()
-	if err != nil {
-		return reportConfig(err, stderr)
+		return err
 	}
 	ddl := transform.DDL(ms)
 	if *out == "" {
@@ -49,6 +45,20 @@ func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("write ddl: %w", err)
 	}
 	return nil
+}
+
+// loadMappings loads the config file and compiles its collections; config
+// problems are printed on w, one per line with its file position.
+func loadMappings(path string, w io.Writer) (*config.Config, []*transform.Mapping, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, reportConfig(err, w)
+	}
+	ms, err := cfg.Mappings()
+	if err != nil {
+		return nil, nil, reportConfig(err, w)
+	}
+	return cfg, ms, nil
 }
 
 // reportConfig prints each config problem on its own line and returns a

@@ -12,7 +12,6 @@ import (
 
 	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/replicator/buffer"
-	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator/pipeline"
 )
 
@@ -37,13 +36,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, mappings, err := loadMappings(*cfgPath, stderr)
 	if err != nil {
-		return reportConfig(err, stderr)
-	}
-	mappings, err := cfg.Mappings()
-	if err != nil {
-		return reportConfig(err, stderr)
+		return err
 	}
 	bcfg := pipeline.BufferConfig(cfg)
 	buf, err := buffer.Open(ctx, bcfg, nil)
