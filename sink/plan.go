@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,11 +62,7 @@ func decode(ns string, seq uint64, data []byte) message {
 	env, err := decodeEnvelope(data)
 	if err != nil {
 		m.bad = &deadLetter{stage: stageDecode, reason: reasonDecode, err: err.Error(), seq: seq}
-		if json.Valid(data) {
-			m.bad.rawEvent = data
-		} else {
-			m.bad.rawBytes = data
-		}
+		m.bad.setRaw(data)
 		return m
 	}
 	m.env = env
@@ -78,7 +75,8 @@ func decode(ns string, seq uint64, data []byte) message {
 // deadLetter describes m as a dead letter of an apply-side stage, keeping
 // the envelope as the raw event.
 func (m *message) deadLetter(stage, reason, msg, path, sqlstate string) *deadLetter {
-	d := &deadLetter{stage: stage, reason: reason, err: msg, path: path, sqlstate: sqlstate, seq: m.seq, rawEvent: m.data}
+	d := &deadLetter{stage: stage, reason: reason, err: msg, path: path, sqlstate: sqlstate, seq: m.seq}
+	d.setRaw(m.data)
 	if m.env != nil {
 		d.documentKey = m.env.DocumentKey
 		d.clusterTS, d.clusterIn = m.env.ClusterTime.T, m.env.ClusterTime.I
@@ -280,12 +278,25 @@ func operationLabel(e *envelope.Envelope) string {
 	return "upsert"
 }
 
+// setRaw keeps b as the dead letter's raw event: in raw_event when jsonb
+// can hold it, else in raw_bytes. jsonb refuses invalid JSON and the
+// \u0000 escape (SQLSTATE 22P05), and a document with a NUL character is
+// exactly what transform dead-letters; failing on the dead letter itself
+// would record it as an apply error and lose its reason and field path.
+func (d *deadLetter) setRaw(b []byte) {
+	if json.Valid(b) && !bytes.Contains(b, []byte(`\u0000`)) {
+		d.rawEvent, d.rawBytes = b, nil
+		return
+	}
+	d.rawEvent, d.rawBytes = nil, b
+}
+
 func transformDeadLetter(m *message) *deadLetter {
 	d := m.deadLetter(stageTransform, reasonTransform, "", "", "")
 	if dl := m.env.DeadLetter; dl != nil {
 		d.err, d.path = dl.Error, dl.Path
-		if len(dl.RawEvent) > 0 && json.Valid(dl.RawEvent) {
-			d.rawEvent = dl.RawEvent
+		if len(dl.RawEvent) > 0 {
+			d.setRaw(dl.RawEvent)
 		}
 	}
 	if d.err == "" {
