@@ -16,9 +16,13 @@
 //     recorded (capture.go, start). After a crash capture resumes after
 //     the saved position and re-publishes the tail with the same
 //     Nats-Msg-Id, which the buffer deduplicates.
-//   - Source order: events are published in change-stream order from one
-//     goroutine (capture.go, read), and a failed publish is retried before
-//     any later one resolves.
+//   - Source order: workers parse, transform and encode events
+//     concurrently, but one goroutine publishes them strictly in
+//     change-stream order (pipeline.go), and a failed publish is retried
+//     before any later one resolves. Every stage's queue is bounded
+//     (invariant 8); a stop is decided at the exact event, and nothing
+//     after it is published. Transformers must therefore be safe for
+//     concurrent use (transform.Mapping is).
 //   - Never skip silently (invariant 5): a drop, rename, dropDatabase or
 //     invalidate event, a lost resume point (ChangeStreamHistoryLost, or
 //     the ChangeStreamFatalError older servers give for it) and a transform

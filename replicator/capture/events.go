@@ -14,35 +14,54 @@ import (
 	"github.com/mongopg/replicator/transform"
 )
 
-// handle turns one change event into its envelope and publishes it.
-func (c *Capture) handle(ctx context.Context, r *reader, raw bson.Raw) error {
+// prepared is one change event worked out by a pipeline worker (see
+// pipeline.go): parsed, transformed and encoded, not yet published. The
+// ordered stage (emit) publishes it or stops at it.
+type prepared struct {
+	ev  *transform.Event // nil when the event could not be read
+	pos buffer.Position
+	// stop, if set, stops the stream at this event, before anything about
+	// it is published: an unreadable event, an on_error: halt transform
+	// error, a failure of the transformer itself.
+	stop error
+	// control: a drop, rename, dropDatabase or invalidate event.
+	control bool
+	// label is the events metric's collection label.
+	label string
+	// msg is the envelope to publish; Data nil means nothing to publish
+	// (the position moves on alone).
+	msg buffer.Message
+	// deadLetter is set when msg is a dead-letter envelope.
+	deadLetter bool
+}
+
+// prepare parses, transforms and encodes one raw change event. It touches
+// no reader state and publishes nothing, so workers run it concurrently
+// (the transformers are safe for concurrent use); raw must stay unchanged
+// until the result is emitted.
+func (c *Capture) prepare(raw bson.Raw) prepared {
 	ev, err := transform.ParseEvent(raw)
 	if err != nil {
-		return &StopError{Reason: fmt.Sprintf("unreadable change event: %v", err), Recovery: resyncAll()}
+		return prepared{stop: &StopError{Reason: fmt.Sprintf("unreadable change event: %v", err), Recovery: resyncAll()}}
 	}
 	ns := ev.Namespace()
-	pos := buffer.Position{Token: ev.Token, ClusterTime: ev.ClusterTime}
+	p := prepared{ev: ev, pos: buffer.Position{Token: ev.Token, ClusterTime: ev.ClusterTime}, label: ns}
 	if ev.Token == "" {
-		return &StopError{Collection: ns, Reason: "change event without a resume token", Recovery: resyncAll()}
-	}
-	label := ns
-	if _, ok := c.mappings[ns]; !ok {
-		label = "other"
-	}
-	c.met.events.WithLabelValues(label, ev.OperationType).Inc()
-	if !ev.WallTime.IsZero() {
-		c.met.touch(ev.WallTime)
-		r.vouch = ev.WallTime
-	}
-	switch ev.OperationType {
-	case transform.OpDrop, transform.OpRename, transform.OpDropDatabase, transform.OpInvalidate:
-		return c.control(ctx, r, ev)
+		return prepared{stop: &StopError{Collection: ns, Reason: "change event without a resume token", Recovery: resyncAll()}}
 	}
 	m, ok := c.mappings[ns]
 	if !ok {
+		p.label = "other"
+	}
+	switch ev.OperationType {
+	case transform.OpDrop, transform.OpRename, transform.OpDropDatabase, transform.OpInvalidate:
+		p.control = true
+		return p
+	}
+	if !ok {
 		// Outside the configured namespaces (the $match should keep such
 		// events away): nothing to apply, the position moves on.
-		return c.advance(ctx, r, pos)
+		return p
 	}
 	env := &envelope.Envelope{
 		Kind:        envelope.KindChange,
@@ -58,41 +77,77 @@ func (c *Capture) handle(ctx context.Context, r *reader, raw bson.Raw) error {
 	case err != nil:
 		var te *transform.Error
 		if !errors.As(err, &te) {
-			return fmt.Errorf("capture: transform %s: %w", ns, err)
+			p.stop = fmt.Errorf("capture: transform %s: %w", ns, err)
+			return p
 		}
 		if m.Config().OnError == transform.OnErrorHalt {
-			return &StopError{
+			p.stop = &StopError{
 				Collection: ns,
 				Reason:     fmt.Sprintf("a document cannot be transformed and the collection says on_error: halt: %v", err),
 				Recovery:   "fix the mapping or the document, then " + resyncCollection(ns),
 			}
+			return p
 		}
-		c.deadLetter(env, raw, err.Error(), te.Path)
+		deadLetter(env, raw, err.Error(), te.Path)
+		p.deadLetter = true
 	case res.Kind == transform.KindControl:
-		return c.control(ctx, r, ev)
+		p.control = true
+		return p
 	case res.Kind == transform.KindSkipped && len(res.Mutations) == 0:
-		return c.advance(ctx, r, pos)
+		return p
 	default:
 		// KindRows, KindSkipped with its delete, and KindMissingDocument
 		// (no mutation: the envelope still moves the applied position).
 		env.Mutations = res.Mutations
 	}
-	data, err := envelope.Encode(env)
+	data, err := envelope.AppendEncode(make([]byte, 0, len(raw)+512), env)
 	if err != nil {
-		return fmt.Errorf("capture: %w", err)
+		p.stop = fmt.Errorf("capture: %w", err)
+		return p
 	}
 	if limit := c.buf.MaxPayload(); limit > 0 && int64(len(data)) > limit-4096 {
 		// Too large for the buffer: dead-letter it with the key, not the body.
 		env.Mutations = nil
-		c.deadLetter(env, nil, fmt.Sprintf("event of %d bytes exceeds the buffer's max payload of %d bytes", len(data), limit), "")
-		if data, err = envelope.Encode(env); err != nil {
-			return fmt.Errorf("capture: %w", err)
+		deadLetter(env, nil, fmt.Sprintf("event of %d bytes exceeds the buffer's max payload of %d bytes", len(data), limit), "")
+		p.deadLetter = true
+		if data, err = envelope.AppendEncode(nil, env); err != nil {
+			p.stop = fmt.Errorf("capture: %w", err)
+			return p
 		}
 	}
-	if err := r.pub.Publish(ctx, buffer.Message{Subject: c.buf.Subject(ns), MsgID: ev.Token, Data: data}, pos); err != nil {
+	p.msg = buffer.Message{Subject: c.buf.Subject(ns), MsgID: ev.Token, Data: data}
+	return p
+}
+
+// emit publishes one prepared event, or stops at it, from the ordered
+// stage: events are emitted strictly in change-stream order, so the
+// publisher's contiguous prefix and per-document order are those of the
+// stream (invariants 3 and 4).
+func (c *Capture) emit(ctx context.Context, r *reader, p *prepared) error {
+	if p.ev == nil {
+		return p.stop
+	}
+	ev := p.ev
+	c.met.events.WithLabelValues(p.label, ev.OperationType).Inc()
+	if !ev.WallTime.IsZero() {
+		c.met.touch(ev.WallTime)
+		r.vouch = ev.WallTime
+	}
+	switch {
+	case p.control:
+		return c.control(ctx, r, ev)
+	case p.stop != nil:
+		return p.stop
+	case p.msg.Data == nil:
+		return c.advance(ctx, r, p.pos)
+	}
+	if p.deadLetter {
+		c.met.deadLetters.WithLabelValues(ev.Namespace()).Inc()
+	}
+	if err := r.pub.Publish(ctx, p.msg, p.pos); err != nil {
 		return err
 	}
-	r.pos = pos
+	r.pos = p.pos
 	return nil
 }
 
@@ -104,7 +159,8 @@ func (c *Capture) advance(ctx context.Context, r *reader, pos buffer.Position) e
 	return nil
 }
 
-func (c *Capture) deadLetter(env *envelope.Envelope, raw bson.Raw, msg, path string) {
+// deadLetter turns env into a dead-letter envelope; emit counts it.
+func deadLetter(env *envelope.Envelope, raw bson.Raw, msg, path string) {
 	env.Kind = envelope.KindDeadLetter
 	rawJSON := json.RawMessage("null")
 	if raw != nil {
@@ -113,7 +169,6 @@ func (c *Capture) deadLetter(env *envelope.Envelope, raw bson.Raw, msg, path str
 		rawJSON = json.RawMessage(`{"documentKey":` + env.DocumentKey + `}`)
 	}
 	env.DeadLetter = &envelope.DeadLetter{Error: msg, Path: path, RawEvent: rawJSON}
-	c.met.deadLetters.WithLabelValues(env.Collection).Inc()
 }
 
 // control handles drop, rename, dropDatabase and invalidate: it publishes
@@ -180,6 +235,9 @@ func (c *Capture) control(ctx context.Context, r *reader, ev *transform.Event) e
 func extJSON(doc bson.Raw) string {
 	if doc == nil {
 		return ""
+	}
+	if s, ok := keyJSON(doc); ok {
+		return s
 	}
 	b, err := bson.MarshalExtJSON(doc, true, false)
 	if err != nil {

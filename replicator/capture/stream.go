@@ -16,8 +16,8 @@ import (
 	"github.com/mongopg/replicator/transform"
 )
 
-// reader is the state of the single goroutine that reads the stream and
-// publishes, in order.
+// reader is the state of the pipeline's ordered stage, the single
+// goroutine that publishes, in change-stream order.
 type reader struct {
 	pub *buffer.Publisher
 	// pos is the last position handed to the publisher: capture reopens
@@ -161,42 +161,37 @@ func (c *Capture) match() bson.D {
 	}
 }
 
-// consume reads events until an error; it returns nil never.
+// consume runs the capture pipeline over cs until an error (it never
+// returns nil); see pipeline.go.
 func (c *Capture) consume(ctx context.Context, cs *mongo.ChangeStream, r *reader) error {
-	for {
-		if cs.TryNext(ctx) {
-			if err := c.handle(ctx, r, cs.Current); err != nil {
-				return err
-			}
-		} else {
-			if err := cs.Err(); err != nil {
-				return err
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			// Caught up: the postBatchResumeToken moves the position on
-			// though nothing happened (invariant 9).
-			now := time.Now()
-			if data := tokenData(cs.ResumeToken()); data != "" && data != r.pos.Token {
-				p := buffer.Position{Token: data, ClusterTime: r.pos.ClusterTime}
-				if ct, ok := buffer.ClusterTimeOfToken(data); ok && r.pos.ClusterTime.Before(ct) {
-					p.ClusterTime = ct
-				}
-				if err := r.pub.Advance(ctx, p); err != nil {
-					return err
-				}
-				r.pos = p
-			}
-			r.vouch = now
-			c.met.touch(now)
+	return c.runPipeline(ctx, cs, r)
+}
+
+// caughtUp handles an empty getMore in the ordered stage: the
+// postBatchResumeToken moves the position on though nothing happened
+// (invariant 9).
+func (c *Capture) caughtUp(ctx context.Context, r *reader, data string, now time.Time) error {
+	if data != "" && data != r.pos.Token {
+		p := buffer.Position{Token: data, ClusterTime: r.pos.ClusterTime}
+		if ct, ok := buffer.ClusterTimeOfToken(data); ok && r.pos.ClusterTime.Before(ct) {
+			p.ClusterTime = ct
 		}
-		if time.Since(r.lastHB) >= c.cfg.HeartbeatInterval {
-			if err := c.heartbeat(ctx, r); err != nil {
-				return err
-			}
+		if err := r.pub.Advance(ctx, p); err != nil {
+			return err
 		}
+		r.pos = p
 	}
+	r.vouch = now
+	c.met.touch(now)
+	return nil
+}
+
+// maybeHeartbeat sends the heartbeats when the interval has passed.
+func (c *Capture) maybeHeartbeat(ctx context.Context, r *reader) error {
+	if time.Since(r.lastHB) >= c.cfg.HeartbeatInterval {
+		return c.heartbeat(ctx, r)
+	}
+	return nil
 }
 
 // tokenData returns a resume token document's _data string.

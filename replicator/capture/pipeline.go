@@ -1,0 +1,182 @@
+package capture
+
+import (
+	"context"
+	"runtime"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"golang.org/x/sync/errgroup"
+)
+
+// The capture pipeline has three stages:
+//
+//  1. the reader (one goroutine) takes events off the change stream, copies
+//     them (the driver reuses its buffers) and cuts them into batches in
+//     stream order; an empty getMore becomes a caught-up batch holding the
+//     postBatchResumeToken;
+//  2. workers (GOMAXPROCS of them) prepare each batch's events: parse,
+//     transform, encode (prepare);
+//  3. the ordered stage (one goroutine) takes the batches in the order the
+//     reader cut them, waits for each to be prepared and publishes its
+//     events one by one (emit), so the publisher sees exactly the sequence
+//     a single reader would give it: per-document order and the contiguous
+//     prefix of positions are unchanged (invariants 3 and 4).
+//
+// A stop (control event, on_error: halt, unreadable event) is decided in
+// the ordered stage at the exact event: nothing after it is published and
+// the reader is cancelled. Events read but not yet emitted when the stream
+// fails are emitted before the stream reopens after the last one.
+//
+// Bounds (invariant 8): a batch holds at most batchEvents events and, past
+// its first event, at most batchBytes bytes of them; at most 2×workers
+// batches wait for the ordered stage, plus the one it emits and the one
+// the reader fills.
+const (
+	batchEvents = 64
+	batchBytes  = 1 << 20
+)
+
+// batch is a run of consecutive change events, or a caught-up mark.
+type batch struct {
+	raws []bson.Raw
+	out  []prepared
+	// caughtUp marks an empty getMore: token is the postBatchResumeToken
+	// (may be empty) and at the time it came back.
+	caughtUp bool
+	token    string
+	at       time.Time
+	// done is closed once out is filled (or the pipeline gave up).
+	done chan struct{}
+}
+
+// runPipeline runs the three stages over cs until the stream fails or a
+// stage stops; it never returns nil. The ordered stage's error wins over
+// the reader's, which is then only the cancellation it caused.
+func (c *Capture) runPipeline(ctx context.Context, cs *mongo.ChangeStream, r *reader) error {
+	workers := max(1, runtime.GOMAXPROCS(0))
+	order := make(chan *batch, 2*workers)
+	work := make(chan *batch, 2*workers)
+
+	g, gctx := errgroup.WithContext(ctx)
+	for range workers {
+		g.Go(func() error {
+			for b := range work {
+				if gctx.Err() == nil {
+					b.out = make([]prepared, len(b.raws))
+					for i, raw := range b.raws {
+						b.out[i] = c.prepare(raw)
+					}
+				}
+				close(b.done)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { return c.emitBatches(gctx, r, order) })
+
+	readErr := c.readBatches(gctx, cs, order, work)
+	close(order)
+	close(work)
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return readErr
+}
+
+// readBatches is the reader stage: it returns the stream's error, or the
+// context's once a later stage has stopped.
+func (c *Capture) readBatches(ctx context.Context, cs *mongo.ChangeStream, order, work chan<- *batch) error {
+	send := func(b *batch) error {
+		select {
+		case order <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if b.caughtUp {
+			return nil
+		}
+		select {
+		case work <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	var cur *batch
+	size := 0
+	for {
+		if cs.TryNext(ctx) {
+			if cur == nil {
+				cur = &batch{raws: make([]bson.Raw, 0, min(batchEvents, cs.RemainingBatchLength()+1)), done: make(chan struct{})}
+				size = 0
+			}
+			raw := make(bson.Raw, len(cs.Current))
+			copy(raw, cs.Current)
+			cur.raws = append(cur.raws, raw)
+			size += len(raw)
+			// Cut at the bounds, and where the driver's batch ends, so no
+			// event waits for the next getMore.
+			if len(cur.raws) >= batchEvents || size >= batchBytes || cs.RemainingBatchLength() == 0 {
+				if err := send(cur); err != nil {
+					return err
+				}
+				cur = nil
+			}
+			continue
+		}
+		if cur != nil {
+			if err := send(cur); err != nil {
+				return err
+			}
+			cur = nil
+		}
+		if err := cs.Err(); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		done := make(chan struct{})
+		close(done)
+		if err := send(&batch{caughtUp: true, token: tokenData(cs.ResumeToken()), at: time.Now(), done: done}); err != nil {
+			return err
+		}
+	}
+}
+
+// emitBatches is the ordered stage: it emits the batches in the order the
+// reader sent them, until order is closed and drained or an event stops
+// the stream.
+func (c *Capture) emitBatches(ctx context.Context, r *reader, order <-chan *batch) error {
+	for b := range order {
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if b.caughtUp {
+			if err := c.caughtUp(ctx, r, b.token, b.at); err != nil {
+				return err
+			}
+			if err := c.maybeHeartbeat(ctx, r); err != nil {
+				return err
+			}
+			continue
+		}
+		if b.out == nil && len(b.raws) > 0 {
+			// The workers gave up: the pipeline is stopping.
+			return ctx.Err()
+		}
+		for i := range b.out {
+			if err := c.emit(ctx, r, &b.out[i]); err != nil {
+				return err
+			}
+			if err := c.maybeHeartbeat(ctx, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
