@@ -3,7 +3,7 @@
 GO        ?= go
 BIN       := bin
 PKGS      := ./...
-FUZZTIME  ?= 5s
+FUZZTIME  ?= 5000x
 
 .PHONY: all build test test-unit test-docker fuzz bench lint vet demo deps clean
 
