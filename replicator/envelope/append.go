@@ -148,15 +148,19 @@ func appendValues(dst []byte, vs []transform.Value) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString writes s as a JSON string exactly as encoding/json does
-// (HTML-safe escaping, invalid UTF-8 as \ufffd, U+2028 and U+2029
-// escaped).
-func appendString(dst []byte, s string) []byte {
+// appendString writes s as a JSON string exactly as encoding/json does.
+func appendString(dst []byte, s string) []byte { return AppendJSONString(dst, s, true) }
+
+// AppendJSONString writes s as a JSON string: control characters escaped,
+// invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped. With escapeHTML, <, >
+// and & are escaped too, as encoding/json does; without, the output is what
+// the MongoDB driver's Extended JSON writer produces.
+func AppendJSONString(dst []byte, s string, escapeHTML bool) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+			if b >= 0x20 && b != '"' && b != '\\' && (!escapeHTML || (b != '<' && b != '>' && b != '&')) {
 				i++
 				continue
 			}
