@@ -89,31 +89,10 @@ func cmdFind(x *cmdCtx) (*Doc, error) {
 	}
 	x.runlock()
 	sortDocs(docs, keys)
-	if skip > 0 {
-		if skip >= int64(len(docs)) {
-			docs = nil
-		} else {
-			docs = docs[skip:]
-		}
-	}
-	if limit > 0 && limit < int64(len(docs)) {
-		docs = docs[:limit]
-	}
-	raws := make([][]byte, len(docs))
-	for i, d := range docs {
-		if proj != nil {
-			pd, err := proj.apply(d)
-			if err != nil {
-				return nil, err
-			}
-			d = pd
-		}
-		raws[i] = d.raw()
-	}
 	if single && !b.Get("batchSize").exists() {
 		batch = 0
 	}
-	return x.openCursor(ns, raws, batch, single), nil
+	return x.finishFind(ns, docs, skip, limit, batch, single, proj)
 }
 
 func cmdCount(x *cmdCtx) (*Doc, error) {

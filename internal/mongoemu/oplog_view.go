@@ -69,7 +69,7 @@ func (x *cmdCtx) findOplogFast(ns string, keys []sortKey, skip, limit int64, bat
 	if len(keys) > 0 && !keys[0].natural {
 		docs := oplogDocs(es)
 		sortDocs(docs, keys)
-		return x.finishOplogFind(ns, docs, skip, limit, batch, single, proj)
+		return x.finishFind(ns, docs, skip, limit, batch, single, proj)
 	}
 	if reverse {
 		for i, j := 0, len(es)-1; i < j; i, j = i+1, j-1 {
@@ -84,10 +84,12 @@ func (x *cmdCtx) findOplogFast(ns string, keys []sortKey, skip, limit int64, bat
 	if limit > 0 && limit < int64(len(es)) {
 		es = es[:limit]
 	}
-	return x.finishOplogFind(ns, oplogDocs(es), 0, 0, batch, single, proj)
+	return x.finishFind(ns, oplogDocs(es), 0, 0, batch, single, proj)
 }
 
-func (x *cmdCtx) finishOplogFind(ns string, docs []Val, skip, limit int64, batch int, single bool, proj *projection) (*Doc, error) {
+// finishFind applies skip, limit and the projection to sorted documents and
+// opens the cursor; find on collections and on local.oplog.rs share it.
+func (x *cmdCtx) finishFind(ns string, docs []Val, skip, limit int64, batch int, single bool, proj *projection) (*Doc, error) {
 	if skip > 0 {
 		if skip >= int64(len(docs)) {
 			docs = nil
