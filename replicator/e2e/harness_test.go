@@ -59,6 +59,15 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		a, b := h.mongo.Database("e2ea"), h.mongo.Database("e2eb")
 		h.ns = workload.Namespaces{Advisories: a + ".advisories", Statements: b + ".statements", Runs: b + ".runs"}
 	}
+	h.configure()
+	return h
+}
+
+// configure opens the target pool and writes the replicator's config for
+// the harness's servers and namespaces; the pipeline stops at cleanup.
+func (h *harness) configure() {
+	t := h.t
+	t.Helper()
 	h.pool = testenv.Pool(t, h.pgURL)
 	yaml := workload.ConfigYAML(workload.ConfigParams{
 		Namespaces: h.ns, SourceURI: h.mongo.URI, TargetURL: h.pgURL, NatsURL: h.nats.URL,
@@ -74,7 +83,6 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = h.stop() })
-	return h
 }
 
 // start runs capture and apply in this process.

@@ -15,7 +15,6 @@ import (
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
 	"github.com/mongopg/replicator/replicator/capture"
-	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator/pipeline"
 	"github.com/mongopg/replicator/replicator/workload"
 )
@@ -46,21 +45,7 @@ func newHarnessOplog(t *testing.T, mo mongotest.Options) *harness {
 	h := &harness{t: t, mongo: mongotest.New(t, mo), nats: testenv.NATS(t), pgURL: testenv.PostgresURL(t)}
 	h.mongo.RequireEmulator("a bounded oplog")
 	h.ns = workload.InDatabase(h.mongo.Database("lost"))
-	h.pool = testenv.Pool(t, h.pgURL)
-	yaml := workload.ConfigYAML(workload.ConfigParams{
-		Namespaces: h.ns, SourceURI: h.mongo.URI, TargetURL: h.pgURL, NatsURL: h.nats.URL,
-		DataDir: t.TempDir(), LogLevel: "warn",
-		BufferExtra: []string{"heartbeat_interval: 500ms"},
-	})
-	cfg, err := config.Parse([]byte(yaml), "e2e.yaml")
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, yaml)
-	}
-	h.cfg = cfg
-	if h.mappings, err = cfg.Mappings(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.stop() })
+	h.configure()
 	return h
 }
 
