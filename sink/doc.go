@@ -34,8 +34,10 @@
 //     below it: the checkpoint is rewound to replay what the stream holds
 //     (divergence.go).
 //   - Exactly-once effect (DESIGN.md invariant 2): a root row is written only
-//     if its version (cluster time T, I, then buffer sequence) is at least
-//     the stored row's and the key's tombstone's; deletes leave tombstones; a
+//     if its version (cluster time T, I, then the envelope's ordinal inside
+//     that cluster time, or the buffer sequence for an envelope without
+//     one: plan.go, tieBreak) is at least the stored row's and the key's
+//     tombstone's; deletes leave tombstones; a
 //     parent's child rows are replaced only together with an applied parent
 //     write; the same key twice in a batch keeps only the newest
 //     (merge.go, plan.go).

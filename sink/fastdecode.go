@@ -296,6 +296,10 @@ func (p *parser) envelope() (*envelope.Envelope, bool) {
 			e.Collection, ok = p.str()
 		case "cluster_time":
 			ok = p.clusterTime(&e.ClusterTime)
+		case "ord":
+			var n uint64
+			n, ok = p.uint(32)
+			e.Ordinal = uint32(n)
 		case "wall_time":
 			start := p.i
 			if _, ok = p.str(); ok {

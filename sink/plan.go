@@ -84,6 +84,17 @@ func (m *message) deadLetter(stage, reason, msg, path, sqlstate string) *deadLet
 	return d
 }
 
+// tieBreak orders m's writes inside its cluster time: the envelope's
+// ordinal (source order inside the cluster time, so a publish retried
+// after later ones still applies before them), or for an envelope of a
+// capture that wrote none, the buffer sequence.
+func (m *message) tieBreak() uint64 {
+	if m.env.Ordinal != 0 {
+		return uint64(m.env.Ordinal)
+	}
+	return m.seq
+}
+
 // poisoned marks m as failing on its own with err (a PostgreSQL error of
 // class 22, 23 or 54).
 func (m *message) poisoned(err error) {
@@ -194,7 +205,7 @@ func plan(ts *tableSet, msgs []message) *batchPlan {
 			p.ops["dead_letter"]++
 		case envelope.KindChange:
 			p.ops[operationLabel(m.env)]++
-			ver := transform.Version{ClusterTime: m.env.ClusterTime, Seq: m.seq}
+			ver := transform.Version{ClusterTime: m.env.ClusterTime, Seq: m.tieBreak()}
 			for _, mu := range m.env.Mutations {
 				k := keyString(mu.Key)
 				w, seen := latest[k]

@@ -11,8 +11,13 @@ const (
 	VersionTSColumn = "_cdc_ts"
 	// VersionIncColumn holds the cluster time increment (BSON Timestamp I).
 	VersionIncColumn = "_cdc_inc"
-	// VersionSeqColumn holds the buffer sequence, the tie-breaker inside one
-	// cluster time (operations of one transaction share it). 0 for snapshot rows.
+	// VersionSeqColumn holds the order inside one cluster time, the
+	// tie-breaker of versions (operations of one transaction share a
+	// cluster time): the event's ordinal among the consecutive change events
+	// of its cluster time in source order, 1 for the first (capture numbers
+	// them; envelopes of older captures carry none, and then the buffer
+	// sequence stands in). 0 for snapshot rows, so a change at the
+	// snapshot's T0 wins over them.
 	VersionSeqColumn = "_cdc_seq"
 )
 
@@ -30,10 +35,14 @@ func (c ClusterTime) Before(o ClusterTime) bool {
 // IsZero reports whether c is the zero timestamp.
 func (c ClusterTime) IsZero() bool { return c.T == 0 && c.I == 0 }
 
-// Version orders writes to one row: cluster time first, then buffer sequence.
+// Version orders writes to one row: cluster time first, then the order
+// inside that cluster time.
 type Version struct {
 	ClusterTime ClusterTime `json:"ct"`
-	Seq         uint64      `json:"seq"`
+	// Seq is the order inside ClusterTime (VersionSeqColumn): the event's
+	// ordinal in source order, the buffer sequence for an envelope without
+	// one, 0 for snapshot rows.
+	Seq uint64 `json:"seq"`
 }
 
 // Less reports whether v orders strictly before o.

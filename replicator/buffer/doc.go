@@ -12,13 +12,17 @@
 //     Publisher reports as durable only the position of the last entry of
 //     the contiguous prefix of acknowledged publishes (publisher.go, Run);
 //     a failed publish is retried, in order, until it succeeds, never
-//     skipped. (Publishes already in flight behind a failed one may be
-//     stored before its retry; apply orders writes by cluster time, so only
-//     two events of one transaction on one document could then apply out of
-//     order. Publish failures with later successes are rare: a lost
-//     connection fails every pending publish at once.) The capture position lives in a KV bucket of the same
-//     JetStream domain as the stream it describes (position.go), so the two
-//     cannot be restored or lost separately.
+//     skipped. Publishes already in flight behind a failed one may be
+//     stored before its retry, so the retry lands later in the stream;
+//     it still applies in source order, because apply orders writes by
+//     cluster time and, inside one cluster time (the operations of one
+//     transaction), by the ordinal capture gives each event in stream
+//     order (envelope.Envelope.Ordinal), not by buffer sequence. The
+//     position holds that ordinal too (Position.Ordinal), so events read
+//     again after a restart are numbered as before. The capture position
+//     lives in a KV bucket of the same JetStream domain as the stream it
+//     describes (position.go), so the two cannot be restored or lost
+//     separately.
 //   - Re-publishing is harmless: every change message carries Nats-Msg-Id =
 //     the event's resume token, and the stream deduplicates within its
 //     duplicate window (stream.go), so a tail re-read after a crash is

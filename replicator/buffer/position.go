@@ -19,6 +19,12 @@ type Position struct {
 	Token string `json:"token"`
 	// ClusterTime is the source cluster time at Token.
 	ClusterTime transform.ClusterTime `json:"cluster_time"`
+	// Ordinal is the ordinal of the event at Token among the consecutive
+	// events of ClusterTime (envelope.Envelope.Ordinal): capture resumes
+	// numbering after it, so events read again after a restart inside a
+	// transaction get the ordinals they had. 0 for a start time, and for a
+	// postBatchResumeToken past the last event's cluster time.
+	Ordinal uint32 `json:"ordinal,omitempty"`
 	// StreamSeq is the buffer sequence of the last message published at or
 	// before Token (0 if unknown).
 	StreamSeq uint64 `json:"stream_seq,omitempty"`

@@ -23,6 +23,15 @@
 //     (invariant 8); a stop is decided at the exact event, and nothing
 //     after it is published. Transformers must therefore be safe for
 //     concurrent use (transform.Mapping is).
+//   - Per-document order inside one cluster time (invariant 3): the
+//     operations of one transaction share a cluster time, so each change
+//     envelope carries its ordinal among the consecutive events of its
+//     cluster time in stream order, numbered by the reader stage
+//     (ordinal.go), and apply breaks version ties with it, not with the
+//     buffer sequence (a retried publish is stored after later ones). The
+//     saved position holds the ordinal of the event at its token, and the
+//     numbering restarts from it, so events read again after a restart get
+//     the same ordinals.
 //   - Never skip silently (invariant 5): a drop, rename, dropDatabase or
 //     invalidate event, a lost resume point (ChangeStreamHistoryLost, or
 //     the ChangeStreamFatalError older servers give for it) and a transform

@@ -35,17 +35,18 @@ type prepared struct {
 	deadLetter bool
 }
 
-// prepare parses, transforms and encodes one raw change event. It touches
-// no reader state and publishes nothing, so workers run it concurrently
-// (the transformers are safe for concurrent use); raw must stay unchanged
-// until the result is emitted.
-func (c *Capture) prepare(raw bson.Raw) prepared {
+// prepare parses, transforms and encodes one raw change event, whose
+// ordinal inside its cluster time the reader stage assigned (ordinals). It
+// touches no reader state and publishes nothing, so workers run it
+// concurrently (the transformers are safe for concurrent use); raw must
+// stay unchanged until the result is emitted.
+func (c *Capture) prepare(raw bson.Raw, ord uint32) prepared {
 	ev, err := transform.ParseEvent(raw)
 	if err != nil {
 		return prepared{stop: &StopError{Reason: fmt.Sprintf("unreadable change event: %v", err), Recovery: resyncAll()}}
 	}
 	ns := ev.Namespace()
-	p := prepared{ev: ev, pos: buffer.Position{Token: ev.Token, ClusterTime: ev.ClusterTime}, label: ns}
+	p := prepared{ev: ev, pos: buffer.Position{Token: ev.Token, ClusterTime: ev.ClusterTime, Ordinal: ord}, label: ns}
 	if ev.Token == "" {
 		return prepared{stop: &StopError{Collection: ns, Reason: "change event without a resume token", Recovery: resyncAll()}}
 	}
@@ -67,6 +68,7 @@ func (c *Capture) prepare(raw bson.Raw) prepared {
 		Kind:        envelope.KindChange,
 		Collection:  ns,
 		ClusterTime: ev.ClusterTime,
+		Ordinal:     ord,
 		WallTime:    ev.WallTime,
 		Token:       ev.Token,
 		Operation:   ev.OperationType,
@@ -162,6 +164,7 @@ func (c *Capture) advance(ctx context.Context, r *reader, pos buffer.Position) e
 // deadLetter turns env into a dead-letter envelope; emit counts it.
 func deadLetter(env *envelope.Envelope, raw bson.Raw, msg, path string) {
 	env.Kind = envelope.KindDeadLetter
+	env.Ordinal = 0 // change envelopes only: nothing is applied from it
 	rawJSON := json.RawMessage("null")
 	if raw != nil {
 		rawJSON = json.RawMessage(extJSON(raw))

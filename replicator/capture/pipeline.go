@@ -13,8 +13,9 @@ import (
 // The capture pipeline has three stages:
 //
 //  1. the reader (one goroutine) takes events off the change stream, copies
-//     them (the driver reuses its buffers) and cuts them into batches in
-//     stream order; an empty getMore becomes a caught-up batch holding the
+//     them (the driver reuses its buffers), numbers them inside their
+//     cluster time (ordinal.go) and cuts them into batches in stream order;
+//     an empty getMore becomes a caught-up batch holding the
 //     postBatchResumeToken;
 //  2. workers (GOMAXPROCS of them) prepare each batch's events: parse,
 //     transform, encode (prepare);
@@ -41,11 +42,14 @@ const (
 // batch is a run of consecutive change events, or a caught-up mark.
 type batch struct {
 	raws []bson.Raw
+	ords []uint32 // ords[i] is raws[i]'s ordinal inside its cluster time
 	out  []prepared
 	// caughtUp marks an empty getMore: token is the postBatchResumeToken
-	// (may be empty) and at the time it came back.
+	// (may be empty), ord the ordinal of the position at it, and at the
+	// time it came back.
 	caughtUp bool
 	token    string
+	ord      uint32
 	at       time.Time
 	// done is closed once out is filled (or the pipeline gave up).
 	done chan struct{}
@@ -66,7 +70,7 @@ func (c *Capture) runPipeline(ctx context.Context, cs *mongo.ChangeStream, r *re
 				if gctx.Err() == nil {
 					b.out = make([]prepared, len(b.raws))
 					for i, raw := range b.raws {
-						b.out[i] = c.prepare(raw)
+						b.out[i] = c.prepare(raw, b.ords[i])
 					}
 				}
 				close(b.done)
@@ -74,9 +78,12 @@ func (c *Capture) runPipeline(ctx context.Context, cs *mongo.ChangeStream, r *re
 			return nil
 		})
 	}
+	// r.pos is the position the stream was opened after, read before the
+	// ordered stage starts moving it: the numbering goes on from there.
+	ords := ordinalsAfter(r.pos)
 	g.Go(func() error { return c.emitBatches(gctx, r, order) })
 
-	readErr := c.readBatches(gctx, cs, order, work)
+	readErr := c.readBatches(gctx, cs, ords, order, work)
 	close(order)
 	close(work)
 	if err := g.Wait(); err != nil {
@@ -86,8 +93,9 @@ func (c *Capture) runPipeline(ctx context.Context, cs *mongo.ChangeStream, r *re
 }
 
 // readBatches is the reader stage: it returns the stream's error, or the
-// context's once a later stage has stopped.
-func (c *Capture) readBatches(ctx context.Context, cs *mongo.ChangeStream, order, work chan<- *batch) error {
+// context's once a later stage has stopped. ords numbers the events from
+// the position the stream was opened after.
+func (c *Capture) readBatches(ctx context.Context, cs *mongo.ChangeStream, ords ordinals, order, work chan<- *batch) error {
 	send := func(b *batch) error {
 		select {
 		case order <- b:
@@ -109,12 +117,14 @@ func (c *Capture) readBatches(ctx context.Context, cs *mongo.ChangeStream, order
 	for {
 		if cs.TryNext(ctx) {
 			if cur == nil {
-				cur = &batch{raws: make([]bson.Raw, 0, min(batchEvents, cs.RemainingBatchLength()+1)), done: make(chan struct{})}
+				n := min(batchEvents, cs.RemainingBatchLength()+1)
+				cur = &batch{raws: make([]bson.Raw, 0, n), ords: make([]uint32, 0, n), done: make(chan struct{})}
 				size = 0
 			}
 			raw := make(bson.Raw, len(cs.Current))
 			copy(raw, cs.Current)
 			cur.raws = append(cur.raws, raw)
+			cur.ords = append(cur.ords, ords.next(raw))
 			size += len(raw)
 			// Cut at the bounds, and where the driver's batch ends, so no
 			// event waits for the next getMore.
@@ -140,7 +150,8 @@ func (c *Capture) readBatches(ctx context.Context, cs *mongo.ChangeStream, order
 		}
 		done := make(chan struct{})
 		close(done)
-		if err := send(&batch{caughtUp: true, token: tokenData(cs.ResumeToken()), at: time.Now(), done: done}); err != nil {
+		token := tokenData(cs.ResumeToken())
+		if err := send(&batch{caughtUp: true, token: token, ord: ords.caughtUp(token), at: time.Now(), done: done}); err != nil {
 			return err
 		}
 	}
@@ -157,7 +168,7 @@ func (c *Capture) emitBatches(ctx context.Context, r *reader, order <-chan *batc
 			return ctx.Err()
 		}
 		if b.caughtUp {
-			if err := c.caughtUp(ctx, r, b.token, b.at); err != nil {
+			if err := c.caughtUp(ctx, r, b.token, b.ord, b.at); err != nil {
 				return err
 			}
 			if err := c.maybeHeartbeat(ctx, r); err != nil {

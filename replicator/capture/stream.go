@@ -169,10 +169,11 @@ func (c *Capture) consume(ctx context.Context, cs *mongo.ChangeStream, r *reader
 
 // caughtUp handles an empty getMore in the ordered stage: the
 // postBatchResumeToken moves the position on though nothing happened
-// (invariant 9).
-func (c *Capture) caughtUp(ctx context.Context, r *reader, data string, now time.Time) error {
+// (invariant 9). ord is the position's ordinal, as the reader stage
+// numbered it (ordinals.caughtUp).
+func (c *Capture) caughtUp(ctx context.Context, r *reader, data string, ord uint32, now time.Time) error {
 	if data != "" && data != r.pos.Token {
-		p := buffer.Position{Token: data, ClusterTime: r.pos.ClusterTime}
+		p := buffer.Position{Token: data, ClusterTime: r.pos.ClusterTime, Ordinal: ord}
 		if ct, ok := buffer.ClusterTimeOfToken(data); ok && r.pos.ClusterTime.Before(ct) {
 			p.ClusterTime = ct
 		}

@@ -35,6 +35,10 @@ func AppendEncode(dst []byte, e *Envelope) ([]byte, error) {
 	dst = append(dst, `,"i":`...)
 	dst = strconv.AppendUint(dst, uint64(e.ClusterTime.I), 10)
 	dst = append(dst, '}')
+	if e.Ordinal != 0 {
+		dst = append(dst, `,"ord":`...)
+		dst = strconv.AppendUint(dst, uint64(e.Ordinal), 10)
+	}
 	if !e.WallTime.IsZero() {
 		// time.Time.MarshalJSON: RFC 3339 with nanoseconds, no escaping needed.
 		dst = append(dst, `,"wall_time":"`...)

@@ -57,7 +57,7 @@ func TestAppendEncodeMatchesJSON(t *testing.T) {
 		{"heartbeat local zone", Envelope{Kind: KindHeartbeat, Collection: "a.b", WallTime: wall.In(time.FixedZone("x", 5*3600+30*60))}},
 		{"odd zone falls back", Envelope{Kind: KindHeartbeat, Collection: "a.b", WallTime: wall.In(time.FixedZone("x", 17))}},
 		{"no wall time", Envelope{Kind: KindControl, Collection: "a.b", Token: "82AB", Operation: "drop"}},
-		{"change", Envelope{Kind: KindChange, Collection: "vuln.advisories", ClusterTime: transform.ClusterTime{T: 1, I: 2}, WallTime: wall,
+		{"change", Envelope{Kind: KindChange, Collection: "vuln.advisories", ClusterTime: transform.ClusterTime{T: 1, I: 2}, Ordinal: 3, WallTime: wall,
 			Token: "8267", Operation: "update", DocumentKey: `{"_id":"GHSA-1"}`,
 			Mutations: []transform.Mutation{{Table: "vuln.advisories", Op: transform.OpUpsert,
 				Key:    []transform.Value{transform.Text("GHSA-1")},
@@ -67,6 +67,8 @@ func TestAppendEncodeMatchesJSON(t *testing.T) {
 					{Table: "vuln.empty", Rows: [][]transform.Value{}},
 					{Table: "vuln.nil"},
 				}}}}},
+		{"largest ordinal", Envelope{Kind: KindChange, Collection: "a.b", Ordinal: 1<<32 - 1, Token: "x", Operation: "insert"}},
+		{"ordinal without wall time", Envelope{Kind: KindChange, Collection: "a.b", ClusterTime: transform.ClusterTime{T: 7}, Ordinal: 1}},
 		{"delete with nil key", Envelope{Kind: KindChange, Collection: "a.b", Token: "x", Operation: "delete",
 			Mutations: []transform.Mutation{{Table: "a.b", Op: transform.OpDelete}}}},
 		{"missing document", Envelope{Kind: KindChange, Collection: "a.b", Token: "x", Operation: "update", Mutations: []transform.Mutation{}}},
@@ -88,11 +90,11 @@ func TestAppendEncodeRandom(t *testing.T) {
 }
 
 func FuzzAppendEncode(f *testing.F) {
-	f.Add("vuln.advisories", "GHSA-1", `{"_id":"x"}`, "text\x00<&>\u2028", uint32(1), uint32(2), int64(0), true)
-	f.Add("", "", "", "\xff", uint32(0), uint32(0), int64(1764220000123), false)
-	f.Fuzz(func(t *testing.T, coll, token, key, text string, ct, ci uint32, wallMs int64, valid bool) {
+	f.Add("vuln.advisories", "GHSA-1", `{"_id":"x"}`, "text\x00<&>\u2028", uint32(1), uint32(2), uint32(1), int64(0), true)
+	f.Add("", "", "", "\xff", uint32(0), uint32(0), uint32(0), int64(1764220000123), false)
+	f.Fuzz(func(t *testing.T, coll, token, key, text string, ct, ci, ord uint32, wallMs int64, valid bool) {
 		e := Envelope{Kind: KindChange, Collection: coll, Token: token, Operation: "insert", DocumentKey: key,
-			ClusterTime: transform.ClusterTime{T: ct, I: ci}}
+			ClusterTime: transform.ClusterTime{T: ct, I: ci}, Ordinal: ord}
 		if wallMs != 0 {
 			e.WallTime = time.UnixMilli(wallMs).UTC()
 		}
@@ -100,7 +102,7 @@ func FuzzAppendEncode(f *testing.F) {
 		e.Mutations = []transform.Mutation{{Table: text, Op: transform.OpUpsert, Key: []transform.Value{v},
 			Values: []transform.Value{v, transform.Null}, Children: []transform.ChildRows{{Table: key, Rows: [][]transform.Value{{v}}}}}}
 		want, werr := json.Marshal(&Envelope{V: Version, Kind: e.Kind, Collection: e.Collection, ClusterTime: e.ClusterTime,
-			WallTime: e.WallTime, Token: e.Token, Operation: e.Operation, DocumentKey: e.DocumentKey, Mutations: e.Mutations})
+			Ordinal: e.Ordinal, WallTime: e.WallTime, Token: e.Token, Operation: e.Operation, DocumentKey: e.DocumentKey, Mutations: e.Mutations})
 		got, gerr := AppendEncode(nil, &e)
 		if (werr != nil) != (gerr != nil) {
 			t.Fatalf("errors differ: json %v, append %v", werr, gerr)
@@ -157,6 +159,9 @@ func randomEnvelope(r *rand.Rand) Envelope {
 		ClusterTime: transform.ClusterTime{T: r.Uint32(), I: r.Uint32()}, Token: str(), Operation: str(), DocumentKey: str()}
 	if r.IntN(3) != 0 {
 		e.WallTime = time.Unix(r.Int64N(1<<33), r.Int64N(1e9)).UTC()
+	}
+	if r.IntN(2) == 0 {
+		e.Ordinal = r.Uint32()
 	}
 	for range r.IntN(3) {
 		m := transform.Mutation{Table: str(), Op: transform.Op(r.IntN(3)), Key: vals(), Values: vals()}

@@ -38,7 +38,15 @@ type Envelope struct {
 	// Collection is the configured source namespace, "db.collection".
 	Collection  string                `json:"collection"`
 	ClusterTime transform.ClusterTime `json:"cluster_time"`
-	WallTime    time.Time             `json:"wall_time,omitzero"`
+	// Ordinal is the event's place among the consecutive change events of
+	// its cluster time in change-stream order (1, 2, ...): the tie-breaker
+	// of row versions inside one cluster time, which the operations of one
+	// transaction share. It follows source order whatever order the buffer
+	// stored the messages in. Change envelopes only; 0 (omitted) elsewhere
+	// and in envelopes of older captures, for which apply falls back to the
+	// buffer sequence.
+	Ordinal  uint32    `json:"ord,omitempty"`
+	WallTime time.Time `json:"wall_time,omitzero"`
 	// Token is the event's resume token (_data), also the Nats-Msg-Id.
 	Token string `json:"token,omitempty"`
 	// Operation is the source operationType (insert, update, ...).
