@@ -20,47 +20,46 @@ import (
 // rest of p goes through the guarded merge. A row that a concurrent writer
 // inserted meanwhile makes the COPY fail with a unique violation, and the
 // whole batch is retried through the merge (apply.go, freshError).
+//
+// Finding the new keys costs two index probes per key. Writes of insert
+// events skip them while the root table has no tombstone at all (the
+// common case of a load or an insert-mostly collection): their key is new
+// unless the event is applied again (a replay, a redelivery past a lost
+// checkpoint) or a snapshot loaded the document too, and then the COPY
+// fails with a unique violation and the batch goes through the merge,
+// which is exactly as correct, only slower for that one batch.
 func insertFresh(ctx context.Context, tx pgx.Tx, ts *tableSet, rels *relations, p *batchPlan) error {
 	if len(p.upserts) == 0 {
 		return nil
 	}
 	root := ts.root
-	from, args := arraySource{}.from(rels.up, rootRows(p.upserts, false), root.keyIdx)
-	keys := make([]string, len(root.keyIdx))
-	for j, ki := range root.keyIdx {
-		keys[j] = "s." + colName(ki)
-	}
-	q := fmt.Sprintf("SELECT %s FROM %s WHERE NOT EXISTS (SELECT 1 FROM %s AS t WHERE %s) AND NOT EXISTS (SELECT 1 FROM %s tb WHERE tb.table_name = %s AND tb.key = %s)",
-		strings.Join(keys, ", "), from, root.ident, rootKeyMatch(root, root, root.keyIdx), tombstones, quoteLiteral(root.def.Name), tombstoneKey(root))
-	rows, err := tx.Query(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("find new keys: %w", err)
-	}
-	fresh := map[string]bool{}
-	vals := make([]transform.Value, len(keys))
-	for rows.Next() {
-		for j := range vals {
-			vals[j] = transform.Value{Valid: true}
+	probe := p.upserts
+	fresh := map[*rootWrite]bool{}
+	if inserts := countInserts(p.upserts); inserts > 0 {
+		var tombs bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+tombstones+" WHERE table_name = $1)", root.def.Name).Scan(&tombs); err != nil {
+			return fmt.Errorf("look for tombstones: %w", err)
 		}
-		dst := make([]any, len(keys))
-		for j := range dst {
-			dst[j] = &vals[j].Text
+		if !tombs {
+			probe = make([]*rootWrite, 0, len(p.upserts)-inserts)
+			for _, w := range p.upserts {
+				if w.insert {
+					fresh[w] = true
+				} else {
+					probe = append(probe, w)
+				}
+			}
 		}
-		if err := rows.Scan(dst...); err != nil {
-			rows.Close()
-			return fmt.Errorf("find new keys: %w", err)
-		}
-		fresh[keyString(vals)] = true
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("find new keys: %w", err)
+	if err := findNewKeys(ctx, tx, root, rels, probe, fresh); err != nil {
+		return err
 	}
 	if len(fresh) == 0 {
 		return nil
 	}
 	var newRows, rest []*rootWrite
 	for _, w := range p.upserts {
-		if fresh[keyString(w.key)] {
+		if fresh[w] {
 			newRows = append(newRows, w)
 		} else {
 			rest = append(rest, w)
@@ -76,6 +75,58 @@ func insertFresh(ctx context.Context, tx pgx.Tx, ts *tableSet, rels *relations, 
 		}
 	}
 	p.upserts, p.children = rest, childRows(ts, rest)
+	return nil
+}
+
+func countInserts(ws []*rootWrite) int {
+	n := 0
+	for _, w := range ws {
+		if w.insert {
+			n++
+		}
+	}
+	return n
+}
+
+// findNewKeys marks in fresh the writes of ws whose key has neither a row
+// nor a tombstone.
+func findNewKeys(ctx context.Context, tx pgx.Tx, root *table, rels *relations, ws []*rootWrite, fresh map[*rootWrite]bool) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	from, args := arraySource{}.from(rels.up, rootRows(ws, false), root.keyIdx)
+	keys := make([]string, len(root.keyIdx))
+	for j, ki := range root.keyIdx {
+		keys[j] = "s." + colName(ki)
+	}
+	q := fmt.Sprintf("SELECT %s FROM %s WHERE NOT EXISTS (SELECT 1 FROM %s AS t WHERE %s) AND NOT EXISTS (SELECT 1 FROM %s tb WHERE tb.table_name = %s AND tb.key = %s)",
+		strings.Join(keys, ", "), from, root.ident, rootKeyMatch(root, root, root.keyIdx), tombstones, quoteLiteral(root.def.Name), tombstoneKey(root))
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("find new keys: %w", err)
+	}
+	byKey := make(map[string]*rootWrite, len(ws))
+	for _, w := range ws {
+		byKey[keyString(w.key)] = w
+	}
+	vals := make([]transform.Value, len(keys))
+	dst := make([]any, len(keys))
+	for rows.Next() {
+		for j := range vals {
+			vals[j] = transform.Value{Valid: true}
+			dst[j] = &vals[j].Text
+		}
+		if err := rows.Scan(dst...); err != nil {
+			rows.Close()
+			return fmt.Errorf("find new keys: %w", err)
+		}
+		if w := byKey[keyString(vals)]; w != nil {
+			fresh[w] = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("find new keys: %w", err)
+	}
 	return nil
 }
 

@@ -122,6 +122,10 @@ type rootWrite struct {
 	key      []transform.Value
 	values   []transform.Value
 	children []transform.ChildRows
+	// insert: the write comes from an insert event, so its key is new
+	// unless the event is applied again (a replay or redelivery) or a
+	// snapshot loaded the document too (fresh.go).
+	insert bool
 }
 
 // batchPlan is what one transaction writes.
@@ -215,7 +219,8 @@ func plan(ts *tableSet, msgs []message) *batchPlan {
 				if !seen {
 					order = append(order, k)
 				}
-				latest[k] = &rootWrite{op: mu.Op, ver: ver, key: mu.Key, values: mu.Values, children: mu.Children}
+				latest[k] = &rootWrite{op: mu.Op, ver: ver, key: mu.Key, values: mu.Values, children: mu.Children,
+					insert: m.env.Operation == "insert" && mu.Op == transform.OpUpsert}
 			}
 		default:
 			p.deadLetters = append(p.deadLetters, m.deadLetter(stageApply, reasonInvalid, fmt.Sprintf("unknown envelope kind %q", m.env.Kind), "", ""))
