@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/mongopg/replicator/replicator/envelope"
 	"github.com/mongopg/replicator/transform"
@@ -28,8 +29,9 @@ func decodeEnvelope(b []byte) (*envelope.Envelope, error) {
 }
 
 type parser struct {
-	b []byte
-	i int
+	b       []byte
+	i       int
+	scratch []transform.Value
 }
 
 func (p *parser) ws() {
@@ -58,9 +60,22 @@ func (p *parser) peek(c byte) bool {
 	return p.i < len(p.b) && p.b[p.i] == c
 }
 
-// str reads a JSON string. Strings with escapes or invalid UTF-8 go
-// through encoding/json so they decode exactly as it would.
+// str reads a JSON string into a string of its own.
 func (p *parser) str() (string, bool) {
+	s, ok := p.strAlias()
+	if !ok {
+		return "", false
+	}
+	return strings.Clone(s), true
+}
+
+// strAlias reads a JSON string. A string without escapes shares the
+// message's bytes (decoded values are the bulk of a batch, and a copy of
+// each was the decoder's largest cost); the message data is never written
+// after it was received, and the values live no longer than its batch.
+// Strings with escapes are unescaped exactly as encoding/json does, and
+// invalid UTF-8 makes the fast parser give up.
+func (p *parser) strAlias() (string, bool) {
 	if !p.consume('"') {
 		return "", false
 	}
@@ -80,7 +95,10 @@ func (p *parser) str() (string, bool) {
 		if !utf8.Valid(raw) {
 			return "", false
 		}
-		return string(raw), true
+		if len(raw) == 0 {
+			return "", true
+		}
+		return unsafe.String(&raw[0], len(raw)), true
 	}
 	// Find the closing quote past escapes, then unescape.
 	for j := start; j < len(p.b); j++ {
@@ -235,7 +253,7 @@ func (p *parser) object(field func(key string) bool) bool {
 		return true
 	}
 	for {
-		k, ok := p.str()
+		k, ok := p.strAlias() // only compared, never kept
 		if !ok || !p.consume(':') || !field(k) {
 			return false
 		}
@@ -400,25 +418,27 @@ func (p *parser) mutation(m *transform.Mutation) bool {
 	})
 }
 
+// values reads an array of values into a slice of exactly its length
+// (gathered in the parser's scratch slice first).
 func (p *parser) values() ([]transform.Value, bool) {
 	if p.null() {
 		return nil, true
 	}
-	out := []transform.Value{}
+	p.scratch = p.scratch[:0]
 	ok := p.array(func() bool {
 		var v transform.Value
 		ok := p.object(func(k string) bool {
 			var ok bool
 			switch k {
 			case "t":
-				v.Text, ok = p.str()
+				v.Text, ok = p.strAlias()
 			case "v":
 				v.Valid, ok = p.boolean()
 			}
 			return ok
 		})
-		out = append(out, v)
+		p.scratch = append(p.scratch, v)
 		return ok
 	})
-	return out, ok
+	return append(make([]transform.Value, 0, len(p.scratch)), p.scratch...), ok
 }
