@@ -108,7 +108,9 @@ func (c *collection) session(ctx context.Context, js consumers) (progressed bool
 		err = c.apply(ctx, f.msgs)
 		// Invariant: ack only after commit (doc.go). Everything at or
 		// below the checkpoint is committed; nothing above it is acked.
-		for _, i := range committedIdx(f.msgs, c.pos.seq) {
+		// One AckAll on the newest committed message acknowledges it and
+		// every message before it (the consumer's ack policy).
+		if i := lastCommitted(f.msgs, c.pos.seq); i >= 0 {
 			_ = f.raw[i].Ack() // a lost ack means a redelivery, skipped as a duplicate
 			progressed = true
 		}
@@ -118,17 +120,19 @@ func (c *collection) session(ctx context.Context, js consumers) (progressed bool
 	}
 }
 
-// committedIdx returns the positions in msgs of the messages at or below
-// the checkpoint pos: committed, so safe to acknowledge. A redelivered
-// message may sit anywhere in a batch, so all are looked at.
-func committedIdx(msgs []message, pos uint64) []int {
-	var out []int
+// lastCommitted returns the position in msgs of the message with the
+// highest sequence at or below the checkpoint pos, or -1. Everything at or
+// below the checkpoint is committed, so acknowledging that message with
+// AckAll (which covers every message before it) is safe, and a redelivered
+// message, wherever it sits in a batch, is covered too.
+func lastCommitted(msgs []message, pos uint64) int {
+	best := -1
 	for i, m := range msgs {
-		if m.seq <= pos {
-			out = append(out, i)
+		if m.seq <= pos && (best < 0 || m.seq > msgs[best].seq) {
+			best = i
 		}
 	}
-	return out
+	return best
 }
 
 // epochCheckInterval is how often an idle session checks whether the
@@ -206,7 +210,9 @@ func (c *collection) resetConsumer(ctx context.Context, js consumers) (jetstream
 			FilterSubject: buffer.Subject(c.conf.SubjectPrefix, c.cfg.Namespace),
 			DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 			OptStartSeq:   c.pos.seq + 1,
-			AckPolicy:     jetstream.AckExplicitPolicy,
+			// AckAll: one ack per committed batch instead of one per
+			// message; everything at or below the checkpoint is committed.
+			AckPolicy:     jetstream.AckAllPolicy,
 			AckWait:       ackWait,
 			MaxDeliver:    -1, // never drop a message
 			MaxAckPending: c.conf.MaxAckPending,

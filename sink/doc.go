@@ -10,7 +10,9 @@
 //   - Invariant: ack only after commit. A message is acknowledged once the
 //     transaction covering it has committed; a batch abandoned on shutdown is
 //     never acknowledged and JetStream delivers it again (consumer.go,
-//     session).
+//     session). The consumer's ack policy is AckAll: one acknowledgement of
+//     the newest committed message covers every message before it, which
+//     the checkpoint says are committed too.
 //   - Invariant: checkpoint in the same transaction. The collection's row
 //     in replicator.apply_checkpoints (the last applied stream sequence) is
 //     updated in the batch's transaction, guarded by the sequence and epoch
@@ -23,8 +25,9 @@
 //   - Acknowledgements and checkpoints follow stream order even when a
 //     redelivery (an expired ack wait) arrives after newer messages in one
 //     fetch: batches are sorted, messages at or below the checkpoint are
-//     skipped wherever they sit, and every one of them is acknowledged
-//     (consumer.go, fetch; apply.go, pendingMsgs).
+//     skipped wherever they sit, and the acknowledgement of the newest
+//     committed message covers them (consumer.go, lastCommitted; apply.go,
+//     pendingMsgs).
 //   - Never skip silently (DESIGN.md invariant 5), on the buffer's side:
 //     sequences the stream removed (retention) before they were delivered
 //     are reported as a gap: metric, error log and a control event
