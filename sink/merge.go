@@ -19,13 +19,16 @@ import (
 //     new as the row, and always leaves the newest tombstone (deleteRoots,
 //     upsertTombstones); an applied upsert removes older tombstones.
 //
-// Versions compare as the row (cluster_ts, cluster_inc, seq).
+// Versions compare as the row (cluster_ts, cluster_inc, seq). The Applier
+// (apply.go, queueWrites) and Guard (guard.go: the snapshot and resync
+// loader) run these same statements.
 
 const tombstones = "replicator.tombstones"
 
 var (
-	verT = fmt.Sprintf("(t.%s, t.%s, t.%s)", transform.VersionTSColumn, transform.VersionIncColumn, transform.VersionSeqColumn)
-	verS = "(s.v_ts, s.v_inc, s.v_seq)"
+	verT  = fmt.Sprintf("(t.%s, t.%s, t.%s)", transform.VersionTSColumn, transform.VersionIncColumn, transform.VersionSeqColumn)
+	verS  = "(s.v_ts, s.v_inc, s.v_seq)"
+	verTB = "(tb.cluster_ts, tb.cluster_inc, tb.seq)"
 )
 
 func cast(alias string, t *table, i int) string {
@@ -52,6 +55,22 @@ func tombstoneKey(root *table) string {
 	return "ARRAY[" + strings.Join(parts, ", ") + "]::text[]"
 }
 
+// tombstoneOf matches tombstone tb to the root key held in s.
+func tombstoneOf(root *table) string {
+	return fmt.Sprintf("tb.table_name = %s AND tb.key = %s", quoteLiteral(root.def.Name), tombstoneKey(root))
+}
+
+// rowExists holds when the root key in s has a row.
+func rowExists(root *table) string {
+	return fmt.Sprintf("EXISTS (SELECT 1 FROM %s AS t WHERE %s)", root.ident, rootKeyMatch(root, root, root.keyIdx))
+}
+
+// tombstoneExists holds when the root key in s has a tombstone, of any
+// version.
+func tombstoneExists(root *table) string {
+	return fmt.Sprintf("EXISTS (SELECT 1 FROM %s tb WHERE %s)", tombstones, tombstoneOf(root))
+}
+
 func upsertRoot(root *table, from string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "INSERT INTO %s AS t (%s, %s, %s, %s) SELECT ", root.ident, strings.Join(root.cols, ", "),
@@ -60,8 +79,8 @@ func upsertRoot(root *table, from string) string {
 		b.WriteString(cast("s", root, i))
 		b.WriteString(", ")
 	}
-	fmt.Fprintf(&b, "s.v_ts, s.v_inc, s.v_seq FROM %s WHERE NOT EXISTS (SELECT 1 FROM %s tb WHERE tb.table_name = %s AND tb.key = %s AND (tb.cluster_ts, tb.cluster_inc, tb.seq) > %s)",
-		from, tombstones, quoteLiteral(root.def.Name), tombstoneKey(root), verS)
+	fmt.Fprintf(&b, "s.v_ts, s.v_inc, s.v_seq FROM %s WHERE NOT EXISTS (SELECT 1 FROM %s tb WHERE %s AND %s > %s)",
+		from, tombstones, tombstoneOf(root), verTB, verS)
 	keys := make([]string, len(root.keyIdx))
 	for j, ki := range root.keyIdx {
 		keys[j] = root.cols[ki]
@@ -106,8 +125,8 @@ func insertChildren(root, child *table, from string) string {
 }
 
 func clearTombstones(root *table, from string) string {
-	return fmt.Sprintf("DELETE FROM %s tb USING %s WHERE tb.table_name = %s AND tb.key = %s AND (tb.cluster_ts, tb.cluster_inc, tb.seq) <= %s",
-		tombstones, from, quoteLiteral(root.def.Name), tombstoneKey(root), verS)
+	return fmt.Sprintf("DELETE FROM %s tb USING %s WHERE %s AND %s <= %s",
+		tombstones, from, tombstoneOf(root), verTB, verS)
 }
 
 func deleteChildrenOfDeletes(root, child *table, from string) string {

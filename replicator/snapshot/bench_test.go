@@ -143,7 +143,11 @@ func rawCopy(ctx context.Context, pool *pgxpool.Pool, m *transform.Mapping, rows
 	}
 	defer conn.Release()
 	for i, t := range tables {
-		cols := quoteCols(colNames(t), "")
+		names := make([]string, len(t.Columns))
+		for i, c := range t.Columns {
+			names[i] = transform.QuoteIdent(c.Name)
+		}
+		cols := strings.Join(names, ", ")
 		if i == 0 {
 			cols += ", _cdc_ts, _cdc_inc, _cdc_seq"
 		}
@@ -181,13 +185,13 @@ func snapshotLoad(ctx context.Context, pool *pgxpool.Pool, g *guardMerge, m *tra
 				return err
 			}
 			defer func() { _ = tx.Rollback(ectx) }()
-			load := p.newLoad()
+			load := p.newLoad(transform.Version{ClusterTime: run.T0})
 			for i := 0; i < len(part); i += 2000 {
 				if err := load.add(ectx, tx, part[i:min(i+2000, len(part))]); err != nil {
 					return err
 				}
 			}
-			if _, err := load.finish(ectx, tx, transform.Version{ClusterTime: run.T0}); err != nil {
+			if _, err := load.finish(ectx, tx); err != nil {
 				return err
 			}
 			if err := markChunkDone(ectx, tx, run.ID, c.ID, int64(len(part)), 0); err != nil {

@@ -74,7 +74,7 @@ func (s *Snapshot) copyOnce(ctx context.Context, j *job, c Chunk) (docs int64, e
 	if err != nil {
 		return 0, err
 	}
-	load := mp.newLoad()
+	load := mp.newLoad(version)
 	halt := j.m.Config().OnError == transform.OnErrorHalt
 	batch := make([]transform.Mutation, 0, s.cfg.BatchSize)
 	var skipped int64
@@ -121,7 +121,7 @@ func (s *Snapshot) copyOnce(ctx context.Context, j *job, c Chunk) (docs int64, e
 	if err := flush(); err != nil {
 		return 0, err
 	}
-	if _, err := load.finish(ctx, tx, version); err != nil {
+	if _, err := load.finish(ctx, tx); err != nil {
 		return 0, err
 	}
 	if err := markChunkDone(ctx, tx, j.run.ID, c.ID, docs, skipped); err != nil {

@@ -2,7 +2,6 @@ package snapshot
 
 import (
 	"bytes"
-	"strings"
 
 	"github.com/mongopg/replicator/sink"
 	"github.com/mongopg/replicator/transform"
@@ -24,28 +23,6 @@ func (c *copyText) field(first bool, v transform.Value) {
 		c.buf.WriteByte('\t')
 	}
 	sink.WriteCopyText(&c.buf, v)
-}
-
-// keyArray appends the key values as a text[] literal, the form the
-// tombstone table stores keys in.
-func (c *copyText) keyArray(key []transform.Value) {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, k := range key {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('"')
-		for _, r := range k.Text {
-			if r == '"' || r == '\\' {
-				b.WriteByte('\\')
-			}
-			b.WriteRune(r)
-		}
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	sink.WriteCopyText(&c.buf, transform.Text(b.String()))
 }
 
 func (c *copyText) endRow() {

@@ -25,11 +25,12 @@
 //   - Correct whatever the interleaving with streaming. Snapshot rows carry
 //     version (T0, seq 0) and are written only where the stored row is not
 //     newer and no newer tombstone exists; a written row's child rows are
-//     replaced with it (merge.go, the same rules as sink). A chunk's merge
-//     and a streaming batch of the same collection are serialised by a
-//     short SHARE ROW EXCLUSIVE lock on the root table (guardMerge), so
-//     neither can miss the other's uncommitted writes; readers are never
-//     blocked.
+//     replaced with it. These are not restated here: chunks are written
+//     with sink.Guard, which runs the streaming apply's own merge
+//     statements (merge.go, load.go). A chunk's merge and a streaming batch
+//     of the same collection are serialised by a short SHARE ROW EXCLUSIVE
+//     lock on the root table (guardMerge), so neither can miss the other's
+//     uncommitted writes; readers are never blocked.
 //   - Resumable, never twice. A chunk's rows and its checkpoint row
 //     (replicator.snapshot_chunks, state done) commit in one transaction,
 //     and the checkpoint only moves from pending (copy.go, markChunkDone), so
@@ -38,9 +39,11 @@
 //     (deadlock, connection loss, network error) retries the chunk (copy.go,
 //     errors.go).
 //   - Resync never empties a table. It overwrites rows in place at a new T0,
-//     then one statement removes the rows older than T0 that neither the
-//     copy nor streaming wrote: their documents are gone. They leave
-//     tombstones at T0 and take their child rows along (sweep.go).
+//     then one transaction under the root table lock removes the rows older
+//     than T0 that neither the copy nor streaming wrote: their documents are
+//     gone. Each is deleted as a delete event at (T0, 0) would delete it,
+//     with the streaming apply's statements (sink.Guard.DeleteOlder): it
+//     leaves a tombstone at T0 and takes its child rows along (sweep.go).
 //   - Bounded. At most Parallelism chunks are copied at once (one source
 //     cursor and one target transaction each), and a chunk holds at most
 //     BatchSize documents in memory (snapshot.go, copy.go).
