@@ -99,8 +99,7 @@ func findNewKeys(ctx context.Context, tx pgx.Tx, root *table, rels *relations, w
 	for j, ki := range root.keyIdx {
 		keys[j] = "s." + colName(ki)
 	}
-	q := fmt.Sprintf("SELECT %s FROM %s WHERE NOT EXISTS (SELECT 1 FROM %s AS t WHERE %s) AND NOT EXISTS (SELECT 1 FROM %s tb WHERE tb.table_name = %s AND tb.key = %s)",
-		strings.Join(keys, ", "), from, root.ident, rootKeyMatch(root, root, root.keyIdx), tombstones, quoteLiteral(root.def.Name), tombstoneKey(root))
+	q := fmt.Sprintf("SELECT %s FROM %s WHERE NOT %s AND NOT %s", strings.Join(keys, ", "), from, rowExists(root), tombstoneExists(root))
 	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("find new keys: %w", err)

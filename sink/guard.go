@@ -165,7 +165,7 @@ func (g *Guard) prepareDelete() {
 	text := make([]string, len(root.keyIdx))
 	for j, ki := range root.keyIdx {
 		keyCols[j] = colName(ki)
-		text[j] = fmt.Sprintf("CAST(t.%s AS text)", root.cols[ki])
+		text[j] = keyText(root, ki, "t")
 	}
 	g.older = fmt.Sprintf("INSERT INTO pg_temp.%s (%s, v_ts, v_inc, v_seq) SELECT %s, $1::int8, $2::int8, $3::int8 FROM %s AS t WHERE %s < ($1::int8, $2::int8, $3::int8)",
 		g.del.temp, strings.Join(keyCols, ", "), strings.Join(text, ", "), root.ident, verT)
@@ -174,6 +174,29 @@ func (g *Guard) prepareDelete() {
 		g.delete = append(g.delete, deleteChildrenOfDeletes(root, desc[i], from))
 	}
 	g.deleteRoots, g.tombs = deleteRoots(root, from), upsertTombstones(root, from)
+}
+
+// keyText renders column i of t (under alias) as transform writes its
+// value, the text tombstone keys hold (tombstoneKey): a tombstone the sweep
+// writes must match the one a delete event of the same key would. For
+// timestamps and dates transform writes ISO 8601 with a T, exactly three
+// fractional digits and, for timestamptz, Z in UTC, and a BC suffix; a
+// plain cast to text would follow the session's DateStyle and TimeZone
+// instead. PostgreSQL's text output agrees with transform for the other
+// key types (text, uuid, integers, numeric, boolean, double, bytea).
+func keyText(t *table, i int, alias string) string {
+	col := alias + "." + t.cols[i]
+	bc := func(v string) string { return fmt.Sprintf("CASE WHEN %s < '0001-01-01' THEN ' BC' ELSE '' END", v) }
+	switch strings.ToLower(t.types[i]) {
+	case "timestamptz", "timestamp with time zone":
+		utc := "(" + col + " AT TIME ZONE 'UTC')"
+		return fmt.Sprintf(`(to_char(%s, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || %s)`, utc, bc(utc))
+	case "timestamp", "timestamp without time zone":
+		return fmt.Sprintf(`(to_char(%s, 'YYYY-MM-DD"T"HH24:MI:SS.MS') || %s)`, col, bc(col))
+	case "date":
+		return fmt.Sprintf(`(to_char(%s, 'YYYY-MM-DD') || %s)`, col, bc(col))
+	}
+	return "CAST(" + col + " AS text)"
 }
 
 // Table is the root table's name.
@@ -271,14 +294,8 @@ func (g *Guard) Insert(ctx context.Context, tx pgx.Tx, rows [][]byte, v transfor
 // returns how many root rows it deleted. A resync calls it with v =
 // (T0, 0) once it has written every document that exists at T0, holding
 // writers off the root table meanwhile.
-//
-// Known limitation: a tombstone's key holds each key column as text, and
-// the Applier's tombstones hold transform's text (transform.Value). Here
-// it is the stored value cast to text, which is the same for text, uuid,
-// integer, numeric and boolean keys but not for timestamp and timestamptz
-// keys (transform writes 2024-02-29T13:14:15.678Z, PostgreSQL
-// 2024-02-29 13:14:15.678+00, in the session's time zone): for those the
-// tombstone does not match the keys of the Applier's writes.
+// The tombstone keys hold transform's text of each key value (keyText),
+// as the Applier's do.
 func (g *Guard) DeleteOlder(ctx context.Context, tx pgx.Tx, v transform.Version) (int64, error) {
 	if err := g.createTables(ctx, tx); err != nil {
 		return 0, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -295,5 +296,52 @@ func TestVersionedReader(t *testing.T) {
 	}
 	if err := iotest.TestReader(&versioned{rows: []byte("a\nbc\n"), suffix: suffix}, []byte("a\t1\t2\t3\nbc\t1\t2\t3\n")); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestSweepKeyTextMatchesTransform checks that the sweep writes tombstone
+// keys in transform's text for every date and time value of the type
+// table (testdata/types.golden), whatever the session's DateStyle and
+// TimeZone: a tombstone the sweep leaves must match the key of a delete or
+// upsert event of the same document.
+func TestSweepKeyTextMatchesTransform(t *testing.T) {
+	ctx := context.Background()
+	pool := testDB(t, testenv.PostgresURL(t))
+	golden, err := os.ReadFile("../transform/testdata/types.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SET TimeZone = 'America/New_York'; SET DateStyle = 'SQL, DMY'"); err != nil {
+		t.Fatal(err)
+	}
+	tbl := &table{cols: []string{`"k"`}}
+	n := 0
+	for _, line := range strings.Split(string(golden), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || !strings.HasPrefix(f[0], "date/") || strings.HasPrefix(f[2], "ERROR") {
+			continue
+		}
+		typ, want := f[1], strings.Join(f[2:], " ")
+		if typ != "timestamptz" && typ != "timestamp" && typ != "date" {
+			continue
+		}
+		tbl.types = []string{typ}
+		var got string
+		q := fmt.Sprintf("SELECT %s FROM (SELECT $1::%s AS k) AS t", keyText(tbl, 0, "t"), typ)
+		if err := conn.QueryRow(ctx, q, want).Scan(&got); err != nil {
+			t.Fatalf("%s: %v", f[0], err)
+		}
+		if got != want {
+			t.Errorf("%s (%s): sweep key text %q, transform writes %q", f[0], typ, got, want)
+		}
+		n++
+	}
+	if n < 10 {
+		t.Fatalf("only %d date and time cases found in types.golden", n)
 	}
 }
