@@ -424,21 +424,80 @@ func (p *parser) values() ([]transform.Value, bool) {
 	if p.null() {
 		return nil, true
 	}
+	if !p.consume('[') {
+		return nil, false
+	}
 	p.scratch = p.scratch[:0]
-	ok := p.array(func() bool {
-		var v transform.Value
-		ok := p.object(func(k string) bool {
-			var ok bool
-			switch k {
-			case "t":
-				v.Text, ok = p.strAlias()
-			case "v":
-				v.Valid, ok = p.boolean()
+	if !p.consume(']') {
+		for {
+			var v transform.Value
+			if !p.value(&v) {
+				return nil, false
 			}
-			return ok
-		})
-		p.scratch = append(p.scratch, v)
+			p.scratch = append(p.scratch, v)
+			if p.consume(']') {
+				break
+			}
+			if !p.consume(',') {
+				return nil, false
+			}
+		}
+	}
+	return append(make([]transform.Value, 0, len(p.scratch)), p.scratch...), true
+}
+
+// value reads one value. The encoder's four shapes ({"t":...,"v":true},
+// {"t":...}, {"v":true}, {}) are matched literally; anything else (other
+// spacing or field order, a false or repeated field) goes through the
+// general object reader.
+func (p *parser) value(v *transform.Value) bool {
+	p.ws()
+	rest := p.b[p.i:]
+	switch {
+	case bytes.HasPrefix(rest, valueText):
+		save := p.i
+		p.i += len(valueText)
+		s, ok := p.strAlias()
+		if ok {
+			rest = p.b[p.i:]
+			switch {
+			case bytes.HasPrefix(rest, valueValidEnd):
+				p.i += len(valueValidEnd)
+				*v = transform.Value{Text: s, Valid: true}
+				return true
+			case bytes.HasPrefix(rest, valueEnd):
+				p.i += len(valueEnd)
+				*v = transform.Value{Text: s}
+				return true
+			}
+		}
+		p.i = save
+	case bytes.HasPrefix(rest, valueValid):
+		p.i += len(valueValid)
+		*v = transform.Value{Valid: true}
+		return true
+	case bytes.HasPrefix(rest, valueEmpty):
+		p.i += len(valueEmpty)
+		*v = transform.Value{}
+		return true
+	}
+	*v = transform.Value{}
+	return p.object(func(k string) bool {
+		var ok bool
+		switch k {
+		case "t":
+			v.Text, ok = p.strAlias()
+		case "v":
+			v.Valid, ok = p.boolean()
+		}
 		return ok
 	})
-	return append(make([]transform.Value, 0, len(p.scratch)), p.scratch...), ok
 }
+
+var (
+	valueText     = []byte(`{"t":`)
+	valueValidEnd = []byte(`,"v":true}`)
+	valueEnd      = []byte(`}`)
+	valueValid    = []byte(`{"v":true}`)
+	valueEmpty    = []byte(`{}`)
+)
