@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/mongopg/replicator/replicator/pipeline"
 	"github.com/mongopg/replicator/replicator/workload"
 	"github.com/mongopg/replicator/transform"
 )
@@ -42,6 +43,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	if n := os.Getenv("DRAIN_EVENTS"); n != "" {
 		events, _ = strconv.ParseInt(n, 10, 64)
 	}
+	pipeline.TuneGC() // as the replicator binary does
 	h := newHarness(b, harnessOptions{})
 	ctx := context.Background()
 	h.start()
