@@ -39,7 +39,14 @@ type proc struct {
 
 func startProc(t testing.TB, bin, cfgPath string, log *os.File) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "run", "--config", cfgPath, "--metrics-listen", "off")
+	return startBinary(t, bin, log, "run", "--config", cfgPath, "--metrics-listen", "off")
+}
+
+// startBinary starts the replicator binary with args, its output going to
+// log.
+func startBinary(t testing.TB, bin string, log *os.File, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	// If the test dies, the replicator dies with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -7,11 +7,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -108,15 +106,7 @@ func BenchmarkBacklogRSS(b *testing.B) {
 // startProcMetrics is startProc with /metrics served on addr.
 func startProcMetrics(t testing.TB, bin, cfgPath string, log *os.File, addr string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "run", "--config", cfgPath, "--metrics-listen", addr)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
-	return p
+	return startBinary(t, bin, log, "run", "--config", cfgPath, "--metrics-listen", addr)
 }
 
 // freeLoopbackAddr is a loopback address whose port was free a moment ago.

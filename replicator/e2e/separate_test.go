@@ -3,9 +3,7 @@ package e2e
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,15 +15,7 @@ import (
 
 func startCmd(t testing.TB, bin, sub, cfgPath string, log *os.File) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, sub, "--config", cfgPath, "--metrics-listen", "off")
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
-	return p
+	return startBinary(t, bin, log, sub, "--config", cfgPath, "--metrics-listen", "off")
 }
 
 // TestSeparateCaptureAndApply: `replicator capture` and `replicator apply`
