@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,6 +20,11 @@ type Buffer struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	kv  jetstream.KeyValue
+
+	// mu guards live: the publishers' reply routers, told when the
+	// connection drops (replies.go, connectionLost).
+	mu   sync.Mutex
+	live map[*replies]struct{}
 }
 
 // Open connects to (or starts) the buffer described by cfg and provisions
@@ -43,6 +49,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error) {
 			if err != nil {
 				log.Warn("buffer connection lost", "err", err)
 			}
+			b.connectionLost()
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("buffer connection restored", "url", nc.ConnectedUrlRedacted()) }),
 	}
@@ -72,10 +79,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error) {
 		return nil, fmt.Errorf("buffer: connect %s: %w", url, err)
 	}
 	b.nc = nc
-	js, err := jetstream.New(nc,
-		jetstream.WithPublishAsyncMaxPending(cfg.PublishWindow+1),
-		jetstream.WithPublishAsyncTimeout(30*time.Second),
-	)
+	// Publishers send asynchronously on their own (replies.go); the
+	// JetStream client serves the synchronous retries, the applier's
+	// consumers and the KV bucket.
+	js, err := jetstream.New(nc)
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("buffer: %w", err)

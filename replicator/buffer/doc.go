@@ -12,7 +12,9 @@
 //     Publisher reports as durable only the position of the last entry of
 //     the contiguous prefix of acknowledged publishes (publisher.go, Run);
 //     a failed publish is retried, in order, until it succeeds, never
-//     skipped. Publishes already in flight behind a failed one may be
+//     skipped. An acknowledgement that does not come within 30 seconds of
+//     the send, or that was awaited when the connection dropped, counts
+//     as a failure (replies.go). Publishes already in flight behind a failed one may be
 //     stored before its retry, so the retry lands later in the stream;
 //     it still applies in source order, because apply orders writes by
 //     cluster time and, inside one cluster time (the operations of one

@@ -26,9 +26,16 @@ type Message struct {
 // position with nothing to publish (a skipped event, an idle stream's
 // postBatchResumeToken), which becomes durable with everything before it.
 type entry struct {
-	msg    *nats.Msg // nil for a position-only entry
-	fut    jetstream.PubAckFuture
-	pubErr error // PublishMsgAsync refused the message
+	msg *nats.Msg // nil for a position-only entry
+	// id names the publish's reply subject (replies.go); sendErr is set
+	// when the asynchronous send failed at once, sent is when it went out.
+	id      uint64
+	sendErr error
+	sent    time.Time
+	// done is closed by the reply handler after it set seq or ackErr.
+	done   chan struct{}
+	seq    uint64
+	ackErr error
 	pos    Position
 	hasPos bool
 	// bestEffort entries (heartbeats) are not retried: they carry no data.
@@ -43,6 +50,8 @@ type Publisher struct {
 	js  jetstream.JetStream
 	log *slog.Logger
 	met *PublisherMetrics
+	// replies routes acknowledgements to entries (replies.go).
+	replies *replies
 
 	// slots bounds the entries between Publish and their resolution in
 	// Run: at most cap(slots) publishes are in flight (invariant 8).
@@ -96,6 +105,7 @@ func (b *Buffer) NewPublisher(start Position, met *PublisherMetrics) *Publisher 
 		js:      b.js,
 		log:     b.log,
 		met:     met,
+		replies: newReplies(b),
 		slots:   make(chan struct{}, w),
 		queue:   make(chan *entry, w),
 		notify:  make(chan struct{}, 1),
@@ -140,7 +150,7 @@ func (p *Publisher) add(ctx context.Context, e *entry) error {
 		return errPublisherStopped
 	}
 	if e.msg != nil {
-		e.fut, e.pubErr = p.js.PublishMsgAsync(e.msg)
+		p.replies.send(e)
 	}
 	p.enqueued.Add(1)
 	p.met.Pending.Inc()
@@ -184,6 +194,9 @@ func (p *Publisher) Flush(ctx context.Context) error {
 // before looking at any later entry) and advances the durable position.
 func (p *Publisher) Run(ctx context.Context) error {
 	defer close(p.done)
+	defer p.replies.close()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
 		var e *entry
 		select {
@@ -191,7 +204,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if err := p.resolve(ctx, e); err != nil {
+		if err := p.resolve(ctx, e, timer); err != nil {
 			return err
 		}
 		if e.hasPos {
@@ -209,20 +222,36 @@ func (p *Publisher) Run(ctx context.Context) error {
 	}
 }
 
-// resolve waits for e's acknowledgement, retrying until it is stored.
-func (p *Publisher) resolve(ctx context.Context, e *entry) error {
+// resolve waits for e's acknowledgement, retrying until it is stored. An
+// acknowledgement that does not come within ackTimeout of the send (a
+// reply lost in a reconnect) counts as a failure; timer is Run's, reused.
+func (p *Publisher) resolve(ctx context.Context, e *entry, timer *time.Timer) error {
 	if e.msg == nil {
 		return nil
 	}
-	err := e.pubErr
+	err := e.sendErr
 	if err == nil {
 		select {
-		case ack := <-e.fut.Ok():
-			p.ackSeq(e, ack)
-			return nil
-		case err = <-e.fut.Err():
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-e.done:
+		default:
+			timer.Reset(max(time.Until(e.sent.Add(ackTimeout)), 0))
+			select {
+			case <-e.done:
+			case <-timer.C:
+				p.replies.forget(e.id)
+				err = fmt.Errorf("no acknowledgement within %s", ackTimeout)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			timer.Stop()
+		}
+		if err == nil {
+			if err = e.ackErr; err == nil {
+				if e.hasPos {
+					e.pos.StreamSeq = e.seq
+				}
+				return nil
+			}
 		}
 	}
 	if e.bestEffort {
@@ -241,6 +270,7 @@ func (p *Publisher) resolve(ctx context.Context, e *entry) error {
 		}
 		backoff = min(backoff*2, 5*time.Second)
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		e.msg.Reply = "" // the request below gets a reply subject of its own
 		var ack *jetstream.PubAck
 		ack, err = p.js.PublishMsg(pctx, e.msg)
 		cancel()
