@@ -23,6 +23,40 @@ UPDATE replicator.apply_checkpoints SET stream_seq = 0`); err != nil {
 	}
 }
 
+// rewind moves c's checkpoint back to the start, as a replay does.
+func rewind(t *testing.T, pool *pgxpool.Pool, c *collection) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `UPDATE replicator.apply_checkpoints SET stream_seq = 0`); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.loadPosition(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tombstoneKeys lists the first key column of every tombstone.
+func tombstoneKeys(t *testing.T, pool *pgxpool.Pool) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT key[1] FROM replicator.tombstones ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
 func TestApplyVersionGuard(t *testing.T) {
 	a := func(qty int, tags ...string) item { return item{id: "a", qty: qty, tags: tags} }
 	cases := []struct {
@@ -127,17 +161,7 @@ func TestApplyVersionGuard(t *testing.T) {
 				if got := itemState(t, pool); !reflect.DeepEqual(got, tc.want) {
 					t.Errorf("%s: rows\n got %v\nwant %v", p.name, got, tc.want)
 				}
-				var tomb []string
-				rows, _ := pool.Query(ctx, `SELECT key[1] FROM replicator.tombstones ORDER BY 1`)
-				for rows.Next() {
-					var k string
-					_ = rows.Scan(&k)
-					tomb = append(tomb, k)
-				}
-				if rows.Err() != nil {
-					t.Fatal(rows.Err())
-				}
-				if !reflect.DeepEqual(tomb, tc.tombstones) {
+				if tomb := tombstoneKeys(t, pool); !reflect.DeepEqual(tomb, tc.tombstones) {
 					t.Errorf("%s: tombstones %v, want %v", p.name, tomb, tc.tombstones)
 				}
 				last := tc.batches[len(tc.batches)-1]
@@ -147,12 +171,7 @@ func TestApplyVersionGuard(t *testing.T) {
 				d := dump(t, pool)
 				dumps = append(dumps, d)
 				// Replaying everything from the start changes nothing.
-				if _, err := pool.Exec(ctx, `UPDATE replicator.apply_checkpoints SET stream_seq = 0`); err != nil {
-					t.Fatal(err)
-				}
-				if err := c.loadPosition(ctx); err != nil {
-					t.Fatal(err)
-				}
+				rewind(t, pool, c)
 				for _, b := range tc.batches {
 					if err := c.apply(ctx, redecode(b)); err != nil {
 						t.Fatalf("%s: replay: %v", p.name, err)

@@ -18,12 +18,23 @@ import (
 	"github.com/mongopg/replicator/transform"
 )
 
-const benchDDL = `
+// benchItemsDDL creates the table the benchmarks' applier writes; each
+// benchmark adds an identical table for its baseline.
+const benchItemsDDL = `
 CREATE SCHEMA bench;
 CREATE TABLE bench.items (
     id text PRIMARY KEY, tenant uuid NOT NULL, n integer, created timestamptz, payload text,
-    _cdc_ts bigint NOT NULL, _cdc_inc bigint NOT NULL, _cdc_seq bigint NOT NULL);
+    _cdc_ts bigint NOT NULL, _cdc_inc bigint NOT NULL, _cdc_seq bigint NOT NULL);`
+
+const benchDDL = benchItemsDDL + `
 CREATE TABLE bench.raw (LIKE bench.items INCLUDING ALL);`
+
+// benchTables maps bench.items.
+func benchTables() []transform.TableDef {
+	col := func(n, t string) transform.ColumnDef { return transform.ColumnDef{Name: n, Type: t} }
+	return []transform.TableDef{{Name: "bench.items", Key: []string{"id"}, Columns: []transform.ColumnDef{
+		col("id", "text"), col("tenant", "uuid"), col("n", "integer"), col("created", "timestamptz"), col("payload", "text")}}}
+}
 
 // BenchmarkApply applies batches of 2000 inserts of 1 KB rows through the
 // COPY path and, in the same run, COPYs the same rows straight into an
@@ -38,9 +49,7 @@ func BenchmarkApply(b *testing.B) {
 	if _, err := pool.Exec(ctx, benchDDL); err != nil {
 		b.Fatal(err)
 	}
-	col := func(n, t string) transform.ColumnDef { return transform.ColumnDef{Name: n, Type: t} }
-	tables := []transform.TableDef{{Name: "bench.items", Key: []string{"id"}, Columns: []transform.ColumnDef{
-		col("id", "text"), col("tenant", "uuid"), col("n", "integer"), col("created", "timestamptz"), col("payload", "text")}}}
+	tables := benchTables()
 	a, err := New(pool, []Collection{{Namespace: testNS, Tables: tables}}, Config{Stream: "S", SubjectPrefix: "p", CopyThreshold: benchThreshold()}, nil, nil)
 	if err != nil {
 		b.Fatal(err)

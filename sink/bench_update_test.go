@@ -24,11 +24,7 @@ import (
 
 // The applier writes bench.items; the hand-written merge writes
 // bench.merged, an identical table.
-const updateBenchDDL = `
-CREATE SCHEMA bench;
-CREATE TABLE bench.items (
-    id text PRIMARY KEY, tenant uuid NOT NULL, n integer, created timestamptz, payload text,
-    _cdc_ts bigint NOT NULL, _cdc_inc bigint NOT NULL, _cdc_seq bigint NOT NULL);
+const updateBenchDDL = benchItemsDDL + `
 CREATE TABLE bench.merged (LIKE bench.items INCLUDING ALL);`
 
 // The update-heavy workload: updateKeys documents exist before the stream
@@ -201,9 +197,7 @@ func BenchmarkApplyUpdates(b *testing.B) {
 	}
 	b.Cleanup(buf.Close)
 	bcfg := buf.Config()
-	col := func(n, t string) transform.ColumnDef { return transform.ColumnDef{Name: n, Type: t} }
-	tables := []transform.TableDef{{Name: "bench.items", Key: []string{"id"}, Columns: []transform.ColumnDef{
-		col("id", "text"), col("tenant", "uuid"), col("n", "integer"), col("created", "timestamptz"), col("payload", "text")}}}
+	tables := benchTables()
 	a, err := New(pool, []Collection{{Namespace: testNS, Tables: tables}},
 		Config{Stream: bcfg.Stream, SubjectPrefix: bcfg.SubjectPrefix, CopyThreshold: benchThreshold()}, nil, nil)
 	if err != nil {

@@ -127,13 +127,7 @@ func TestOrdinalVersionGuard(t *testing.T) {
 			}
 			for pass := range 2 {
 				if pass == 1 {
-					// Replay from the start.
-					if _, err := pool.Exec(ctx, `UPDATE replicator.apply_checkpoints SET stream_seq = 0`); err != nil {
-						t.Fatal(err)
-					}
-					if err := c.loadPosition(ctx); err != nil {
-						t.Fatal(err)
-					}
+					rewind(t, pool, c) // replay from the start
 				}
 				for _, b := range tc.batches {
 					if err := c.apply(ctx, redecode(b)); err != nil {
@@ -143,22 +137,7 @@ func TestOrdinalVersionGuard(t *testing.T) {
 				if got := itemState(t, pool); !reflect.DeepEqual(got, tc.want) {
 					t.Fatalf("pass %d: rows\n got %v\nwant %v", pass, got, tc.want)
 				}
-				var tomb []string
-				rows, err := pool.Query(ctx, `SELECT key[1] FROM replicator.tombstones ORDER BY 1`)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for rows.Next() {
-					var k string
-					if err := rows.Scan(&k); err != nil {
-						t.Fatal(err)
-					}
-					tomb = append(tomb, k)
-				}
-				if rows.Err() != nil {
-					t.Fatal(rows.Err())
-				}
-				if !reflect.DeepEqual(tomb, tc.tombstones) {
+				if tomb := tombstoneKeys(t, pool); !reflect.DeepEqual(tomb, tc.tombstones) {
 					t.Fatalf("pass %d: tombstones %v, want %v", pass, tomb, tc.tombstones)
 				}
 			}
