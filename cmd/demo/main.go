@@ -36,7 +36,6 @@ import (
 )
 
 func main() {
-	pipeline.TuneGC() // the replicator runs in this process
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout)
 	stop()

@@ -14,8 +14,6 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-
-	"github.com/mongopg/replicator/replicator/pipeline"
 )
 
 // command is one subcommand. Each lives in its own file and adds itself to
@@ -31,7 +29,6 @@ type command struct {
 var errUsage = errors.New("usage")
 
 func main() {
-	pipeline.TuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := runMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

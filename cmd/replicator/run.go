@@ -73,5 +73,6 @@ func runPipeline(ctx context.Context, name string, args []string, stderr io.Writ
 		cfg.Metrics.Listen = *listen
 	}
 	opts.NoMigrate = *noMigrate
+	pipeline.TuneGC(cfg)
 	return pipeline.Run(ctx, cfg, opts)
 }

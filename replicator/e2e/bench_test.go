@@ -43,8 +43,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 	if n := os.Getenv("DRAIN_EVENTS"); n != "" {
 		events, _ = strconv.ParseInt(n, 10, 64)
 	}
-	pipeline.TuneGC() // as the replicator binary does
 	h := newHarness(b, harnessOptions{})
+	pipeline.TuneGC(h.cfg) // as the replicator binary does
 	ctx := context.Background()
 	h.start()
 	time.Sleep(time.Second)
