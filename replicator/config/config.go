@@ -56,7 +56,8 @@ type BufferConfig struct {
 	MaxAge time.Duration `yaml:"max_age"`
 	// MaxBytes limits the stream's size (default 0: unlimited).
 	MaxBytes ByteSize `yaml:"max_bytes"`
-	// DuplicateWindow is JetStream's de-duplication window (default 1h).
+	// DuplicateWindow is JetStream's de-duplication window (default 10m;
+	// buffer.Config.DuplicateWindow says what it costs).
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
 	// Replicas is the stream's replica count (default 1).
 	Replicas int `yaml:"replicas"`
@@ -141,7 +142,7 @@ func (c *Config) applyDefaults() {
 	setStr(&c.Buffer.Stream, DefaultStream)
 	setStr(&c.Buffer.SubjectPrefix, DefaultSubjectPrefix)
 	setDur(&c.Buffer.MaxAge, 168*time.Hour)
-	setDur(&c.Buffer.DuplicateWindow, time.Hour)
+	setDur(&c.Buffer.DuplicateWindow, 10*time.Minute)
 	setInt(&c.Buffer.Replicas, 1)
 	setInt(&c.Buffer.PublishWindow, 1024)
 	setDur(&c.Buffer.HeartbeatInterval, time.Second)
