@@ -51,9 +51,13 @@ func (v rawValue) isNullish() bool {
 }
 
 // docIter walks the elements of one BSON document without allocating.
+// It advances an offset rather than reslicing elems: next then stores no
+// pointer, which keeps the garbage collector's write barrier out of the
+// hottest loop.
 type docIter struct {
-	rest []byte
-	err  error
+	elems []byte // the document between its length and its final NUL
+	off   int    // where the next element starts
+	err   error
 }
 
 // newDocIter checks the document's framing and returns an iterator over its
@@ -66,34 +70,29 @@ func newDocIter(doc []byte) docIter {
 	if n != len(doc) || doc[n-1] != 0 {
 		return docIter{err: errMalformed}
 	}
-	return docIter{rest: doc[4 : n-1]}
+	return docIter{elems: doc[4 : n-1]}
 }
 
 // next returns the next element; ok is false at the end or on a malformed
 // element (then err is set).
 func (it *docIter) next() (key []byte, v rawValue, ok bool) {
-	if it.err != nil || len(it.rest) == 0 {
+	if it.off >= len(it.elems) { // the end, or an error moved off there
 		return nil, rawValue{}, false
 	}
-	b := it.rest
+	b := it.elems[it.off:]
 	t := b[0]
-	end := 1
-	for end < len(b) && b[end] != 0 {
-		end++
-	}
-	if end >= len(b) {
-		it.err = errMalformed
+	end := indexNUL(b[1:]) + 1
+	if end == 0 {
+		it.off, it.err = len(it.elems), errMalformed
 		return nil, rawValue{}, false
 	}
-	key = b[1:end]
-	b = b[end+1:]
-	size, err := valueSize(t, b)
+	size, err := valueSize(t, b[end+1:])
 	if err != nil {
-		it.err = err
+		it.off, it.err = len(it.elems), err
 		return nil, rawValue{}, false
 	}
-	it.rest = b[size:]
-	return key, rawValue{typ: t, data: b[:size]}, true
+	it.off += end + 1 + size
+	return b[1:end], rawValue{typ: t, data: b[end+1 : end+1+size]}, true
 }
 
 func readInt32(b []byte) (int, bool) {

@@ -28,116 +28,123 @@ func (e errType) Error() string {
 	return fmt.Sprintf("cannot store BSON %s in %s %s column", typeName(e.bsonType), article, col)
 }
 
-// convert returns the PostgreSQL text of v for a column of type t. null
-// reports SQL NULL (missing, null and undefined). It never panics on
+// appendConvert appends the PostgreSQL text of v for a column of type t to
+// b. null reports SQL NULL (missing, null and undefined), which appends
+// nothing. On error the returned slice is nil. It never panics on
 // well-framed values (those a docIter returned).
-func convert(t colType, v rawValue, order uuidOrder) (text string, null bool, err error) {
+func appendConvert(b []byte, t colType, v rawValue, order uuidOrder) (text []byte, null bool, err error) {
 	if v.isNullish() {
-		return "", true, nil
+		return b, true, nil
 	}
 	if t.array {
-		s, err := convertArray(t.elem(), v, order)
-		return s, false, err
+		b, err = appendArray(b, t.elem(), v, order)
+	} else {
+		b, err = appendScalar(b, t, v, order)
 	}
-	s, err := convertScalar(t, v, order)
-	return s, false, err
+	return b, false, err
 }
 
-func convertScalar(t colType, v rawValue, order uuidOrder) (string, error) {
+func appendScalar(b []byte, t colType, v rawValue, order uuidOrder) ([]byte, error) {
 	switch t.kind {
 	case kText, kVarchar:
-		s, err := toText(v, order)
+		start := len(b)
+		b, err := appendText(b, v, order)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		if t.kind == kVarchar && utf8.RuneCountInString(s) > t.n {
-			return "", fmt.Errorf("text of %d characters exceeds %s", utf8.RuneCountInString(s), t)
+		if t.kind == kVarchar {
+			if n := utf8.RuneCount(b[start:]); n > t.n {
+				return nil, fmt.Errorf("text of %d characters exceeds %s", n, t)
+			}
 		}
-		return s, nil
+		return b, nil
 	case kBoolean:
 		if v.typ == bsonBoolean {
-			return strconv.FormatBool(v.data[0] == 1), nil
+			return strconv.AppendBool(b, v.data[0] == 1), nil
 		}
 	case kSmallint, kInteger, kBigint:
-		return toInteger(t, v)
+		return appendInteger(b, t, v)
 	case kNumeric:
-		return toNumeric(t, v)
+		return appendNumeric(b, t, v)
 	case kReal:
-		return toReal(t, v)
+		return appendReal(b, t, v)
 	case kDouble:
-		return toDouble(t, v)
+		return appendDouble(b, t, v)
 	case kTimestamptz, kTimestamp, kDate:
-		return toTime(t, v)
+		return appendTime(b, t, v)
 	case kUUID:
-		return toUUID(t, v, order)
+		return appendUUID(b, t, v, order)
 	case kBytea:
 		if v.typ == bsonBinary {
 			_, data := v.binary()
-			return `\x` + hex.EncodeToString(data), nil
+			return hex.AppendEncode(append(b, `\x`...), data), nil
 		}
 	case kJSONB:
-		var e jsonEncoder
-		if err := e.value(v, 0); err != nil {
-			return "", err
-		}
-		return string(e.buf), nil
+		return appendJSON(b, v)
 	}
-	return "", errType{v.typ, t}
+	return nil, errType{v.typ, t}
 }
 
-// toText: strings and symbols as they are; ObjectId as 24 hex digits;
+// appendText: strings and symbols as they are; ObjectId as 24 hex digits;
 // numbers, booleans, dates and UUID binaries as their column text; every
 // other type as its JSONB encoding.
-func toText(v rawValue, order uuidOrder) (string, error) {
+func appendText(b []byte, v rawValue, order uuidOrder) ([]byte, error) {
 	switch v.typ {
 	case bsonString, bsonSymbol:
-		return checkText(v.strBytes())
+		s := v.strBytes()
+		if err := validText(s); err != nil {
+			return nil, err
+		}
+		return append(b, s...), nil
 	case bsonObjectID:
-		return hex.EncodeToString(v.data), nil
+		return hex.AppendEncode(b, v.data), nil
 	case bsonInt32:
-		return strconv.FormatInt(int64(v.int32()), 10), nil
+		return strconv.AppendInt(b, int64(v.int32()), 10), nil
 	case bsonInt64:
-		return strconv.FormatInt(v.int64(), 10), nil
+		return strconv.AppendInt(b, v.int64(), 10), nil
 	case bsonDouble:
-		return doubleText(v.double()), nil
+		return appendDoubleText(b, v.double()), nil
 	case bsonDecimal:
 		hi, lo := v.decimal()
-		return bson.NewDecimal128(hi, lo).String(), nil
+		return append(b, bson.NewDecimal128(hi, lo).String()...), nil
 	case bsonBoolean:
-		return strconv.FormatBool(v.data[0] == 1), nil
+		return strconv.AppendBool(b, v.data[0] == 1), nil
 	case bsonDateTime:
-		return toTime(colType{kind: kTimestamptz}, v)
+		return appendTime(b, colType{kind: kTimestamptz}, v)
 	case bsonBinary:
 		if st, data := v.binary(); (st == 3 || st == 4) && len(data) == 16 {
-			return toUUID(colType{kind: kUUID}, v, order)
+			return appendUUID(b, colType{kind: kUUID}, v, order)
 		}
 	}
-	var e jsonEncoder
-	if err := e.value(v, 0); err != nil {
-		return "", err
-	}
-	return string(e.buf), nil
+	return appendJSON(b, v)
 }
 
-// checkText returns b as a string if PostgreSQL text can hold it.
-func checkText(b []byte) (string, error) {
-	for i, c := range b {
-		if c == 0 {
-			return "", errNUL
-		}
-		if c >= utf8.RuneSelf {
-			if !utf8.Valid(b[i:]) {
-				return "", errInvalidUTF8
-			}
-			break
-		}
+// appendJSON appends v's JSONB text.
+func appendJSON(b []byte, v rawValue) ([]byte, error) {
+	e := jsonEncoder{buf: b}
+	if err := e.value(v, 0); err != nil {
+		return nil, err
 	}
-	return string(b), nil
+	return e.buf, nil
+}
+
+// validText reports an error if PostgreSQL text cannot hold b.
+func validText(b []byte) error {
+	i := textPlain(b)
+	switch {
+	case i == len(b):
+		return nil
+	case b[i] == 0:
+		return errNUL
+	case !utf8.Valid(b[i:]):
+		return errInvalidUTF8
+	}
+	return nil
 }
 
 var errOutOfRange = errors.New("out of range")
 
-func toInteger(t colType, v rawValue) (string, error) {
+func appendInteger(b []byte, t colType, v rawValue) ([]byte, error) {
 	var n int64
 	switch v.typ {
 	case bsonInt32:
@@ -147,18 +154,18 @@ func toInteger(t colType, v rawValue) (string, error) {
 	case bsonDouble:
 		f := v.double()
 		if f != math.Trunc(f) || f < -9223372036854775808 || f >= 9223372036854775808 {
-			return "", fmt.Errorf("double %s is not an integer in %s range", doubleText(f), t)
+			return nil, fmt.Errorf("double %s is not an integer in %s range", doubleText(f), t)
 		}
 		n = int64(f)
 	case bsonDecimal:
 		hi, lo := v.decimal()
 		bi, ok := decimalInt(bson.NewDecimal128(hi, lo))
 		if !ok || !bi.IsInt64() {
-			return "", fmt.Errorf("decimal %s is not an integer in %s range", bson.NewDecimal128(hi, lo), t)
+			return nil, fmt.Errorf("decimal %s is not an integer in %s range", bson.NewDecimal128(hi, lo), t)
 		}
 		n = bi.Int64()
 	default:
-		return "", errType{v.typ, t}
+		return nil, errType{v.typ, t}
 	}
 	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
 	switch t.kind {
@@ -168,9 +175,9 @@ func toInteger(t colType, v rawValue) (string, error) {
 		lo, hi = math.MinInt32, math.MaxInt32
 	}
 	if n < lo || n > hi {
-		return "", fmt.Errorf("%d %w for %s", n, errOutOfRange, t)
+		return nil, fmt.Errorf("%d %w for %s", n, errOutOfRange, t)
 	}
-	return strconv.FormatInt(n, 10), nil
+	return strconv.AppendInt(b, n, 10), nil
 }
 
 // decimalInt returns d as an integer if it is finite and integral.
@@ -206,19 +213,26 @@ func canonicalCoefficient(c *big.Int) *big.Int {
 	return c
 }
 
-func doubleText(f float64) string {
+// appendDoubleText appends the column text of a double: the shortest
+// decimal that reads back as f, or NaN, Infinity, -Infinity.
+func appendDoubleText(b []byte, f float64) []byte {
 	switch {
 	case math.IsNaN(f):
-		return "NaN"
+		return append(b, "NaN"...)
 	case math.IsInf(f, 1):
-		return "Infinity"
+		return append(b, "Infinity"...)
 	case math.IsInf(f, -1):
-		return "-Infinity"
+		return append(b, "-Infinity"...)
 	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 
-func toReal(t colType, v rawValue) (string, error) {
+func doubleText(f float64) string {
+	var buf [32]byte
+	return string(appendDoubleText(buf[:0], f))
+}
+
+func appendReal(b []byte, t colType, v rawValue) ([]byte, error) {
 	var f float64
 	switch v.typ {
 	case bsonDouble:
@@ -229,41 +243,41 @@ func toReal(t colType, v rawValue) (string, error) {
 		n := v.int64()
 		f = float64(n)
 		if n != int64(f) || math.Abs(f) > 1<<53 {
-			return "", fmt.Errorf("%d is not exact in %s", n, t)
+			return nil, fmt.Errorf("%d is not exact in %s", n, t)
 		}
 	default:
-		return "", errType{v.typ, t}
+		return nil, errType{v.typ, t}
 	}
 	f32 := float32(f)
 	if math.IsNaN(f) {
-		return "NaN", nil
+		return append(b, "NaN"...), nil
 	}
 	if float64(f32) != f {
-		return "", fmt.Errorf("%s is not exact in %s (use double precision or numeric)", doubleText(f), t)
+		return nil, fmt.Errorf("%s is not exact in %s (use double precision or numeric)", doubleText(f), t)
 	}
 	switch {
 	case math.IsInf(f, 1):
-		return "Infinity", nil
+		return append(b, "Infinity"...), nil
 	case math.IsInf(f, -1):
-		return "-Infinity", nil
+		return append(b, "-Infinity"...), nil
 	}
-	return strconv.FormatFloat(float64(f32), 'g', -1, 32), nil
+	return strconv.AppendFloat(b, float64(f32), 'g', -1, 32), nil
 }
 
-func toDouble(t colType, v rawValue) (string, error) {
+func appendDouble(b []byte, t colType, v rawValue) ([]byte, error) {
 	switch v.typ {
 	case bsonDouble:
-		return doubleText(v.double()), nil
+		return appendDoubleText(b, v.double()), nil
 	case bsonInt32:
-		return strconv.FormatInt(int64(v.int32()), 10), nil
+		return strconv.AppendInt(b, int64(v.int32()), 10), nil
 	case bsonInt64:
 		n := v.int64()
 		if n > 1<<53 || n < -(1<<53) {
-			return "", fmt.Errorf("%d is not exact in %s (use bigint or numeric)", n, t)
+			return nil, fmt.Errorf("%d is not exact in %s (use bigint or numeric)", n, t)
 		}
-		return strconv.FormatInt(n, 10), nil
+		return strconv.AppendInt(b, n, 10), nil
 	}
-	return "", errType{v.typ, t}
+	return nil, errType{v.typ, t}
 }
 
 func truncate(s string, n int) string {
@@ -273,13 +287,13 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// convertArray writes a BSON array as a one-dimensional PostgreSQL array
+// appendArray appends a BSON array as a one-dimensional PostgreSQL array
 // literal: every element double-quoted, NULL for missing/null elements.
-func convertArray(elem colType, v rawValue, order uuidOrder) (string, error) {
+func appendArray(b []byte, elem colType, v rawValue, order uuidOrder) ([]byte, error) {
 	if v.typ != bsonArray {
-		return "", errType{v.typ, colType{kind: elem.kind, array: true, n: elem.n, prec: elem.prec, scale: elem.scale}}
+		return nil, errType{v.typ, colType{kind: elem.kind, array: true, n: elem.n, prec: elem.prec, scale: elem.scale}}
 	}
-	b := []byte{'{'}
+	b = append(b, '{')
 	it := newDocIter(v.data)
 	i := 0
 	for _, ev, ok := it.next(); ok; _, ev, ok = it.next() {
@@ -287,29 +301,54 @@ func convertArray(elem colType, v rawValue, order uuidOrder) (string, error) {
 			b = append(b, ',')
 		}
 		if ev.typ == bsonArray && elem.kind != kJSONB {
-			return "", under(strconv.Itoa(i), errors.New("nested arrays cannot map to a one-dimensional array column"))
+			return nil, under(strconv.Itoa(i), errors.New("nested arrays cannot map to a one-dimensional array column"))
 		}
-		s, null, err := convert(elem, ev, order)
-		if err != nil {
-			return "", under(strconv.Itoa(i), err)
+		// The element's text goes right after its opening quote and is
+		// escaped where it lies.
+		b = append(b, '"')
+		start := len(b)
+		var null bool
+		var err error
+		if b, null, err = appendConvert(b, elem, ev, order); err != nil {
+			return nil, under(strconv.Itoa(i), err)
 		}
 		if null {
-			b = append(b, "NULL"...)
+			b = append(b[:start-1], "NULL"...)
 		} else {
-			b = append(b, '"')
-			for j := 0; j < len(s); j++ {
-				if s[j] == '"' || s[j] == '\\' {
-					b = append(b, '\\')
-				}
-				b = append(b, s[j])
-			}
-			b = append(b, '"')
+			b = append(escapeQuoted(b, start), '"')
 		}
 		i++
 	}
 	if it.err != nil {
-		return "", it.err
+		return nil, it.err
 	}
-	b = append(b, '}')
-	return string(b), nil
+	return append(b, '}'), nil
+}
+
+// escapeQuoted puts a backslash before every double quote and backslash
+// in b[start:], in place.
+func escapeQuoted(b []byte, start int) []byte {
+	n := 0
+	for _, c := range b[start:] {
+		if c == '"' || c == '\\' {
+			n++
+		}
+	}
+	if n == 0 {
+		return b
+	}
+	end := len(b)
+	b = append(b, make([]byte, n)...)
+	// Back to front, so every byte is read before it is overwritten.
+	w := len(b)
+	for r := end - 1; r >= start; r-- {
+		c := b[r]
+		w--
+		b[w] = c
+		if c == '"' || c == '\\' {
+			w--
+			b[w] = '\\'
+		}
+	}
+	return b
 }

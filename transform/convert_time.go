@@ -16,24 +16,24 @@ const (
 	endTimestampMs = 9224318016000000
 )
 
-// toTime writes dates as ISO 8601 with exactly three fractional digits; a
-// year before 1 is written with PostgreSQL's BC suffix (year 0 is 1 BC).
-func toTime(t colType, v rawValue) (string, error) {
+// appendTime writes dates as ISO 8601 with exactly three fractional digits;
+// a year before 1 is written with PostgreSQL's BC suffix (year 0 is 1 BC).
+func appendTime(b []byte, t colType, v rawValue) ([]byte, error) {
 	var ms int64
 	switch v.typ {
 	case bsonDateTime:
 		ms = v.int64()
 	case bsonTimestamp:
 		if t.kind == kDate {
-			return "", errType{v.typ, t}
+			return nil, errType{v.typ, t}
 		}
 		sec, _ := v.timestamp()
 		ms = int64(sec) * 1000
 	default:
-		return "", errType{v.typ, t}
+		return nil, errType{v.typ, t}
 	}
 	if ms < minTimestampMs || ms >= endTimestampMs {
-		return "", fmt.Errorf("date %d ms since 1970 %w for %s", ms, errOutOfRange, t)
+		return nil, fmt.Errorf("date %d ms since 1970 %w for %s", ms, errOutOfRange, t)
 	}
 	tm := time.UnixMilli(ms).UTC()
 	year, month, day := tm.Date()
@@ -41,7 +41,6 @@ func toTime(t colType, v rawValue) (string, error) {
 	if year < 1 {
 		year, bc = 1-year, true
 	}
-	b := make([]byte, 0, 32)
 	if year < 1000 {
 		b = append(b, '0', byte('0'+year/100), byte('0'+year/10%10), byte('0'+year%10))
 	} else {
@@ -53,7 +52,7 @@ func toTime(t colType, v rawValue) (string, error) {
 	b = append2(b, day)
 	if t.kind == kDate {
 		if ms%86400000 != 0 {
-			return "", fmt.Errorf("date %s has a time of day; a date column would drop it", tm.Format("15:04:05.000"))
+			return nil, fmt.Errorf("date %s has a time of day; a date column would drop it", tm.Format("15:04:05.000"))
 		}
 	} else {
 		h, mi, sec := tm.Clock()
@@ -75,7 +74,7 @@ func toTime(t colType, v rawValue) (string, error) {
 	if bc {
 		b = append(b, " BC"...)
 	}
-	return string(b), nil
+	return b, nil
 }
 
 // append2 appends n (0–99) as two digits.

@@ -3,6 +3,7 @@ package transform
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -45,12 +46,20 @@ type Event struct {
 // Namespace returns "db.coll".
 func (e *Event) Namespace() string { return e.DB + "." + e.Coll }
 
+// inNamespace reports whether Namespace() is ns, without building it.
+func (e *Event) inNamespace(ns string) bool {
+	n := len(e.DB)
+	return len(ns) == n+1+len(e.Coll) && ns[:n] == e.DB && ns[n] == '.' && ns[n+1:] == e.Coll
+}
+
 var errNoOperation = errors.New("event has no operationType")
 
 // ParseEvent reads a change-stream event document. It reads only the
 // fields above; the others stay in Raw.
 func ParseEvent(raw bson.Raw) (*Event, error) {
 	ev := &Event{Raw: raw}
+	// The strings are copied out of raw at the end, all into one arena.
+	var token, db, coll, toDB, toColl []byte
 	it := newDocIter(raw)
 	for k, v, ok := it.next(); ok; k, v, ok = it.next() {
 		var err error
@@ -59,7 +68,7 @@ func ParseEvent(raw bson.Raw) (*Event, error) {
 			if v.typ == bsonDocument {
 				var tok rawValue
 				if tok, err = lookup(v.data, "_data"); err == nil && tok.typ == bsonString {
-					ev.Token = tok.str()
+					token = tok.strBytes()
 				}
 			}
 		case "operationType":
@@ -69,9 +78,9 @@ func ParseEvent(raw bson.Raw) (*Event, error) {
 				_, err = eventString(v, "operationType")
 			}
 		case "ns":
-			ev.DB, ev.Coll, err = eventNS(v, "ns")
+			db, coll, err = eventNS(v, "ns")
 		case "to":
-			ev.ToDB, ev.ToColl, err = eventNS(v, "to")
+			toDB, toColl, err = eventNS(v, "to")
 		case "documentKey":
 			if v.typ != bsonDocument {
 				err = fmt.Errorf("documentKey is %s, not a document", typeName(v.typ))
@@ -121,6 +130,9 @@ func ParseEvent(raw bson.Raw) (*Event, error) {
 	if ev.OperationType == "" {
 		return nil, fmt.Errorf("parse event: %w", errNoOperation)
 	}
+	a := newArena(len(token) + len(db) + len(coll) + len(toDB) + len(toColl))
+	ev.Token, ev.DB, ev.Coll = a.text(token), a.text(db), a.text(coll)
+	ev.ToDB, ev.ToColl = a.text(toDB), a.text(toColl)
 	return ev, nil
 }
 
@@ -138,27 +150,29 @@ func internOp(b []byte) string {
 	return string(b)
 }
 
-func eventString(v rawValue, field string) (string, error) {
+// eventString returns a string field's bytes (aliasing the event). The
+// field's path, its parts joined by dots, names it in the error.
+func eventString(v rawValue, path ...string) ([]byte, error) {
 	if v.typ != bsonString {
-		return "", fmt.Errorf("%s is %s, not a string", field, typeName(v.typ))
+		return nil, fmt.Errorf("%s is %s, not a string", strings.Join(path, "."), typeName(v.typ))
 	}
-	return v.str(), nil
+	return v.strBytes(), nil
 }
 
-func eventNS(v rawValue, field string) (db, coll string, err error) {
+func eventNS(v rawValue, field string) (db, coll []byte, err error) {
 	if v.typ != bsonDocument {
-		return "", "", fmt.Errorf("%s is %s, not a document", field, typeName(v.typ))
+		return nil, nil, fmt.Errorf("%s is %s, not a document", field, typeName(v.typ))
 	}
 	it := newDocIter(v.data)
 	for k, f, ok := it.next(); ok; k, f, ok = it.next() {
 		switch string(k) {
 		case "db":
-			db, err = eventString(f, field+".db")
+			db, err = eventString(f, field, "db")
 		case "coll":
-			coll, err = eventString(f, field+".coll")
+			coll, err = eventString(f, field, "coll")
 		}
 		if err != nil {
-			return "", "", err
+			return nil, nil, err
 		}
 	}
 	return db, coll, it.err

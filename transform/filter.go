@@ -139,7 +139,7 @@ func numEqual(v rawValue, w *big.Float) bool {
 		if dec.IsNaN() || dec.IsInf() != 0 {
 			return false
 		}
-		d, ok := decimal128Num(dec)
+		d, ok := decimal128Num(nil, dec)
 		if !ok {
 			return false
 		}

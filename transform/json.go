@@ -1,9 +1,11 @@
 package transform
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -51,15 +53,7 @@ type jsonEncoder struct {
 func (e *jsonEncoder) value(v rawValue, depth int) error {
 	switch v.typ {
 	case bsonDouble:
-		f := v.double()
-		s := formatDouble(f)
-		if s == "NaN" || s == "Infinity" || s == "-Infinity" {
-			e.buf = append(e.buf, `{"$numberDouble":"`...)
-			e.buf = append(e.buf, s...)
-			e.buf = append(e.buf, `"}`...)
-		} else {
-			e.buf = append(e.buf, s...)
-		}
+		e.buf = appendJSONDouble(e.buf, v.double())
 	case bsonString:
 		return e.str(v.strBytes())
 	case bsonDocument:
@@ -92,7 +86,7 @@ func (e *jsonEncoder) value(v rawValue, depth int) error {
 		t := time.Unix(ms/1e3, ms%1e3*1e6).UTC()
 		if y := t.Year(); y >= 1970 && y <= 9999 {
 			e.buf = append(e.buf, `{"$date":"`...)
-			e.buf = t.AppendFormat(e.buf, "2006-01-02T15:04:05.999Z07:00")
+			e.buf = appendJSONDate(e.buf, t)
 			e.buf = append(e.buf, `"}`...)
 		} else {
 			e.buf = append(e.buf, `{"$date":{"$numberLong":"`...)
@@ -229,12 +223,11 @@ func (e *jsonEncoder) str(s []byte) error {
 	e.buf = append(e.buf, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i += jsonPlain(s[i:]); i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			if c == 0 {
 				return errNUL
 			}
@@ -277,23 +270,48 @@ func (e *jsonEncoder) str(s []byte) error {
 	return nil
 }
 
-// formatDouble is the Extended JSON spelling of a double.
-func formatDouble(f float64) string {
-	switch {
-	case f != f:
-		return "NaN"
-	case f > 1.7976931348623157e308:
-		return "Infinity"
-	case f < -1.7976931348623157e308:
-		return "-Infinity"
-	}
-	s := strconv.FormatFloat(f, 'G', -1, 64)
-	for i := 0; i < len(s); i++ {
-		if s[i] == 'E' || s[i] == '.' {
-			return s
+// appendJSONDate appends t, a UTC time in years 1970–9999, as the layout
+// "2006-01-02T15:04:05.999Z07:00" writes it: milliseconds without trailing
+// zeros, none at all when zero.
+func appendJSONDate(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	b = strconv.AppendInt(b, int64(year), 10)
+	b = append(b, '-')
+	b = append2(b, int(month))
+	b = append(b, '-')
+	b = append2(b, day)
+	b = append(b, 'T')
+	b = append2(b, hour)
+	b = append(b, ':')
+	b = append2(b, minute)
+	b = append(b, ':')
+	b = append2(b, sec)
+	if ms := t.Nanosecond() / 1e6; ms != 0 {
+		b = append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+		for b[len(b)-1] == '0' {
+			b = b[:len(b)-1]
 		}
 	}
-	return s + ".0"
+	return append(b, 'Z')
+}
+
+// appendJSONDouble appends the Extended JSON spelling of a double.
+func appendJSONDouble(b []byte, f float64) []byte {
+	switch {
+	case f != f:
+		return append(b, `{"$numberDouble":"NaN"}`...)
+	case f > math.MaxFloat64:
+		return append(b, `{"$numberDouble":"Infinity"}`...)
+	case f < -math.MaxFloat64:
+		return append(b, `{"$numberDouble":"-Infinity"}`...)
+	}
+	start := len(b)
+	b = strconv.AppendFloat(b, f, 'G', -1, 64)
+	if bytes.ContainsAny(b[start:], "E.") {
+		return b
+	}
+	return append(b, ".0"...)
 }
 
 func sortOptions(o string) string {

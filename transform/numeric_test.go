@@ -20,7 +20,7 @@ func TestDecimalFastPath(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, ok := decimal128Num(d)
+			got, ok := decimal128Num(nil, d)
 			if !ok {
 				t.Fatal("not decoded")
 			}
@@ -29,8 +29,8 @@ func TestDecimalFastPath(t *testing.T) {
 				t.Fatal(err)
 			}
 			neg := coef.Sign() < 0
-			want := decimalNum{neg: neg, digits: new(big.Int).Abs(coef).String(), exp: exp}
-			if got.digits != want.digits || got.exp != want.exp || (got.neg != want.neg && !got.isZero()) {
+			want := decimalNum{neg: neg, digits: []byte(new(big.Int).Abs(coef).String()), exp: exp}
+			if string(got.digits) != string(want.digits) || got.exp != want.exp || (got.neg != want.neg && !got.isZero()) {
 				t.Fatalf("got %+v, want %+v", got, want)
 			}
 		})
@@ -42,14 +42,14 @@ func TestDecimalNumString(t *testing.T) {
 		d    decimalNum
 		want string
 	}{
-		{decimalNum{digits: "0"}, "0"},
-		{decimalNum{digits: "0", exp: -2}, "0.00"},
-		{decimalNum{neg: true, digits: "0", exp: -1}, "0.0"},
-		{decimalNum{digits: "0", exp: 3}, "0"},
-		{decimalNum{digits: "15", exp: 2}, "1500"},
-		{decimalNum{neg: true, digits: "15", exp: -1}, "-1.5"},
-		{decimalNum{digits: "15", exp: -4}, "0.0015"},
-		{decimalNum{digits: "15", exp: -2}, "0.15"},
+		{decimalNum{digits: []byte("0")}, "0"},
+		{decimalNum{digits: []byte("0"), exp: -2}, "0.00"},
+		{decimalNum{neg: true, digits: []byte("0"), exp: -1}, "0.0"},
+		{decimalNum{digits: []byte("0"), exp: 3}, "0"},
+		{decimalNum{digits: []byte("15"), exp: 2}, "1500"},
+		{decimalNum{neg: true, digits: []byte("15"), exp: -1}, "-1.5"},
+		{decimalNum{digits: []byte("15"), exp: -4}, "0.0015"},
+		{decimalNum{digits: []byte("15"), exp: -2}, "0.15"},
 	}
 	for i, tt := range tests {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {

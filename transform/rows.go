@@ -3,12 +3,11 @@ package transform
 import (
 	"fmt"
 	"strconv"
-	"unsafe"
 )
 
-// column converts one mapped column of root (a document or an element);
-// top is root's pre-scanned top level, or nil.
-func (m *Mapping) column(col *colMap, root rawValue, top []rawValue) (Value, error) {
+// column converts one mapped column of root (a document or an element)
+// into a; top is root's pre-scanned top level, or nil.
+func (m *Mapping) column(a *arena, col *colMap, root rawValue, top []rawValue) (Value, error) {
 	v, err := col.path.resolveTop(root, top)
 	if err != nil {
 		return Null, err
@@ -22,17 +21,17 @@ func (m *Mapping) column(col *colMap, root rawValue, top []rawValue) (Value, err
 		}
 		return Null, nil
 	}
-	s, null, err := convert(col.typ, v, m.order)
-	if err != nil || null {
-		return Null, err
-	}
-	return Text(s), nil
+	return a.convert(col.typ, v, m.order)
 }
 
 // upsertRow builds the root row and every child row from doc.
 func (m *Mapping) upsertRow(doc, docKey []byte) (Mutation, error) {
-	key, err := m.keyValues(docKey, doc)
-	if err != nil {
+	a := newArena(m.arenaSize(len(doc)))
+	// Key and Values share one backing array.
+	nkey := len(m.keyCols)
+	row := make([]Value, nkey+len(m.root.def.Columns))
+	key, vals := row[:nkey:nkey], row[nkey:nkey]
+	if err := m.keyValues(a, key, docKey, doc); err != nil {
 		return Mutation{}, err
 	}
 	root := rawValue{typ: bsonDocument, data: doc}
@@ -46,26 +45,25 @@ func (m *Mapping) upsertRow(doc, docKey []byte) (Mutation, error) {
 	if err := m.scanTop(doc, top); err != nil {
 		return Mutation{}, m.newError(docKey, "", err)
 	}
-	ncols := len(m.root.def.Columns)
-	vals := make([]Value, 0, ncols)
 	for i := range m.root.cols {
 		col := &m.root.cols[i]
 		if k := m.keyIndex(i); k >= 0 {
 			vals = append(vals, key[k])
 			continue
 		}
-		v, err := m.column(col, root, top)
+		v, err := m.column(a, col, root, top)
 		if err != nil {
 			return Mutation{}, m.newError(docKey, col.path.text, err)
 		}
 		vals = append(vals, v)
 	}
 	tenant := Null
+	var err error
 	if m.tenant != nil {
 		if m.tenant.rootCol < len(m.root.cols) {
 			tenant = vals[m.tenant.rootCol]
 		} else {
-			tenant, err = m.tenantValue(root, top, docKey)
+			tenant, err = m.tenantValue(a, root, top, docKey)
 			if err != nil {
 				return Mutation{}, err
 			}
@@ -80,7 +78,7 @@ func (m *Mapping) upsertRow(doc, docKey []byte) (Mutation, error) {
 		}
 	}
 	if m.doc != nil {
-		e := jsonEncoder{buf: make([]byte, 0, len(doc)+len(doc)/4)}
+		e := jsonEncoder{buf: a.buf}
 		if m.doc.rest {
 			err = e.rest(doc, &m.doc.consumed, 0)
 		} else {
@@ -89,14 +87,13 @@ func (m *Mapping) upsertRow(doc, docKey []byte) (Mutation, error) {
 		if err != nil {
 			return Mutation{}, m.newError(docKey, "", err)
 		}
-		// The buffer is never written again, so the string can share it.
-		vals = append(vals, Text(unsafe.String(unsafe.SliceData(e.buf), len(e.buf))))
+		vals = append(vals, Text(a.keep(e.buf)))
 	}
 	mut := Mutation{Table: m.root.def.Name, Op: OpUpsert, Key: key, Values: vals}
 	if len(m.tables) > 1 {
 		mut.Children = make([]ChildRows, 0, len(m.tables)-1)
 		for _, ch := range m.root.children {
-			if mut.Children, err = m.childRows(mut.Children, ch, root, top, key, tenant, -1, docKey); err != nil {
+			if mut.Children, err = m.childRows(mut.Children, a, ch, root, top, key, tenant, -1, docKey); err != nil {
 				return Mutation{}, err
 			}
 		}
@@ -113,33 +110,30 @@ func (m *Mapping) keyIndex(i int) int {
 	return -1
 }
 
-func (m *Mapping) tenantValue(root rawValue, top []rawValue, docKey []byte) (Value, error) {
+func (m *Mapping) tenantValue(a *arena, root rawValue, top []rawValue, docKey []byte) (Value, error) {
 	t := m.tenant
 	if t.path == nil {
-		s, err := checkText([]byte(t.value))
-		if err != nil {
+		if err := validText([]byte(t.value)); err != nil {
 			return Null, m.newError(docKey, "", err)
 		}
-		return Text(s), nil
+		return Text(t.value), nil
 	}
 	v, err := t.path.resolveTop(root, top)
 	if err != nil {
 		return Null, m.newError(docKey, t.path.text, err)
 	}
-	s, null, err := convert(t.typ, v, m.order)
+	val, err := a.convert(t.typ, v, m.order)
 	if err != nil {
 		return Null, m.newError(docKey, t.path.text, err)
 	}
-	if null {
-		return Null, nil
-	}
-	return Text(s), nil
+	return val, nil
 }
 
 // childRows appends the ChildRows of ch (and then of its children) for the
-// array at ch.path in parent. parentOrd is the parent element's ordinal
-// for a grandchild, -1 for a child. base is parent's field path.
-func (m *Mapping) childRows(out []ChildRows, ch *childMap, parent rawValue, top []rawValue, key []Value, tenant Value, parentOrd int, docKey []byte, base ...string) ([]ChildRows, error) {
+// array at ch.path in parent, their texts in a. parentOrd is the parent
+// element's ordinal for a grandchild, -1 for a child. base is parent's
+// field path.
+func (m *Mapping) childRows(out []ChildRows, a *arena, ch *childMap, parent rawValue, top []rawValue, key []Value, tenant Value, parentOrd int, docKey []byte, base ...string) ([]ChildRows, error) {
 	prefix := ""
 	if len(base) > 0 {
 		prefix = base[0]
@@ -185,14 +179,14 @@ func (m *Mapping) childRows(out []ChildRows, ch *childMap, parent rawValue, top 
 		}
 		for i := range ch.cols {
 			col := &ch.cols[i]
-			v, err := m.column(col, el, nil)
+			v, err := m.column(a, col, el, nil)
 			if err != nil {
 				return nil, m.newError(docKey, joinField(arrPath+"."+strconv.Itoa(ord), col.path.text), err)
 			}
 			cells = append(cells, v)
 		}
 		if ch.doc != nil {
-			v, err := elementDocument(ch, el)
+			v, err := elementDocument(a, ch, el)
 			if err != nil {
 				return nil, m.newError(docKey, arrPath+"."+strconv.Itoa(ord), err)
 			}
@@ -202,7 +196,7 @@ func (m *Mapping) childRows(out []ChildRows, ch *childMap, parent rawValue, top 
 		if len(ch.children) > 0 {
 			var g []ChildRows
 			for _, gc := range ch.children {
-				if g, err = m.childRows(g, gc, el, nil, key, tenant, ord, docKey, arrPath+"."+strconv.Itoa(ord)); err != nil {
+				if g, err = m.childRows(g, a, gc, el, nil, key, tenant, ord, docKey, arrPath+"."+strconv.Itoa(ord)); err != nil {
 					return nil, err
 				}
 			}
@@ -233,8 +227,8 @@ func (m *Mapping) childRows(out []ChildRows, ch *childMap, parent rawValue, top 
 // or the element's fields no column or grandchild consumed (rest). A
 // non-document element under rest is NULL when a column maps it whole
 // ("."), else its JSON.
-func elementDocument(ch *childMap, el rawValue) (Value, error) {
-	var e jsonEncoder
+func elementDocument(a *arena, ch *childMap, el rawValue) (Value, error) {
+	e := jsonEncoder{buf: a.buf}
 	var err error
 	switch {
 	case ch.doc.rest && el.typ == bsonDocument:
@@ -247,7 +241,7 @@ func elementDocument(ch *childMap, el rawValue) (Value, error) {
 	if err != nil {
 		return Null, err
 	}
-	return Text(string(e.buf)), nil
+	return Text(a.keep(e.buf)), nil
 }
 
 // countElements returns the number of elements of a BSON array.

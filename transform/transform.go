@@ -12,8 +12,8 @@ func (m *Mapping) Transform(ev *Event) (Result, error) {
 	if r, ok := controlResult(ev); ok {
 		return r, nil
 	}
-	if ns := ev.Namespace(); ns != m.ns {
-		return Result{}, &Error{Collection: m.ns, Err: fmt.Errorf("event for %s: %w", ns, ErrUnknownNamespace)}
+	if !ev.inNamespace(m.ns) {
+		return Result{}, &Error{Collection: m.ns, Err: fmt.Errorf("event for %s: %w", ev.Namespace(), ErrUnknownNamespace)}
 	}
 	switch ev.OperationType {
 	case OpInsert, OpReplace, OpUpdate:
@@ -91,11 +91,11 @@ func (m *Mapping) SnapshotRow(doc bson.Raw, ct ClusterTime) (Mutation, error) {
 	return m.upsertRow(doc, key)
 }
 
-// keyValues reads the key columns from the documentKey or, for a path the
-// documentKey lacks, from doc (nil for deletes). Key paths should be _id
-// or shard-key fields, which every documentKey holds.
-func (m *Mapping) keyValues(docKey, doc []byte) ([]Value, error) {
-	key := make([]Value, len(m.keyCols))
+// keyValues reads the key columns into key (len(m.keyCols) values, their
+// texts in a) from the documentKey or, for a path the documentKey lacks,
+// from doc (nil for deletes). Key paths should be _id or shard-key fields,
+// which every documentKey holds.
+func (m *Mapping) keyValues(a *arena, key []Value, docKey, doc []byte) error {
 	dk := rawValue{typ: bsonDocument, data: docKey}
 	for i, ci := range m.keyCols {
 		col := &m.root.cols[ci]
@@ -104,23 +104,22 @@ func (m *Mapping) keyValues(docKey, doc []byte) ([]Value, error) {
 			v, err = col.path.resolve(rawValue{typ: bsonDocument, data: doc})
 		}
 		if err != nil {
-			return nil, m.newError(docKey, col.path.text, err)
+			return m.newError(docKey, col.path.text, err)
 		}
 		if v.isNullish() {
-			return nil, m.newError(docKey, col.path.text, fmt.Errorf("documentKey: %w", ErrMissingKey))
+			return m.newError(docKey, col.path.text, fmt.Errorf("documentKey: %w", ErrMissingKey))
 		}
-		s, _, err := convert(col.typ, v, m.order)
-		if err != nil {
-			return nil, m.newError(docKey, col.path.text, err)
+		if key[i], err = a.convert(col.typ, v, m.order); err != nil {
+			return m.newError(docKey, col.path.text, err)
 		}
-		key[i] = Text(s)
 	}
-	return key, nil
+	return nil
 }
 
 func (m *Mapping) deleteRow(docKey []byte) (Mutation, error) {
-	key, err := m.keyValues(docKey, nil)
-	if err != nil {
+	key := make([]Value, len(m.keyCols))
+	// Twice the documentKey holds its ObjectIds as hex.
+	if err := m.keyValues(newArena(2*len(docKey)), key, docKey, nil); err != nil {
 		return Mutation{}, err
 	}
 	return Mutation{Table: m.root.def.Name, Op: OpDelete, Key: key}, nil

@@ -25,6 +25,13 @@ func rawOf(t testing.TB, val any) rawValue {
 	return v
 }
 
+// convert converts v the way rows do, through an arena: its text, or null
+// for SQL NULL.
+func convert(t colType, v rawValue, order uuidOrder) (text string, null bool, err error) {
+	val, err := newArena(0).convert(t, v, order)
+	return val.Text, !val.Valid && err == nil, err
+}
+
 // convertCase runs one cell: the text, "NULL", or "ERROR: ...".
 func convertCase(t testing.TB, c typeCase) (out string, ok bool) {
 	typ, err := parseType(c.typ)

@@ -20,30 +20,30 @@ var uuidOrders = map[string]uuidOrder{
 	"csharp_legacy": uuidCSharpLegacy, "python_legacy": uuidPythonLegacy,
 }
 
-func toUUID(t colType, v rawValue, order uuidOrder) (string, error) {
+func appendUUID(b []byte, t colType, v rawValue, order uuidOrder) ([]byte, error) {
 	switch v.typ {
 	case bsonBinary:
 		st, data := v.binary()
 		if st != 3 && st != 4 {
-			return "", fmt.Errorf("binary subtype %d is not a UUID (subtype 3 or 4)", st)
+			return nil, fmt.Errorf("binary subtype %d is not a UUID (subtype 3 or 4)", st)
 		}
 		if len(data) != 16 {
-			return "", fmt.Errorf("UUID binary has %d bytes, want 16", len(data))
+			return nil, fmt.Errorf("UUID binary has %d bytes, want 16", len(data))
 		}
 		var u [16]byte
 		copy(u[:], data)
 		if st == 3 {
 			reorderLegacy(&u, order)
 		}
-		return formatUUID(u), nil
+		return appendUUIDText(b, u), nil
 	case bsonString:
 		u, ok := parseUUID(v.strBytes())
 		if !ok {
-			return "", fmt.Errorf("string %q is not a UUID", truncate(v.str(), 60))
+			return nil, fmt.Errorf("string %q is not a UUID", truncate(v.str(), 60))
 		}
-		return formatUUID(u), nil
+		return appendUUIDText(b, u), nil
 	}
-	return "", errType{v.typ, t}
+	return nil, errType{v.typ, t}
 }
 
 // reorderLegacy turns a legacy (subtype 3) UUID into standard byte order.
@@ -64,18 +64,17 @@ func reorderLegacy(u *[16]byte, order uuidOrder) {
 	}
 }
 
-func formatUUID(u [16]byte) string {
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
-	return string(b[:])
+// appendUUIDText appends u in canonical 8-4-4-4-12 form.
+func appendUUIDText(b []byte, u [16]byte) []byte {
+	b = hex.AppendEncode(b, u[0:4])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, u[4:6])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, u[6:8])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, u[8:10])
+	b = append(b, '-')
+	return hex.AppendEncode(b, u[10:])
 }
 
 // parseUUID accepts 8-4-4-4-12 or 32 hex digits, either case.
