@@ -134,7 +134,8 @@ func validText(b []byte) error {
 	switch {
 	case i == len(b):
 		return nil
-	case b[i] == 0:
+	case b[i] == 0, indexNUL(b[i:]) >= 0:
+		// A NUL anywhere, also after the first non-ASCII byte.
 		return errNUL
 	case !utf8.Valid(b[i:]):
 		return errInvalidUTF8

@@ -58,3 +58,23 @@ func TestScans(t *testing.T) {
 		b[p], b[p+1] = 'a', 'a'
 	}
 }
+
+// TestValidTextNULAfterNonASCII: a NUL byte is refused wherever it sits in
+// a text value, also after a non-ASCII character (PostgreSQL cannot store
+// it, invariant 7); the scan for plain ASCII stops at the first non-ASCII
+// byte, so the rest needs its own look.
+func TestValidTextNULAfterNonASCII(t *testing.T) {
+	for _, s := range []string{"a\x00b", "é\x00x", "ascii then é then \x00", "\x00", "日本\x00"} {
+		if err := validText([]byte(s)); err != errNUL {
+			t.Errorf("validText(%q) = %v, want %v", s, err, errNUL)
+		}
+		if _, _, err := convert(colType{kind: kText}, rawOf(t, s), uuidStandard); err == nil {
+			t.Errorf("text column accepts %q", s)
+		}
+	}
+	for _, s := range []string{"", "plain", "é", "日本語 and ascii"} {
+		if err := validText([]byte(s)); err != nil {
+			t.Errorf("validText(%q) = %v, want nil", s, err)
+		}
+	}
+}
