@@ -147,24 +147,7 @@ func settle(b *testing.B, h *harness) {
 // counterSum sums counter name's series whose operation label is op.
 func counterSum(t testing.TB, h *harness, name, op string) float64 {
 	t.Helper()
-	mfs, err := h.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "operation" && l.GetValue() == op {
-					n += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return n
+	return counterByLabel(t, h.reg, name, "operation")[op]
 }
 
 // waitCounter waits until counterSum reaches want and returns when.

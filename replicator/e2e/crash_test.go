@@ -37,6 +37,22 @@ type proc struct {
 	done chan error
 }
 
+// writeConfig writes the replicator's config for p as dir/replicator.yaml
+// and returns its path and the parsed config.
+func writeConfig(t testing.TB, dir string, p workload.ConfigParams) (string, *config.Config) {
+	t.Helper()
+	yaml := workload.ConfigYAML(p)
+	cfgPath := filepath.Join(dir, "replicator.yaml")
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(yaml), cfgPath)
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, yaml)
+	}
+	return cfgPath, cfg
+}
+
 func startProc(t testing.TB, bin, cfgPath string, log *os.File) *proc {
 	t.Helper()
 	return startBinary(t, bin, log, "run", "--config", cfgPath, "--metrics-listen", "off")
@@ -77,18 +93,10 @@ func TestCrashKill9(t *testing.T) {
 	ns := workload.InDatabase(env.Database("crash"))
 	pgURL := testenv.PostgresURL(t)
 	dir := t.TempDir()
-	yaml := workload.ConfigYAML(workload.ConfigParams{
+	cfgPath, cfg := writeConfig(t, dir, workload.ConfigParams{
 		Namespaces: ns, SourceURI: env.URI, TargetURL: pgURL, DataDir: filepath.Join(dir, "data"),
 		LogLevel: "info", BufferExtra: []string{"heartbeat_interval: 500ms"},
 	})
-	cfgPath := filepath.Join(dir, "replicator.yaml")
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse([]byte(yaml), cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	mappings, err := cfg.Mappings()
 	if err != nil {
 		t.Fatal(err)

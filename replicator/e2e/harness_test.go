@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
+	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator/pipeline"
 	"github.com/mongopg/replicator/replicator/workload"
@@ -91,11 +93,17 @@ func (h *harness) start() {
 	if h.done != nil {
 		h.t.Fatal("pipeline already running")
 	}
+	h.launch(pipeline.Options{Capture: true, Apply: true})
+}
+
+// launch runs the pipeline with opts in this process, logging warnings to
+// stderr and its metrics in a fresh h.reg.
+func (h *harness) launch(opts pipeline.Options) {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	h.reg = prometheus.NewRegistry()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	opts := pipeline.Options{Capture: true, Apply: true, Logger: log, Registerer: h.reg, Gatherer: h.reg, DisableHTTP: true}
+	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	opts.Registerer, opts.Gatherer, opts.DisableHTTP = h.reg, h.reg, true
 	go func() { h.done <- pipeline.Run(ctx, h.cfg, opts) }()
 }
 
@@ -187,6 +195,23 @@ func deadLetters(t testing.TB, pool *pgxpool.Pool) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// openBuffer opens the harness's buffer beside the pipeline (closed at the
+// end of the test) and returns it with its stream.
+func (h *harness) openBuffer() (*buffer.Buffer, jetstream.Stream) {
+	h.t.Helper()
+	ctx := context.Background()
+	buf, err := buffer.Open(ctx, pipeline.BufferConfig(h.cfg), nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(buf.Close)
+	stream, err := buf.JetStream().Stream(ctx, buf.Config().Stream)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return buf, stream
 }
 
 // gauges returns every sample of the named gauge, by label values.

@@ -12,7 +12,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongopg/replicator/checkpoints"
-	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/pipeline"
 	"github.com/mongopg/replicator/replicator/workload"
 	"github.com/mongopg/replicator/transform"
@@ -361,15 +360,7 @@ func TestPoisonHaltEndToEnd(t *testing.T) {
 
 	// The halted collection stays where it stopped, short of its stream's
 	// end, with the poison unapplied and no dead letter; the pipeline runs on.
-	buf, err := buffer.Open(ctx, pipeline.BufferConfig(h.cfg), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer buf.Close()
-	stream, err := buf.JetStream().Stream(ctx, buf.Config().Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	buf, stream := h.openBuffer()
 	first, err := checkpoints.Get(ctx, h.pool, h.ns.Runs)
 	if err != nil {
 		t.Fatal(err)

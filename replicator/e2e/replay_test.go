@@ -3,9 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,8 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mongopg/replicator/checkpoints"
-	"github.com/mongopg/replicator/replicator/buffer"
-	"github.com/mongopg/replicator/replicator/pipeline"
 	"github.com/mongopg/replicator/replicator/workload"
 	"github.com/mongopg/replicator/transform"
 )
@@ -159,15 +155,7 @@ func TestReplayEndToEnd(t *testing.T) {
 	r := h.waitEqual(45 * time.Second)
 	t.Logf("equal before replay: %s", totalRows(r))
 
-	buf, err := buffer.Open(ctx, pipeline.BufferConfig(h.cfg), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer buf.Close()
-	stream, err := buf.JetStream().Stream(ctx, buf.Config().Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	buf, stream := h.openBuffer()
 	// lastSeq is the stream's last sequence on a collection's subject.
 	lastSeq := func(ns string) uint64 {
 		m, err := stream.GetLastMsgForSubject(ctx, buf.Subject(ns))
@@ -268,14 +256,10 @@ func TestReplayEndToEnd(t *testing.T) {
 	}()
 
 	// Rewind every collection with the real command while the pipeline runs.
-	cfgPath := filepath.Join(t.TempDir(), "replicator.yaml")
-	yaml := workload.ConfigYAML(workload.ConfigParams{
+	cfgPath, _ := writeConfig(t, t.TempDir(), workload.ConfigParams{
 		Namespaces: h.ns, SourceURI: h.mongo.URI, TargetURL: h.pgURL, NatsURL: h.nats.URL,
 		DataDir: t.TempDir(), LogLevel: "warn",
 	})
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	for _, m := range h.mappings {
 		out, err := exec.CommandContext(ctx, bin, "checkpoints", "set", "--config", cfgPath,
 			"--collection", m.Namespace(), "--seq", "0").CombinedOutput()

@@ -46,14 +46,10 @@ func BenchmarkBacklogRSS(b *testing.B) {
 	}
 	pgURL := testenv.PostgresURL(b)
 	dir := b.TempDir()
-	yaml := workload.ConfigYAML(workload.ConfigParams{
+	cfgPath, _ := writeConfig(b, dir, workload.ConfigParams{
 		Namespaces: ns, SourceURI: env.URI, TargetURL: pgURL, NatsURL: natsURL,
 		DataDir: filepath.Join(dir, "data"), LogLevel: "warn",
 	})
-	cfgPath := filepath.Join(dir, "replicator.yaml")
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o644); err != nil {
-		b.Fatal(err)
-	}
 	logf, err := os.Create(filepath.Join(dir, "replicator.log"))
 	if err != nil {
 		b.Fatal(err)

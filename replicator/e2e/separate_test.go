@@ -9,7 +9,6 @@ import (
 
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
-	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator/workload"
 )
 
@@ -28,17 +27,9 @@ func TestSeparateCaptureAndApply(t *testing.T) {
 	ns := workload.InDatabase(env.Database("sep"))
 	pgURL := testenv.PostgresURL(t)
 	dir := t.TempDir()
-	yaml := workload.ConfigYAML(workload.ConfigParams{
+	cfgPath, cfg := writeConfig(t, dir, workload.ConfigParams{
 		Namespaces: ns, SourceURI: env.URI, TargetURL: pgURL, DataDir: filepath.Join(dir, "data"), LogLevel: "info",
 	})
-	cfgPath := filepath.Join(dir, "replicator.yaml")
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse([]byte(yaml), cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	mappings, _ := cfg.Mappings()
 	logf, _ := os.Create(filepath.Join(dir, "log"))
 	defer logf.Close()

@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -31,12 +29,7 @@ func (h *harness) startRun() {
 	if h.done != nil {
 		h.t.Fatal("pipeline already running")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel, h.done = cancel, make(chan error, 1)
-	h.reg = prometheus.NewRegistry()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	opts := pipeline.Options{Capture: true, Apply: true, Snapshot: true, Logger: log, Registerer: h.reg, Gatherer: h.reg, DisableHTTP: true}
-	go func() { h.done <- pipeline.Run(ctx, h.cfg, opts) }()
+	h.launch(pipeline.Options{Capture: true, Apply: true, Snapshot: true})
 }
 
 // newHarnessOplog is newHarness on an emulator with a bounded oplog.
