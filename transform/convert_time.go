@@ -41,31 +41,18 @@ func appendTime(b []byte, t colType, v rawValue) ([]byte, error) {
 	if year < 1 {
 		year, bc = 1-year, true
 	}
-	if year < 1000 {
-		b = append(b, '0', byte('0'+year/100), byte('0'+year/10%10), byte('0'+year%10))
-	} else {
-		b = strconv.AppendInt(b, int64(year), 10)
-	}
-	b = append(b, '-')
-	b = append2(b, int(month))
-	b = append(b, '-')
-	b = append2(b, day)
+	b = appendYMD(b, year, month, day)
 	if t.kind == kDate {
 		if ms%86400000 != 0 {
 			return nil, fmt.Errorf("date %s has a time of day; a date column would drop it", tm.Format("15:04:05.000"))
 		}
 	} else {
-		h, mi, sec := tm.Clock()
 		msec := int(ms % 1000)
 		if msec < 0 {
 			msec += 1000
 		}
 		b = append(b, 'T')
-		b = append2(b, h)
-		b = append(b, ':')
-		b = append2(b, mi)
-		b = append(b, ':')
-		b = append2(b, sec)
+		b = appendHMS(b, tm)
 		b = append(b, '.', byte('0'+msec/100), byte('0'+msec/10%10), byte('0'+msec%10))
 		if t.kind == kTimestamptz {
 			b = append(b, 'Z')
@@ -75,6 +62,30 @@ func appendTime(b []byte, t colType, v rawValue) ([]byte, error) {
 		b = append(b, " BC"...)
 	}
 	return b, nil
+}
+
+// appendYMD appends year-month-day, the year (not negative) with at least
+// four digits.
+func appendYMD(b []byte, year int, month time.Month, day int) []byte {
+	if year < 1000 {
+		b = append(b, '0', byte('0'+year/100), byte('0'+year/10%10), byte('0'+year%10))
+	} else {
+		b = strconv.AppendInt(b, int64(year), 10)
+	}
+	b = append(b, '-')
+	b = append2(b, int(month))
+	b = append(b, '-')
+	return append2(b, day)
+}
+
+// appendHMS appends t's hour:minute:second.
+func appendHMS(b []byte, t time.Time) []byte {
+	h, mi, sec := t.Clock()
+	b = append2(b, h)
+	b = append(b, ':')
+	b = append2(b, mi)
+	b = append(b, ':')
+	return append2(b, sec)
 }
 
 // append2 appends n (0–99) as two digits.

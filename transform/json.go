@@ -275,18 +275,9 @@ func (e *jsonEncoder) str(s []byte) error {
 // zeros, none at all when zero.
 func appendJSONDate(b []byte, t time.Time) []byte {
 	year, month, day := t.Date()
-	hour, minute, sec := t.Clock()
-	b = strconv.AppendInt(b, int64(year), 10)
-	b = append(b, '-')
-	b = append2(b, int(month))
-	b = append(b, '-')
-	b = append2(b, day)
+	b = appendYMD(b, year, month, day)
 	b = append(b, 'T')
-	b = append2(b, hour)
-	b = append(b, ':')
-	b = append2(b, minute)
-	b = append(b, ':')
-	b = append2(b, sec)
+	b = appendHMS(b, t)
 	if ms := t.Nanosecond() / 1e6; ms != 0 {
 		b = append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
 		for b[len(b)-1] == '0' {
