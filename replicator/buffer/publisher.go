@@ -247,9 +247,7 @@ func (p *Publisher) resolve(ctx context.Context, e *entry, timer *time.Timer) er
 		}
 		if err == nil {
 			if err = e.ackErr; err == nil {
-				if e.hasPos {
-					e.pos.StreamSeq = e.seq
-				}
+				e.stored(e.seq)
 				return nil
 			}
 		}
@@ -275,7 +273,7 @@ func (p *Publisher) resolve(ctx context.Context, e *entry, timer *time.Timer) er
 		ack, err = p.js.PublishMsg(pctx, e.msg)
 		cancel()
 		if err == nil {
-			p.ackSeq(e, ack)
+			e.stored(ack.Sequence)
 			if attempt > 1 {
 				p.log.Info("buffer publish recovered", "subject", e.msg.Subject, "attempts", attempt)
 			}
@@ -287,8 +285,10 @@ func (p *Publisher) resolve(ctx context.Context, e *entry, timer *time.Timer) er
 	}
 }
 
-func (p *Publisher) ackSeq(e *entry, ack *jetstream.PubAck) {
-	if ack != nil && e.hasPos {
-		e.pos.StreamSeq = ack.Sequence
+// stored records the stream sequence e's message was stored at in its
+// position.
+func (e *entry) stored(seq uint64) {
+	if e.hasPos {
+		e.pos.StreamSeq = seq
 	}
 }
