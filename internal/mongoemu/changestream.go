@@ -185,7 +185,7 @@ func (cs *changeStream) kill() {
 
 // matches reports whether an oplog entry belongs to this stream's scope.
 func (cs *changeStream) matches(e *entry) bool {
-	if expandedOnly[e.op] && !cs.expanded {
+	if e.op == opNoop || expandedOnly[e.op] && !cs.expanded {
 		return false
 	}
 	if e.coll != "" && isSystemColl(e.coll) {

@@ -28,7 +28,9 @@
 //     "$", "$[]" and "$[id]" with arrayFilters. Reads: findAndModify, find,
 //     getMore, killCursors, count, distinct and aggregate. Also dbStats,
 //     collStats, configureFailPoint, commitTransaction, abortTransaction,
-//     and find/count/aggregate on local.oplog.rs.
+//     and find/count/aggregate on local.oplog.rs. Like a freshly initiated
+//     replica set's, the oplog opens with the no-op entry {op: "n", ns: "",
+//     o: {msg: "initiating set"}}, written when the server is created.
 //   - Values compare and sort in MongoDB's BSON type order. Numbers compare
 //     by value across int32, int64, double and decimal128. Comparison
 //     operators are type-bracketed, null matches missing fields, and arrays
@@ -68,5 +70,10 @@
 // Oplog order equals apply order: a writer holds Server.mu while it
 // changes data and appends to the oplog. A change stream never skips an
 // event silently: if the bounded oplog has discarded its position, the
-// stream fails with code 286.
+// stream fails with code 286. Until truncation discards it, the oldest
+// oplog entry is the initiation no-op, whose cluster time is taken when the
+// server is created: at or before every cluster time the server reports
+// (operation times, resume tokens, events). Truncation discards entries
+// oldest first, the no-op first of all. Change streams skip no-op entries,
+// and discarding one loses no event, so it never causes code 286.
 package mongoemu

@@ -26,6 +26,14 @@ const (
 	opInvalidate    = "invalidate"
 )
 
+// opNoop is a no-op entry (op "n" in local.oplog.rs). It takes a cluster
+// time like any write but is no change event: change streams skip it.
+const opNoop = "noop"
+
+// initiateMsg is the o.msg of the no-op entry that opens a replica set's
+// oplog (rs.initiate writes it).
+const initiateMsg = "initiating set"
+
 // expandedOnly lists operation types reported only with showExpandedEvents.
 var expandedOnly = map[string]bool{opCreate: true, opCreateIndexes: true, opDropIndexes: true, opModify: true}
 
@@ -40,7 +48,7 @@ type entry struct {
 	uuid []byte // collection UUID (16 bytes), nil if none
 
 	docKey []byte // {_id: ...}; nil for inserts, whose stored doc starts with _id
-	doc    []byte // insert/replace: the new document
+	doc    []byte // insert/replace: the new document; no-op: its o document
 	pre    []byte // pre-image, when the collection records them
 	post   []byte // post-image for updates, when the collection records them
 	upd    *updateDesc
@@ -111,15 +119,24 @@ type oplog struct {
 	head      int
 	bytes     int64
 	last      uint64 // last assigned timestamp
-	lost      token  // token of the newest discarded entry; zero if none
+	lost      token  // token of the newest discarded event entry; zero if none
 	hasLost   bool
 	maxEvents int
 	maxBytes  int64
 	notify    chan struct{} // closed and replaced on every append
 }
 
+// newOplog returns an oplog that holds, like a freshly initiated replica
+// set's, one no-op entry {msg: "initiating set"}. Its cluster time is taken
+// now, before any write, so the oldest retained entry precedes every later
+// event until truncation discards it (it is the first to go, as on a real
+// server). Data lives in memory only: a restarted server starts a new
+// oplog with a new initiation entry, like a new replica set.
 func newOplog(maxEvents int, maxBytes int64) *oplog {
-	return &oplog{maxEvents: maxEvents, maxBytes: maxBytes, notify: make(chan struct{})}
+	o := &oplog{maxEvents: maxEvents, maxBytes: maxBytes, notify: make(chan struct{})}
+	msg := bsoncore.NewDocumentBuilder().AppendString("msg", initiateMsg).Build()
+	o.append([]*entry{{op: opNoop, doc: msg}}, false)
+	return o
 }
 
 func splitTS(ts uint64) (uint32, uint32) { return uint32(ts >> 32), uint32(ts) }
@@ -135,13 +152,11 @@ func (o *oplog) nextTSLocked() uint64 {
 	return o.last
 }
 
-// tick advances the cluster time without an entry (used by no-op writes).
+// lastTS returns the newest cluster time (never zero: the initiation
+// entry has one).
 func (o *oplog) lastTS() uint64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.last == 0 {
-		o.nextTSLocked()
-	}
 	return o.last
 }
 
@@ -189,8 +204,12 @@ func (o *oplog) trimLocked() {
 		o.head++
 		n--
 		o.bytes -= int64(e.size)
-		o.lost = e.token()
-		o.hasLost = true
+		if e.op != opNoop {
+			// A no-op is no event: discarding it loses no change-stream
+			// history, so resume points before it stay valid.
+			o.lost = e.token()
+			o.hasLost = true
+		}
 	}
 	if o.head > 4096 && o.head > len(o.entries)/2 {
 		o.entries = append([]*entry(nil), o.entries[o.head:]...)

@@ -3,13 +3,16 @@ package mongoemu
 // The local.oplog.rs view renders retained oplog entries in the shape of
 // real oplog documents: {op, ns, ui, o, o2, ts, t, v, wall}, with lsid and
 // txnNumber for transaction writes. Transactions appear as individual
-// entries (not one applyOps entry).
+// entries (not one applyOps entry). No-op entries, such as the replica-set
+// initiation entry that opens the oplog, render as {op: "n", ns: "", o}.
 
 func oplogDoc(e *entry) Val {
 	t, i := splitTS(e.ts)
 	d := &Doc{}
 	ns := e.db + "." + e.coll
 	switch e.op {
+	case opNoop:
+		d.Append("op", vString("n")).Append("ns", vString("")).Append("o", vRawDoc(e.doc))
 	case opInsert:
 		d.Append("op", vString("i")).Append("ns", vString(ns))
 		d.Append("ui", uuidVal(e.uuid)).Append("o", vRawDoc(e.doc)).Append("o2", vRawDoc(e.documentKey()))

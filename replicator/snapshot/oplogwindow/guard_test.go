@@ -10,8 +10,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/mongopg/replicator/internal/mongotest"
+	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/snapshot/oplogwindow"
 	"github.com/mongopg/replicator/transform"
 )
@@ -71,6 +73,60 @@ func TestGuard(t *testing.T) {
 			}
 			if !strings.Contains(h.Warning, tc.want) || !strings.Contains(logs.String(), "level=WARN") {
 				t.Fatalf("warning %q, logs %q; want %q", h.Warning, logs.String(), tc.want)
+			}
+		})
+	}
+}
+
+// TestGuardAfterStart checks the headroom right after the source starts:
+// the oldest oplog entry (a replica set's initiation entry) is at or before
+// every capture position, so the headroom is never negative.
+func TestGuardAfterStart(t *testing.T) {
+	env := mongotest.New(t)
+	ctx := context.Background()
+	coll := env.Client.Database(env.Database("fresh")).Collection("c")
+	cs, err := coll.Watch(ctx, mongo.Pipeline{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cs.Close(ctx) }()
+	opened, ok := buffer.ClusterTimeOfToken(cs.ResumeToken().Lookup("_data").StringValue())
+	if !ok {
+		t.Fatalf("resume token %v has no cluster time", cs.ResumeToken())
+	}
+	// The first write lands in a later second than the stream's position,
+	// as when capture starts and saves its position before anything is
+	// written; an oplog that began with that write would be newer than
+	// the position.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 50*time.Millisecond)))
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if !cs.Next(ctx) {
+		t.Fatalf("no change event: %v", cs.Err())
+	}
+	et, ei := cs.Current.Lookup("clusterTime").Timestamp()
+	tests := []struct {
+		name string
+		pos  transform.ClusterTime
+	}{
+		{name: "position saved before the first write", pos: opened},
+		{name: "position of the first event", pos: transform.ClusterTime{T: et, I: ei}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			g := oplogwindow.New(env.Client, func(context.Context) (transform.ClusterTime, bool, error) { return tc.pos, true, nil },
+				oplogwindow.Config{}, reg, nil)
+			h, err := g.Check(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Headroom < 0 || tc.pos.Before(h.Oldest) {
+				t.Fatalf("headroom %v: oldest oplog entry %v is after the position %v", h.Headroom, h.Oldest, tc.pos)
+			}
+			if got := gauge(t, reg, "replicator_capture_oplog_headroom_seconds"); got < 0 {
+				t.Fatalf("gauge %v, want >= 0", got)
 			}
 		})
 	}
