@@ -112,6 +112,10 @@ type SnapshotConfig struct {
 type MetricsConfig struct {
 	// Listen is host:port (default 127.0.0.1:9187).
 	Listen string `yaml:"listen"`
+	// Pprof also serves Go's profiles under /debug/pprof/ (default off).
+	// They show memory contents and cost CPU while taken, so keep the
+	// listener private when it is on.
+	Pprof bool `yaml:"pprof"`
 }
 
 // LogConfig sets up the logger.

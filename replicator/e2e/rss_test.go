@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -27,6 +28,10 @@ import (
 // polling count(*) on tables growing to a million rows would scan them
 // every time and take PostgreSQL's CPU from the drain being measured. The
 // row count is checked once, after the drain.
+//
+// RSS_PROFILE_DIR=DIR turns on metrics.pprof and saves a heap profile of
+// the binary into DIR every 10 s of the drain (heap-NNN.pb.gz, for
+// `go tool pprof`).
 func BenchmarkBacklogRSS(b *testing.B) {
 	events := int64(200_000)
 	if n := os.Getenv("BACKLOG_EVENTS"); n != "" {
@@ -46,9 +51,10 @@ func BenchmarkBacklogRSS(b *testing.B) {
 	}
 	pgURL := testenv.PostgresURL(b)
 	dir := b.TempDir()
+	profDir := os.Getenv("RSS_PROFILE_DIR")
 	cfgPath, _ := writeConfig(b, dir, workload.ConfigParams{
 		Namespaces: ns, SourceURI: env.URI, TargetURL: pgURL, NatsURL: natsURL,
-		DataDir: filepath.Join(dir, "data"), LogLevel: "warn",
+		DataDir: filepath.Join(dir, "data"), LogLevel: "warn", Pprof: profDir != "",
 	})
 	logf, err := os.Create(filepath.Join(dir, "replicator.log"))
 	if err != nil {
@@ -74,7 +80,12 @@ func BenchmarkBacklogRSS(b *testing.B) {
 	// 15 minutes, or 1 ms per event for backlogs above 900,000.
 	deadline := time.Now().Add(max(15*time.Minute, time.Duration(events)*time.Millisecond))
 	var peak int64
+	nextProfile, profiles := time.Now().Add(10*time.Second), 0
 	for {
+		if profDir != "" && time.Now().After(nextProfile) {
+			saveProfile(b, "http://"+addr+"/debug/pprof/heap", filepath.Join(profDir, fmt.Sprintf("heap-%03d.pb.gz", profiles)))
+			nextProfile, profiles = nextProfile.Add(10*time.Second), profiles+1
+		}
 		if hwm := vmHWM(p.cmd.Process.Pid); hwm > peak {
 			peak = hwm
 		}
@@ -111,6 +122,25 @@ func BenchmarkBacklogRSS(b *testing.B) {
 func startProcMetrics(t testing.TB, bin, cfgPath string, log *os.File, addr string) *proc {
 	t.Helper()
 	return startBinary(t, bin, log, "run", "--config", cfgPath, "--metrics-listen", addr)
+}
+
+// saveProfile writes the body of GET url to path.
+func saveProfile(t testing.TB, url, path string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Logf("profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // freeLoopbackAddr is a loopback address whose port was free a moment ago.

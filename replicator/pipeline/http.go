@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -59,9 +60,17 @@ func (h *health) live() error {
 	return h.failed
 }
 
-// serveHTTP serves /metrics, /healthz and /readyz on ln until ctx ends.
-func serveHTTP(ctx context.Context, ln net.Listener, g prometheus.Gatherer, h *health, log *slog.Logger) error {
+// serveHTTP serves /metrics, /healthz and /readyz on ln until ctx ends,
+// and Go's profiles under /debug/pprof/ when withPprof is set.
+func serveHTTP(ctx context.Context, ln net.Listener, g prometheus.Gatherer, h *health, withPprof bool, log *slog.Logger) error {
 	mux := http.NewServeMux()
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := h.live(); err != nil {

@@ -25,7 +25,7 @@ func TestHealthEndpoints(t *testing.T) {
 	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "replicator_test_total", Help: "x"}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serveHTTP(ctx, ln, reg, h, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- serveHTTP(ctx, ln, reg, h, false, slog.New(slog.DiscardHandler)) }()
 	base := "http://" + ln.Addr().String()
 	get := func(path string) (int, string) {
 		t.Helper()
@@ -47,6 +47,7 @@ func TestHealthEndpoints(t *testing.T) {
 		{"not ready", "/readyz", nil, 503, "capture: change stream not open"},
 		{"ready", "/readyz", func() { ready = nil }, 200, "ready"},
 		{"metrics", "/metrics", nil, 200, "replicator_test_total 0"},
+		{"no profiles unless asked", "/debug/pprof/", nil, 404, ""},
 		{"failed component", "/healthz", func() { h.fail(errors.New("capture stopped")) }, 503, "capture stopped"},
 	}
 	for _, tc := range tests {
@@ -59,6 +60,33 @@ func TestHealthEndpoints(t *testing.T) {
 				t.Fatalf("GET %s = %d %q, want %d containing %q", tc.path, code, body, tc.code, tc.body)
 			}
 		})
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPprofEndpoint(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serveHTTP(ctx, ln, prometheus.NewRegistry(), newHealth(), true, slog.New(slog.DiscardHandler))
+	}()
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/goroutine?debug=1"} {
+		resp, err := http.Get("http://" + ln.Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(b) == 0 {
+			t.Errorf("GET %s = %d, %d bytes", path, resp.StatusCode, len(b))
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -186,7 +186,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		h.add("apply", a.ready)
 	}
 	if ln != nil {
-		g.Go(func() error { return serveHTTP(gctx, ln, gath, h, log) })
+		g.Go(func() error { return serveHTTP(gctx, ln, gath, h, cfg.Metrics.Pprof, log) })
 	}
 	if side != nil {
 		side.start(gctx, g, capt, h)
