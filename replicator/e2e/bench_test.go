@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,6 +39,9 @@ import (
 //
 // Progress is read from the pipeline's own counters: polling count(*) on
 // the growing tables would cost PostgreSQL as much CPU as the COPYs.
+//
+// DRAIN_CPUPROFILE=FILE writes a CPU profile of the drain (a) alone (the
+// benchmark process: pipeline, NATS server and emulator).
 func BenchmarkEndToEnd(b *testing.B) {
 	events := int64(50_000)
 	if n := os.Getenv("DRAIN_EVENTS"); n != "" {
@@ -68,12 +72,14 @@ func BenchmarkEndToEnd(b *testing.B) {
 		b.Fatal(err)
 	}
 	settle(b, h)
+	stopProfile := startCPUProfile(b, os.Getenv("DRAIN_CPUPROFILE"))
 	b.ResetTimer()
 	start := time.Now()
 	h.start()
 	captured := waitCounter(b, h, "replicator_capture_events_total", "insert", events, 10*time.Minute)
 	applied := waitCounter(b, h, "replicator_apply_events_total", "insert", events, 10*time.Minute)
 	b.StopTimer()
+	stopProfile()
 	capTook, took := captured.Sub(start), applied.Sub(start)
 	waitRows(b, h.pool, events, time.Minute)
 	rate, copyRate := float64(events)/took.Seconds(), float64(events)/copyDur.Seconds()
@@ -130,6 +136,28 @@ loop:
 		b.ReportMetric(p50, "lag-p50-s")
 		b.ReportMetric(p99, "lag-p99-s")
 		b.Logf("(d) at %.0f docs/s: apply lag p50 %.3fs p99 %.3fs (%d samples)", rate, p50, p99, len(samples))
+	}
+}
+
+// startCPUProfile starts a CPU profile into path ("": none) and returns
+// its stop.
+func startCPUProfile(b *testing.B, path string) (stop func()) {
+	b.Helper()
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
