@@ -15,5 +15,6 @@ func commands() []command {
 		migrateCommand(),
 		checkpointsCommand(),
 		dlqCommand(),
+		bufferCommand(),
 	}
 }
