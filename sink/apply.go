@@ -168,7 +168,7 @@ func (c *collection) isolate(m *message, err error) error {
 	case m.bad.rawEvent != nil:
 		// The dead letter itself did not fit (jsonb refuses \u0000): keep
 		// the raw bytes instead.
-		m.bad.rawBytes, m.bad.rawEvent = m.data, nil
+		m.bad.rawBytes, m.bad.rawEvent = m.readable(), nil
 		return nil
 	}
 	return &HaltError{Collection: c.cfg.Namespace, Seq: m.seq, Err: fmt.Errorf("cannot record dead letter: %w", err)}
@@ -376,7 +376,7 @@ func (c *collection) queueRecords(b *pgx.Batch, p *batchPlan) {
 	}
 	for _, m := range p.controls {
 		e := m.env
-		b.Queue(insertControl, ns, clean(e.Operation), clean(e.Token), string(m.data), int64(m.seq),
+		b.Queue(insertControl, ns, clean(e.Operation), clean(e.Token), string(m.readable()), int64(m.seq),
 			int64(e.ClusterTime.T), int64(e.ClusterTime.I))
 	}
 	for _, g := range p.gaps {

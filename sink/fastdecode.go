@@ -13,14 +13,23 @@ import (
 	"github.com/mongopg/replicator/transform"
 )
 
-// decodeEnvelope decodes a buffer message. Decoding JSON with reflection is
-// the applier's largest CPU cost, so the common shape of change and
-// heartbeat envelopes is read by a small hand-written parser; anything it
-// does not recognise exactly (another field, a null, an escape it leaves
-// to encoding/json, a dead-letter envelope, a syntax error) falls back to
+// decodeEnvelope decodes a buffer message. Binary envelopes (the format
+// capture writes) are decoded in place: their strings share the message's
+// bytes, which are never written after they were received and outlive
+// the batch that uses them.
+//
+// JSON envelopes (version 1, written by older builds and possibly still
+// in the buffer after an upgrade) take a small hand-written parser for the
+// common shape of change and heartbeat envelopes: decoding JSON with
+// reflection was the applier's largest CPU cost. Anything it does not
+// recognise exactly (another field, a null, an escape it leaves to
+// encoding/json, a dead-letter envelope, a syntax error) falls back to
 // envelope.Decode, so the result is always what envelope.Decode returns
 // (FuzzDecodeEnvelope checks it).
 func decodeEnvelope(b []byte) (*envelope.Envelope, error) {
+	if envelope.IsBinary(b) {
+		return envelope.DecodeShared(b)
+	}
 	p := parser{b: b}
 	if e, ok := p.envelope(); ok {
 		return e, nil
@@ -347,7 +356,7 @@ func (p *parser) envelope() (*envelope.Envelope, bool) {
 		return ok
 	})
 	p.ws()
-	if !ok || p.i != len(p.b) || e.V != envelope.Version {
+	if !ok || p.i != len(p.b) || e.V != 1 { // JSON envelopes are version 1
 		return nil, false
 	}
 	return e, true

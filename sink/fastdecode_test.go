@@ -3,6 +3,7 @@ package sink
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ func decodeSeeds(f interface{ Add(...any) }) {
 	for _, e := range envs {
 		b, _ := envelope.Encode(e)
 		f.Add(b)
+		f.Add(jsonV1(e))
 	}
 	for _, s := range []string{
 		`{"v":1,"kind":"change","collection":"a.b","mutations":null}`,
@@ -45,6 +47,18 @@ func decodeSeeds(f interface{ Add(...any) }) {
 	}
 }
 
+// jsonV1 is e in the JSON form (version 1) that builds before the binary
+// form wrote.
+func jsonV1(e *envelope.Envelope) []byte {
+	c := *e
+	c.V = 1
+	b, err := json.Marshal(&c)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 func FuzzDecodeEnvelope(f *testing.F) {
 	decodeSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -61,22 +75,30 @@ func FuzzDecodeEnvelope(f *testing.F) {
 
 func BenchmarkDecodeEnvelope(b *testing.B) {
 	m := item{id: "doc-1", qty: 1}.mutation()
-	m.Values[4] = transform.Text(`{"payload": "` + string(make([]byte, 0)) + `` + "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" + `"}`)
-	data, _ := envelope.Encode(&envelope.Envelope{Kind: envelope.KindChange, Collection: "a.b", ClusterTime: transform.ClusterTime{T: 1, I: 1}, Mutations: []transform.Mutation{m}})
-	b.Run("encoding/json", func(b *testing.B) {
-		b.SetBytes(int64(len(data)))
-		for range b.N {
-			if _, err := envelope.Decode(data); err != nil {
-				b.Fatal(err)
+	m.Values[4] = transform.Text(`{"payload": "` + strings.Repeat("x", 120) + `", "n": {"a": [1, 2, "three"]}}`)
+	e := &envelope.Envelope{Kind: envelope.KindChange, Collection: "a.b", ClusterTime: transform.ClusterTime{T: 1, I: 1}, Mutations: []transform.Mutation{m}}
+	bin, err := envelope.Encode(e)
+	if err != nil {
+		b.Fatal(err)
+	}
+	js := jsonV1(e)
+	for _, bc := range []struct {
+		name   string
+		data   []byte
+		decode func([]byte) (*envelope.Envelope, error)
+	}{
+		{"binary", bin, decodeEnvelope},
+		{"json-v1/fast", js, decodeEnvelope},
+		{"json-v1/encoding-json", js, envelope.Decode},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.data)))
+			b.ReportAllocs()
+			for range b.N {
+				if _, err := bc.decode(bc.data); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
-	b.Run("fast", func(b *testing.B) {
-		b.SetBytes(int64(len(data)))
-		for range b.N {
-			if _, err := decodeEnvelope(data); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+		})
+	}
 }

@@ -145,14 +145,12 @@ func TestOrdinalVersionGuard(t *testing.T) {
 	}
 }
 
-// TestFastDecodeOrdinal: the hand-written decoder reads "ord" itself (no
-// fallback to encoding/json) and agrees with envelope.Decode.
+// TestFastDecodeOrdinal: the hand-written decoder of JSON envelopes reads
+// "ord" itself (no fallback to encoding/json) and agrees with
+// envelope.Decode.
 func TestFastDecodeOrdinal(t *testing.T) {
 	for _, ord := range []uint32{0, 1, 7, 1<<32 - 1} {
-		b, err := envelope.Encode(txnChange(100, ord, item{id: "a", qty: 1}.mutation()))
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := jsonV1(txnChange(100, ord, item{id: "a", qty: 1}.mutation()))
 		p := parser{b: b}
 		fast, ok := p.envelope()
 		if !ok {

@@ -76,12 +76,25 @@ func decode(ns string, seq uint64, data []byte) message {
 // the envelope as the raw event.
 func (m *message) deadLetter(stage, reason, msg, path, sqlstate string) *deadLetter {
 	d := &deadLetter{stage: stage, reason: reason, err: msg, path: path, sqlstate: sqlstate, seq: m.seq}
-	d.setRaw(m.data)
+	d.setRaw(m.readable())
 	if m.env != nil {
 		d.documentKey = m.env.DocumentKey
 		d.clusterTS, d.clusterIn = m.env.ClusterTime.T, m.env.ClusterTime.I
 	}
 	return d
+}
+
+// readable is m's envelope as JSON for the metadata tables (a binary
+// envelope is rendered; one that did not decode stays as received).
+func (m *message) readable() []byte {
+	if m.env == nil || !envelope.IsBinary(m.data) {
+		return m.data
+	}
+	b, err := json.Marshal(m.env)
+	if err != nil {
+		return m.data
+	}
+	return b
 }
 
 // tieBreak orders m's writes inside its cluster time: the envelope's

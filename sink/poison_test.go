@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -183,6 +184,33 @@ func TestEnvelopeKinds(t *testing.T) {
 	}
 	if got := itemState(t, c.pool); len(got) != 1 || got["a"] == "" {
 		t.Errorf("rows %v, want only a", got)
+	}
+}
+
+// TestCorruptBinaryEnvelope: a binary envelope cut short is a decode dead
+// letter holding the message's bytes, and the next envelope applies.
+func TestCorruptBinaryEnvelope(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), 1<<30, nil)
+	whole := encodeMsg(1, &envelope.Envelope{Kind: envelope.KindChange, Collection: testNS, ClusterTime: transform.ClusterTime{T: 10, I: 1},
+		Token: "82", Operation: "insert", Mutations: []transform.Mutation{item{id: "a", qty: 1}.mutation()}})
+	cut := whole.data[:len(whole.data)-3]
+	msgs := []message{decode(testNS, 1, cut), change(2, 11, item{id: "b", qty: 2}.mutation())}
+	if err := c.apply(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	if dl := deadLetters(t, c); !reflect.DeepEqual(dl, []deadRow{{1, "decode", "decode", ""}}) {
+		t.Errorf("dead letters %+v, want one decode dead letter at 1", dl)
+	}
+	var rawBytes []byte
+	if err := c.pool.QueryRow(ctx, `SELECT raw_bytes FROM replicator.dead_letters WHERE stream_seq = 1`).Scan(&rawBytes); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(rawBytes, cut) {
+		t.Errorf("raw bytes % x, want % x", rawBytes, cut)
+	}
+	if got := itemState(t, c.pool); len(got) != 1 || got["b"] == "" {
+		t.Errorf("rows %v, want only b", got)
 	}
 }
 

@@ -12,9 +12,13 @@ import (
 	"github.com/mongopg/replicator/transform"
 )
 
-// Version is the envelope format this build writes. Decode accepts it and
-// rejects any other, so an old applier never misreads a newer message.
-const Version = 1
+// Version is the envelope format this build writes: 2, binary. Decode
+// also reads version 1, JSON, which builds before it wrote, and rejects any
+// other, so an old applier never misreads a newer message.
+const Version = 2
+
+// jsonVersion is the format version of JSON envelopes.
+const jsonVersion = 1
 
 // Kind says what an envelope carries.
 type Kind string
@@ -67,23 +71,25 @@ type DeadLetter struct {
 }
 
 // Encode returns the wire form of e, stamping the current format version.
-func Encode(e *Envelope) ([]byte, error) {
-	e.V = Version
-	b, err := json.Marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("encode envelope: %w", err)
+func Encode(e *Envelope) ([]byte, error) { return AppendEncode(nil, e) }
+
+// Decode parses a wire-form envelope of either format. The result shares
+// no memory with b.
+func Decode(b []byte) (*Envelope, error) {
+	if IsBinary(b) {
+		b = append([]byte(nil), b...)
 	}
-	return b, nil
+	return DecodeShared(b)
 }
 
-// Decode parses a wire-form envelope.
-func Decode(b []byte) (*Envelope, error) {
+// decodeJSON parses a version 1 (JSON) envelope.
+func decodeJSON(b []byte) (*Envelope, error) {
 	var e Envelope
 	if err := json.Unmarshal(b, &e); err != nil {
 		return nil, fmt.Errorf("decode envelope: %w", err)
 	}
-	if e.V != Version {
-		return nil, fmt.Errorf("decode envelope: unsupported format version %d (this build reads %d)", e.V, Version)
+	if e.V != jsonVersion {
+		return nil, fmt.Errorf("decode envelope: unsupported format version %d (this build reads %d and %d)", e.V, jsonVersion, Version)
 	}
 	return &e, nil
 }

@@ -1,25 +1,23 @@
 package envelope
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/mongopg/replicator/transform"
 )
 
-// TestOrdinalRoundTrip: the ordinal survives encoding and decoding, is
-// omitted when 0, and an envelope written before the field existed decodes
-// with ordinal 0 (apply then falls back to the buffer sequence).
+// TestOrdinalRoundTrip: the ordinal survives encoding and decoding, and a
+// JSON envelope written before the field existed decodes with ordinal 0
+// (apply then falls back to the buffer sequence).
 func TestOrdinalRoundTrip(t *testing.T) {
 	tests := []struct {
-		name    string
-		ord     uint32
-		wantKey bool
+		name string
+		ord  uint32
 	}{
-		{"first of its cluster time", 1, true},
-		{"later in a transaction", 42, true},
-		{"largest", 1<<32 - 1, true},
-		{"none", 0, false},
+		{"first of its cluster time", 1},
+		{"later in a transaction", 42},
+		{"largest", 1<<32 - 1},
+		{"none", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -27,9 +25,6 @@ func TestOrdinalRoundTrip(t *testing.T) {
 			b, err := AppendEncode(nil, &e)
 			if err != nil {
 				t.Fatal(err)
-			}
-			if got := bytes.Contains(b, []byte(`"ord":`)); got != tt.wantKey {
-				t.Fatalf("%s: ord key present %v, want %v", b, got, tt.wantKey)
 			}
 			back, err := Decode(b)
 			if err != nil {
