@@ -25,10 +25,10 @@
 //     lives in a KV bucket of the same JetStream domain as the stream it
 //     describes (position.go), so the two cannot be restored or lost
 //     separately.
-//   - Re-publishing is harmless: every change message carries Nats-Msg-Id =
-//     the event's resume token, and the stream deduplicates within its
-//     duplicate window (stream.go), so a tail re-read after a crash is
-//     stored once.
+//   - Re-publishing is harmless: every change message carries a
+//     Nats-Msg-Id derived from the event's resume token (MsgID, a 128-bit
+//     digest), and the stream deduplicates within its duplicate window
+//     (stream.go), so a tail re-read after a crash is stored once.
 //   - Bounded memory (invariant 8): at most Config.PublishWindow publishes
 //     are in flight (publisher.go, the slots semaphore).
 //   - No silent loss in the buffer (invariant 1): the stream discards NEW

@@ -2,6 +2,7 @@ package buffer
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"strings"
 )
@@ -33,4 +34,18 @@ func Durable(namespace string) string {
 	b.WriteByte('_')
 	b.WriteString(hex.EncodeToString(sum[:4]))
 	return b.String()
+}
+
+// MsgID returns the Nats-Msg-Id of the message that carries the event with
+// resume token _data token: the first 128 bits of the token's SHA-256, in
+// 22 URL-safe base64 characters. The same event always gets the same id,
+// so a re-publish after a restart is deduplicated. The stream stores the
+// id with every message and keeps the ids of its duplicate window in the
+// server's memory, and a resume token is 80 to 200 hexadecimal digits
+// (more for long document keys), so the digest saves most of that; a
+// collision of two events inside the window is as likely as one of two
+// random 128-bit numbers.
+func MsgID(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }

@@ -117,7 +117,7 @@ func (c *Capture) prepare(raw bson.Raw, ord uint32) prepared {
 			return p
 		}
 	}
-	p.msg = buffer.Message{Subject: c.buf.Subject(ns), MsgID: ev.Token, Data: data}
+	p.msg = buffer.Message{Subject: c.buf.Subject(ns), MsgID: buffer.MsgID(ev.Token), Data: data}
 	return p
 }
 
@@ -209,7 +209,7 @@ func (c *Capture) control(ctx context.Context, r *reader, ev *transform.Event) e
 			return fmt.Errorf("capture: %w", err)
 		}
 		// One message id per subject: ids are unique per stream.
-		msg := buffer.Message{Subject: c.buf.Subject(ns), MsgID: ev.Token + ":" + ns, Data: data}
+		msg := buffer.Message{Subject: c.buf.Subject(ns), MsgID: buffer.MsgID(ev.Token + ":" + ns), Data: data}
 		if err := r.pub.Publish(ctx, msg, buffer.Position{}); err != nil {
 			return err
 		}

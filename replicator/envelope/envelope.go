@@ -51,7 +51,8 @@ type Envelope struct {
 	// buffer sequence.
 	Ordinal  uint32    `json:"ord,omitempty"`
 	WallTime time.Time `json:"wall_time,omitzero"`
-	// Token is the event's resume token (_data), also the Nats-Msg-Id.
+	// Token is the event's resume token (_data); the message's Nats-Msg-Id
+	// is derived from it (buffer.MsgID).
 	Token string `json:"token,omitempty"`
 	// Operation is the source operationType (insert, update, ...).
 	Operation string `json:"op,omitempty"`
