@@ -73,6 +73,8 @@ func runPipeline(ctx context.Context, name string, args []string, stderr io.Writ
 		cfg.Metrics.Listen = *listen
 	}
 	opts.NoMigrate = *noMigrate
-	pipeline.TuneGC(cfg)
+	if gc := pipeline.TuneGC(cfg); gc != "" {
+		log.Info("garbage collector tuned", "setting", gc)
+	}
 	return pipeline.Run(ctx, cfg, opts)
 }

@@ -56,7 +56,7 @@ type BufferConfig struct {
 	MaxAge time.Duration `yaml:"max_age"`
 	// MaxBytes limits the stream's size (default 0: unlimited).
 	MaxBytes ByteSize `yaml:"max_bytes"`
-	// DuplicateWindow is JetStream's de-duplication window (default 10m;
+	// DuplicateWindow is JetStream's de-duplication window (default 2m;
 	// buffer.Config.DuplicateWindow says what it costs).
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
 	// Replicas is the stream's replica count (default 1).
@@ -66,6 +66,15 @@ type BufferConfig struct {
 	// HeartbeatInterval is how often idle collections publish heartbeats
 	// (default 1s).
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// EmbeddedMemoryLimit is the soft memory limit (Go's GOMEMLIMIT) of a
+	// `run` process whose JetStream server is embedded (NATSURL empty):
+	// default DefaultEmbeddedMemoryLimit, 0 for none. The embedded server
+	// keeps about ten seconds of written messages and the ids of the
+	// duplicate window in the process's heap; the limit makes the garbage
+	// collector work harder as the heap nears it instead of letting the
+	// process grow (README, Performance). The GOMEMLIMIT environment
+	// variable, when set, wins.
+	EmbeddedMemoryLimit *ByteSize `yaml:"embedded_memory_limit"`
 }
 
 // TLSConfig holds client TLS files.
@@ -133,6 +142,10 @@ const (
 	DefaultStream        = "REPLICATOR"
 	DefaultSubjectPrefix = "replicator"
 	DefaultMetricsListen = "127.0.0.1:9187"
+	// DefaultEmbeddedMemoryLimit is buffer.embedded_memory_limit's default.
+	DefaultEmbeddedMemoryLimit = 240 * MiB
+	// MinEmbeddedMemoryLimit is the smallest non-zero limit accepted.
+	MinEmbeddedMemoryLimit = 64 * MiB
 )
 
 // applyDefaults fills zero values.
@@ -146,10 +159,14 @@ func (c *Config) applyDefaults() {
 	setStr(&c.Buffer.Stream, DefaultStream)
 	setStr(&c.Buffer.SubjectPrefix, DefaultSubjectPrefix)
 	setDur(&c.Buffer.MaxAge, 168*time.Hour)
-	setDur(&c.Buffer.DuplicateWindow, 10*time.Minute)
+	setDur(&c.Buffer.DuplicateWindow, 2*time.Minute)
 	setInt(&c.Buffer.Replicas, 1)
 	setInt(&c.Buffer.PublishWindow, 1024)
 	setDur(&c.Buffer.HeartbeatInterval, time.Second)
+	if c.Buffer.EmbeddedMemoryLimit == nil {
+		lim := DefaultEmbeddedMemoryLimit
+		c.Buffer.EmbeddedMemoryLimit = &lim
+	}
 
 	setInt(&c.Target.MaxConns, 8)
 

@@ -74,10 +74,11 @@ func TestDefaults(t *testing.T) {
 		{"buffer.subject_prefix", c.Buffer.SubjectPrefix, "replicator"},
 		{"buffer.max_age", c.Buffer.MaxAge, 168 * time.Hour},
 		{"buffer.max_bytes", c.Buffer.MaxBytes, ByteSize(0)},
-		{"buffer.duplicate_window", c.Buffer.DuplicateWindow, 10 * time.Minute},
+		{"buffer.duplicate_window", c.Buffer.DuplicateWindow, 2 * time.Minute},
 		{"buffer.replicas", c.Buffer.Replicas, 1},
 		{"buffer.publish_window", c.Buffer.PublishWindow, 1024},
 		{"buffer.heartbeat_interval", c.Buffer.HeartbeatInterval, time.Second},
+		{"buffer.embedded_memory_limit", *c.Buffer.EmbeddedMemoryLimit, 240 * MiB},
 		{"target.max_conns", c.Target.MaxConns, 8},
 		{"apply.batch_size", c.Apply.BatchSize, 2000},
 		{"apply.batch_bytes", c.Apply.BatchBytes, 8 * MiB},
@@ -141,6 +142,7 @@ func TestProblemCases(t *testing.T) {
 			"source.batch_size: must be positive", "buffer.replicas: JetStream allows at most 5 replicas",
 			"buffer.tls: cert_file and key_file go together", "metrics.listen: \"nope\" must be host:port", "log.format: \"xml\" must be text or json",
 		}},
+		{"memory limit too small", "buffer: {embedded_memory_limit: 10MiB}\ncollections: [{source: a.b, table: a.b}]\n", []string{"buffer.embedded_memory_limit: 10485760 bytes is too small"}},
 		{"sizes", "apply: {batch_bytes: 2 GiB}\nbuffer: {max_bytes: [1]}\ncollections: [{source: a.b, table: a.b}]\n", []string{"buffer.max_bytes: a size must be a scalar"}},
 	}
 	for _, tt := range tests {
@@ -174,6 +176,18 @@ func TestEnvOverrides(t *testing.T) {
 	}
 	if p.Source.URI != "" {
 		t.Fatal("Parse read the environment")
+	}
+}
+
+// TestEmbeddedMemoryLimitOff: 0 turns the limit off (and is not replaced
+// by the default).
+func TestEmbeddedMemoryLimitOff(t *testing.T) {
+	c, err := Parse([]byte("buffer: {embedded_memory_limit: 0}\ncollections: [{source: a.b, table: a.b}]\n"), "off.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Buffer.EmbeddedMemoryLimit == nil || *c.Buffer.EmbeddedMemoryLimit != 0 {
+		t.Fatalf("embedded_memory_limit: 0 became %v", c.Buffer.EmbeddedMemoryLimit)
 	}
 }
 

@@ -47,6 +47,9 @@ func (c *Config) Validate() error {
 			add(p.key, "must be positive")
 		}
 	}
+	if lim := c.Buffer.EmbeddedMemoryLimit; lim != nil && *lim != 0 && *lim < MinEmbeddedMemoryLimit {
+		add("buffer.embedded_memory_limit", "%d bytes is too small for the embedded server: give at least 64MiB, or 0 for no limit", int64(*lim))
+	}
 	if c.Buffer.MaxBytes < 0 {
 		add("buffer.max_bytes", "must be 0 (unlimited) or positive")
 	}

@@ -62,8 +62,17 @@ func startProc(t testing.TB, bin, cfgPath string, log *os.File) *proc {
 // log.
 func startBinary(t testing.TB, bin string, log *os.File, args ...string) *proc {
 	t.Helper()
+	return startBinaryEnv(t, bin, log, nil, args...)
+}
+
+// startBinaryEnv is startBinary with env added to the test's environment.
+func startBinaryEnv(t testing.TB, bin string, log *os.File, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	// If the test dies, the replicator dies with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

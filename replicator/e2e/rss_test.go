@@ -29,6 +29,9 @@ import (
 // every time and take PostgreSQL's CPU from the drain being measured. The
 // row count is checked once, after the drain.
 //
+// RSS_GOMEMLIMIT=LIMIT runs the binary with GOMEMLIMIT=LIMIT (Go's soft
+// memory limit), e.g. 384MiB.
+//
 // RSS_PROFILE_DIR=DIR turns on metrics.pprof and saves a heap profile of
 // the binary into DIR every 10 s of the drain (heap-NNN.pb.gz, for
 // `go tool pprof`).
@@ -75,7 +78,11 @@ func BenchmarkBacklogRSS(b *testing.B) {
 	addr := freeLoopbackAddr(b)
 	metricsURL := "http://" + addr + "/metrics"
 	start := time.Now()
-	p = startProcMetrics(b, bin, cfgPath, logf, addr)
+	var procEnv []string
+	if lim := os.Getenv("RSS_GOMEMLIMIT"); lim != "" {
+		procEnv = []string{"GOMEMLIMIT=" + lim}
+	}
+	p = startBinaryEnv(b, bin, logf, procEnv, "run", "--config", cfgPath, "--metrics-listen", addr)
 	defer p.kill(b)
 	// 15 minutes, or 1 ms per event for backlogs above 900,000.
 	deadline := time.Now().Add(max(15*time.Minute, time.Duration(events)*time.Millisecond))
@@ -116,12 +123,6 @@ func BenchmarkBacklogRSS(b *testing.B) {
 	if rows != events {
 		b.Fatalf("%d insert events applied but %d rows in the target tables", events, rows)
 	}
-}
-
-// startProcMetrics is startProc with /metrics served on addr.
-func startProcMetrics(t testing.TB, bin, cfgPath string, log *os.File, addr string) *proc {
-	t.Helper()
-	return startBinary(t, bin, log, "run", "--config", cfgPath, "--metrics-listen", addr)
 }
 
 // saveProfile writes the body of GET url to path.

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"os"
 	"runtime/debug"
 
@@ -20,15 +21,29 @@ import (
 // file-store caches (about ten seconds of written messages) and the
 // message ids of the duplicate window live in the same heap, and are
 // large during a fast backlog drain: a 200% target would triple them, so
-// the collector keeps Go's default there.
+// the collector keeps Go's default there, under a soft memory limit
+// (config.DefaultEmbeddedMemoryLimit).
 const DefaultGCPercent = 200
 
-// TuneGC applies DefaultGCPercent to a process that runs cfg with an
-// external buffer, unless the GOGC environment variable sets the
-// collector's target itself. Binaries call it once the configuration is
-// loaded; it changes process-wide settings, so library code never does.
-func TuneGC(cfg *config.Config) {
-	if os.Getenv("GOGC") == "" && cfg.Buffer.NATSURL != "" {
+// TuneGC sets the garbage collector for a process that runs cfg, unless
+// the environment (GOGC, GOMEMLIMIT) sets it: DefaultGCPercent with an
+// external buffer; with the embedded JetStream server, the soft memory
+// limit buffer.embedded_memory_limit (0: none). It returns what it set,
+// for the start-up log ("" when nothing). Binaries call it once the
+// configuration is loaded; it changes process-wide settings, so library
+// code never does.
+func TuneGC(cfg *config.Config) string {
+	if cfg.Buffer.NATSURL != "" {
+		if os.Getenv("GOGC") != "" {
+			return ""
+		}
 		debug.SetGCPercent(DefaultGCPercent)
+		return fmt.Sprintf("GOGC=%d", DefaultGCPercent)
 	}
+	lim := cfg.Buffer.EmbeddedMemoryLimit
+	if os.Getenv("GOMEMLIMIT") != "" || lim == nil || *lim <= 0 {
+		return ""
+	}
+	debug.SetMemoryLimit(int64(*lim))
+	return fmt.Sprintf("soft memory limit %s (buffer.embedded_memory_limit)", *lim)
 }
