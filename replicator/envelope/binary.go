@@ -183,9 +183,15 @@ func (d *decoder) envelope() (*Envelope, error) {
 		return nil, err
 	}
 	if n > 0 {
-		// A mutation takes at least 5 bytes; an estimate of the values
-		// (one per 8 remaining bytes, at most) sizes the arena once.
-		d.arena = make([]transform.Value, 0, (len(d.b)-d.i)/8+1)
+		// One array holds every value of the envelope: a first pass over
+		// the mutations counts them.
+		start := d.i
+		values, err := d.countValues(n)
+		if err != nil {
+			return nil, err
+		}
+		d.i = start
+		d.arena = make([]transform.Value, 0, values)
 		e.Mutations = make([]transform.Mutation, n)
 		for k := range e.Mutations {
 			if err := d.mutation(&e.Mutations[k]); err != nil {
@@ -268,6 +274,63 @@ func (d *decoder) mutation(m *transform.Mutation) error {
 		}
 	}
 	return nil
+}
+
+// countValues walks n mutations and returns how many values they hold.
+func (d *decoder) countValues(n int) (int, error) {
+	total := 0
+	list := func() error {
+		c, err := d.count(1)
+		if err != nil || c == 0 {
+			return err
+		}
+		total += c - 1
+		for range c - 1 {
+			l, err := d.uvarint()
+			if err != nil {
+				return err
+			}
+			if l > 0 {
+				if _, err := d.bytes(l - 1); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for range n {
+		if _, err := d.str(); err != nil { // table
+			return 0, err
+		}
+		if _, err := d.uvarint(); err != nil { // op
+			return 0, err
+		}
+		if err := list(); err != nil { // key
+			return 0, err
+		}
+		if err := list(); err != nil { // values
+			return 0, err
+		}
+		children, err := d.count(2)
+		if err != nil {
+			return 0, err
+		}
+		for range children {
+			if _, err := d.str(); err != nil {
+				return 0, err
+			}
+			rows, err := d.count(1)
+			if err != nil {
+				return 0, err
+			}
+			for r := 1; r < rows; r++ {
+				if err := list(); err != nil {
+					return 0, err
+				}
+			}
+		}
+	}
+	return total, nil
 }
 
 // values reads a list of values (nil for 0).
