@@ -32,7 +32,7 @@ type ConfigParams struct {
 	NatsURL       string // empty: embedded
 	DataDir       string
 	MetricsListen string
-	Pprof         bool // metrics.pprof
+	Pprof         bool   // metrics.pprof
 	LogLevel      string // default info
 	LogFormat     string // default text
 	// Extra is appended verbatim to the buffer section (indented two spaces),
