@@ -29,23 +29,32 @@ type shownLine struct {
 	RawBase64 []byte             `json:"raw_base64"`
 }
 
-func TestBufferShowCommand(t *testing.T) {
-	ctx := context.Background()
-	srv := testenv.NATS(t)
-	// A stream of its own, provisioned the way the replicator does, so a
-	// shared server (REPLICATOR_TEST_NATS_URL) cannot mix in other data.
+// testStream opens a buffer with a stream of its own on the server at url,
+// provisioned the way the replicator does, so a shared server
+// (REPLICATOR_TEST_NATS_URL) cannot mix in other data; the stream and its
+// position bucket are deleted after the test.
+func testStream(t *testing.T, url, name string) (*buffer.Buffer, buffer.Config) {
+	t.Helper()
 	id := time.Now().UnixNano()
-	bcfg := buffer.Config{URL: srv.URL, Stream: fmt.Sprintf("SHOW%d", id), SubjectPrefix: fmt.Sprintf("show%d", id)}
-	buf, err := buffer.Open(ctx, bcfg, nil)
+	bcfg := buffer.Config{URL: url, Stream: fmt.Sprintf("%s%d", name, id), SubjectPrefix: fmt.Sprintf("%s%d", strings.ToLower(name), id)}
+	buf, err := buffer.Open(context.Background(), bcfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer buf.Close()
-	js := buf.JetStream()
 	t.Cleanup(func() {
+		js := buf.JetStream()
 		_ = js.DeleteStream(context.Background(), bcfg.Stream)
 		_ = js.DeleteKeyValue(context.Background(), bcfg.Stream+"_capture")
+		buf.Close()
 	})
+	return buf, bcfg
+}
+
+func TestBufferShowCommand(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.NATS(t)
+	buf, bcfg := testStream(t, srv.URL, "SHOW")
+	js := buf.JetStream()
 	const ns = "vuln.advisories" // the collection of designConfig
 	start := time.Now()
 
@@ -244,18 +253,8 @@ func TestBufferShowCommand(t *testing.T) {
 func TestBufferKthLast(t *testing.T) {
 	ctx := context.Background()
 	srv := testenv.NATS(t)
-	id := time.Now().UnixNano()
-	bcfg := buffer.Config{URL: srv.URL, Stream: fmt.Sprintf("KTH%d", id), SubjectPrefix: fmt.Sprintf("kth%d", id)}
-	buf, err := buffer.Open(ctx, bcfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer buf.Close()
+	buf, bcfg := testStream(t, srv.URL, "KTH")
 	js := buf.JetStream()
-	t.Cleanup(func() {
-		_ = js.DeleteStream(context.Background(), bcfg.Stream)
-		_ = js.DeleteKeyValue(context.Background(), bcfg.Stream+"_capture")
-	})
 	subject, other := buf.Subject("a.b"), buf.Subject("c.d")
 	var seqs []uint64
 	for i := range 300 {
