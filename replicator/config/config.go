@@ -143,7 +143,7 @@ const (
 	DefaultSubjectPrefix = "replicator"
 	DefaultMetricsListen = "127.0.0.1:9187"
 	// DefaultEmbeddedMemoryLimit is buffer.embedded_memory_limit's default.
-	DefaultEmbeddedMemoryLimit = 240 * MiB
+	DefaultEmbeddedMemoryLimit = 224 * MiB
 	// MinEmbeddedMemoryLimit is the smallest non-zero limit accepted.
 	MinEmbeddedMemoryLimit = 64 * MiB
 )

@@ -78,7 +78,7 @@ func TestDefaults(t *testing.T) {
 		{"buffer.replicas", c.Buffer.Replicas, 1},
 		{"buffer.publish_window", c.Buffer.PublishWindow, 1024},
 		{"buffer.heartbeat_interval", c.Buffer.HeartbeatInterval, time.Second},
-		{"buffer.embedded_memory_limit", *c.Buffer.EmbeddedMemoryLimit, 240 * MiB},
+		{"buffer.embedded_memory_limit", *c.Buffer.EmbeddedMemoryLimit, 224 * MiB},
 		{"target.max_conns", c.Target.MaxConns, 8},
 		{"apply.batch_size", c.Apply.BatchSize, 2000},
 		{"apply.batch_bytes", c.Apply.BatchBytes, 8 * MiB},

@@ -13,8 +13,8 @@ import (
 )
 
 // Version is the envelope format this build writes: 2, binary. Decode
-// also reads version 1, JSON, which builds before it wrote, and rejects any
-// other, so an old applier never misreads a newer message.
+// also reads version 1, the JSON that earlier builds wrote, and rejects
+// any other, so an applier never misreads a newer message.
 const Version = 2
 
 // jsonVersion is the format version of JSON envelopes.

@@ -35,7 +35,7 @@ func TestTuneGC(t *testing.T) {
 		limit          int64
 		percent        int
 	}{
-		{"embedded: default limit", "", "", "soft memory limit 240MiB (buffer.embedded_memory_limit)", 240 << 20, 100},
+		{"embedded: default limit", "", "", "soft memory limit 224MiB (buffer.embedded_memory_limit)", 224 << 20, 100},
 		{"embedded: configured limit", "buffer: {embedded_memory_limit: 1GiB}\n", "", "soft memory limit 1GiB (buffer.embedded_memory_limit)", 1 << 30, 100},
 		{"embedded: limit off", "buffer: {embedded_memory_limit: 0}\n", "", "", math.MaxInt64, 100},
 		{"embedded: GOMEMLIMIT wins", "", "GOMEMLIMIT", "", math.MaxInt64, 100},
