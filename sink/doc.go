@@ -57,9 +57,11 @@
 //     concurrent snapshot or resync committed meanwhile makes the direct
 //     COPY fail; the batch is then retried through the merge alone, never
 //     split or dead-lettered for it (apply.go, freshError).
-//   - Envelopes are decoded by a small parser for their common shape that
-//     falls back to envelope.Decode for anything else, so the result is
-//     always envelope.Decode's (fastdecode.go, FuzzDecodeEnvelope).
+//   - Binary envelopes (version 2) are decoded in place, their strings
+//     sharing the message's bytes; JSON envelopes (version 1, from older
+//     captures) by a small parser for their common shape that falls back
+//     to envelope.Decode for anything else. Either way the result is
+//     envelope.Decode's (fastdecode.go, FuzzDecodeEnvelope).
 //   - Retryable failures (connection loss, serialization failure, deadlock,
 //     server shutting down or starting) are retried in order with capped
 //     exponential backoff until ctx ends. A failure of one event (SQLSTATE
