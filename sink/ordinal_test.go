@@ -172,3 +172,46 @@ func TestFastDecodeOrdinal(t *testing.T) {
 		}
 	}
 }
+
+// TestMixedEnvelopeVersions: a buffer holding JSON envelopes (version 1,
+// written before an upgrade) and binary ones (version 2) applies exactly
+// as the same events all in binary, in one batch and one by one.
+func TestMixedEnvelopeVersions(t *testing.T) {
+	ctx := context.Background()
+	envs := []*envelope.Envelope{
+		txnChange(10, 1, item{id: "a", qty: 1, tags: []string{"x", "y"}}.mutation()),
+		txnChange(11, 1, item{id: "b", qty: 2, price: "1.50"}.mutation()),
+		txnChange(12, 1, item{id: "b", qty: 5, tags: []string{"z"}}.mutation()),
+		txnChange(13, 1, deletion("a")),
+		txnChange(13, 2, item{id: "c", qty: 7}.mutation()),
+	}
+	run := func(mixed bool, batch int) string {
+		c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), 1, nil)
+		var msgs []message
+		for i, e := range envs {
+			seq := uint64(i + 1)
+			if mixed && i%2 == 0 {
+				msgs = append(msgs, decode(testNS, seq, jsonV1(e)))
+			} else {
+				msgs = append(msgs, encodeMsg(seq, e))
+			}
+		}
+		for len(msgs) > 0 {
+			n := min(batch, len(msgs))
+			if err := c.apply(ctx, msgs[:n]); err != nil {
+				t.Fatal(err)
+			}
+			msgs = msgs[n:]
+		}
+		if dl := deadLetters(t, c); len(dl) != 0 {
+			t.Fatalf("dead letters %+v", dl)
+		}
+		return dump(t, c.pool)
+	}
+	want := run(false, len(envs))
+	for _, batch := range []int{len(envs), 1} {
+		if got := run(true, batch); got != want {
+			t.Errorf("batches of %d, versions mixed:\n%s\nall binary:\n%s", batch, got, want)
+		}
+	}
+}
