@@ -195,7 +195,10 @@ func TestMatchEntityOperators(t *testing.T) {
 }
 
 // FuzzMatch checks that matching never panics on arbitrary Extended JSON,
-// and that a value without special operators matches itself.
+// and that a value without special operators matches itself. Documents
+// with a repeated field name are left out of the second check: matching
+// looks fields up by name, which is ambiguous for them (MongoDB refuses to
+// store them, and no specification test holds one).
 func FuzzMatch(f *testing.F) {
 	f.Add(`{"x": 1}`, `{"x": 1, "y": 1}`)
 	f.Add(`{"a": [{"$$type": ["int", "long"]}, {"b": {"$$exists": false}}]}`, `{"a": [1, {"c": 2}]}`)
@@ -208,10 +211,36 @@ func FuzzMatch(f *testing.F) {
 		}
 		_ = Match(docValue(e), docValue(a))
 		_ = MatchNested(docValue(e), docValue(a))
-		if !strings.Contains(expected, "$$") {
+		if !strings.Contains(expected, "$$") && !repeatsFieldName(docValue(e)) {
 			if err := Match(docValue(e), docValue(e)); err != nil {
 				t.Fatalf("%s does not match itself: %v", expected, err)
 			}
 		}
 	})
+}
+
+// repeatsFieldName reports whether v or a document inside it has two
+// fields of one name.
+func repeatsFieldName(v bson.RawValue) bool {
+	var vals []bson.RawValue
+	switch v.Type {
+	case bson.TypeEmbeddedDocument:
+		elems, _ := v.Document().Elements()
+		seen := map[string]bool{}
+		for _, el := range elems {
+			if seen[el.Key()] {
+				return true
+			}
+			seen[el.Key()] = true
+			vals = append(vals, el.Value())
+		}
+	case bson.TypeArray:
+		vals, _ = v.Array().Values()
+	}
+	for _, el := range vals {
+		if repeatsFieldName(el) {
+			return true
+		}
+	}
+	return false
 }
