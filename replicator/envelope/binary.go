@@ -143,6 +143,10 @@ type decoder struct {
 	b     []byte
 	i     int
 	arena []transform.Value // values of the whole envelope, handed out in runs
+	// counting makes a pass only walk the mutations and add the number of
+	// their values to counted, which then sizes arena for the real pass.
+	counting bool
+	counted  int
 }
 
 func (d *decoder) envelope() (*Envelope, error) {
@@ -186,12 +190,15 @@ func (d *decoder) envelope() (*Envelope, error) {
 		// One array holds every value of the envelope: a first pass over
 		// the mutations counts them.
 		start := d.i
-		values, err := d.countValues(n)
-		if err != nil {
-			return nil, err
+		d.counting = true
+		var scratch transform.Mutation
+		for range n {
+			if err := d.mutation(&scratch); err != nil {
+				return nil, err
+			}
 		}
-		d.i = start
-		d.arena = make([]transform.Value, 0, values)
+		d.counting, d.i = false, start
+		d.arena = make([]transform.Value, 0, d.counted)
 		e.Mutations = make([]transform.Mutation, n)
 		for k := range e.Mutations {
 			if err := d.mutation(&e.Mutations[k]); err != nil {
@@ -253,9 +260,15 @@ func (d *decoder) mutation(m *transform.Mutation) error {
 	if err != nil || n == 0 {
 		return err
 	}
-	m.Children = make([]transform.ChildRows, n)
-	for k := range m.Children {
-		ch := &m.Children[k]
+	var scratch transform.ChildRows // the counting pass keeps nothing
+	if !d.counting {
+		m.Children = make([]transform.ChildRows, n)
+	}
+	for k := range n {
+		ch := &scratch
+		if !d.counting {
+			ch = &m.Children[k]
+		}
 		if ch.Table, err = d.str(); err != nil {
 			return err
 		}
@@ -266,71 +279,20 @@ func (d *decoder) mutation(m *transform.Mutation) error {
 		if rows == 0 {
 			continue
 		}
-		ch.Rows = make([][]transform.Value, rows-1)
-		for r := range ch.Rows {
-			if ch.Rows[r], err = d.values(); err != nil {
+		if !d.counting {
+			ch.Rows = make([][]transform.Value, rows-1)
+		}
+		for r := range rows - 1 {
+			vs, err := d.values()
+			if err != nil {
 				return err
+			}
+			if !d.counting {
+				ch.Rows[r] = vs
 			}
 		}
 	}
 	return nil
-}
-
-// countValues walks n mutations and returns how many values they hold.
-func (d *decoder) countValues(n int) (int, error) {
-	total := 0
-	list := func() error {
-		c, err := d.count(1)
-		if err != nil || c == 0 {
-			return err
-		}
-		total += c - 1
-		for range c - 1 {
-			l, err := d.uvarint()
-			if err != nil {
-				return err
-			}
-			if l > 0 {
-				if _, err := d.bytes(l - 1); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	for range n {
-		if _, err := d.str(); err != nil { // table
-			return 0, err
-		}
-		if _, err := d.uvarint(); err != nil { // op
-			return 0, err
-		}
-		if err := list(); err != nil { // key
-			return 0, err
-		}
-		if err := list(); err != nil { // values
-			return 0, err
-		}
-		children, err := d.count(2)
-		if err != nil {
-			return 0, err
-		}
-		for range children {
-			if _, err := d.str(); err != nil {
-				return 0, err
-			}
-			rows, err := d.count(1)
-			if err != nil {
-				return 0, err
-			}
-			for r := 1; r < rows; r++ {
-				if err := list(); err != nil {
-					return 0, err
-				}
-			}
-		}
-	}
-	return total, nil
 }
 
 // values reads a list of values (nil for 0).
@@ -340,6 +302,19 @@ func (d *decoder) values() ([]transform.Value, error) {
 		return nil, err
 	}
 	n--
+	if d.counting {
+		d.counted += n
+		for range n {
+			if l, err := d.uvarint(); err != nil {
+				return nil, err
+			} else if l > 0 {
+				if _, err := d.bytes(l - 1); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return nil, nil
+	}
 	if cap(d.arena)-len(d.arena) < n {
 		d.arena = make([]transform.Value, 0, max(n, 2*cap(d.arena)))
 	}
