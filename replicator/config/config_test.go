@@ -142,7 +142,7 @@ func TestProblemCases(t *testing.T) {
 			"source.batch_size: must be positive", "buffer.replicas: JetStream allows at most 5 replicas",
 			"buffer.tls: cert_file and key_file go together", "metrics.listen: \"nope\" must be host:port", "log.format: \"xml\" must be text or json",
 		}},
-		{"memory limit too small", "buffer: {embedded_memory_limit: 10MiB}\ncollections: [{source: a.b, table: a.b}]\n", []string{"buffer.embedded_memory_limit: 10485760 bytes is too small"}},
+		{"memory limit too small", "buffer: {embedded_memory_limit: 10MiB}\ncollections: [{source: a.b, table: a.b}]\n", []string{"buffer.embedded_memory_limit: 10485760 bytes is too small for the embedded server: give at least 64MiB, or 0 for no limit"}},
 		{"sizes", "apply: {batch_bytes: 2 GiB}\nbuffer: {max_bytes: [1]}\ncollections: [{source: a.b, table: a.b}]\n", []string{"buffer.max_bytes: a size must be a scalar"}},
 	}
 	for _, tt := range tests {

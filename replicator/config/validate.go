@@ -48,7 +48,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if lim := c.Buffer.EmbeddedMemoryLimit; lim != nil && *lim != 0 && *lim < MinEmbeddedMemoryLimit {
-		add("buffer.embedded_memory_limit", "%d bytes is too small for the embedded server: give at least 64MiB, or 0 for no limit", int64(*lim))
+		add("buffer.embedded_memory_limit", "%d bytes is too small for the embedded server: give at least %s, or 0 for no limit", int64(*lim), MinEmbeddedMemoryLimit)
 	}
 	if c.Buffer.MaxBytes < 0 {
 		add("buffer.max_bytes", "must be 0 (unlimited) or positive")
