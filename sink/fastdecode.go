@@ -356,7 +356,7 @@ func (p *parser) envelope() (*envelope.Envelope, bool) {
 		return ok
 	})
 	p.ws()
-	if !ok || p.i != len(p.b) || e.V != 1 { // JSON envelopes are version 1
+	if !ok || p.i != len(p.b) || e.V != envelope.JSONVersion {
 		return nil, false
 	}
 	return e, true

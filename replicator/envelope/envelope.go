@@ -17,8 +17,9 @@ import (
 // any other, so an applier never misreads a newer message.
 const Version = 2
 
-// jsonVersion is the format version of JSON envelopes.
-const jsonVersion = 1
+// JSONVersion is the format version of JSON envelopes (builds before the
+// binary form wrote them; Decode still reads them).
+const JSONVersion = 1
 
 // Kind says what an envelope carries.
 type Kind string
@@ -89,8 +90,8 @@ func decodeJSON(b []byte) (*Envelope, error) {
 	if err := json.Unmarshal(b, &e); err != nil {
 		return nil, fmt.Errorf("decode envelope: %w", err)
 	}
-	if e.V != jsonVersion {
-		return nil, fmt.Errorf("decode envelope: unsupported format version %d (this build reads %d and %d)", e.V, jsonVersion, Version)
+	if e.V != JSONVersion {
+		return nil, fmt.Errorf("decode envelope: unsupported format version %d (this build reads %d and %d)", e.V, JSONVersion, Version)
 	}
 	return &e, nil
 }
