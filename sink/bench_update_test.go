@@ -17,7 +17,7 @@ import (
 
 	"github.com/mongopg/replicator/internal/testenv"
 	"github.com/mongopg/replicator/replicator/buffer"
-	"github.com/mongopg/replicator/replicator/envelope"
+	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/schemas"
 	"github.com/mongopg/replicator/transform"
 )

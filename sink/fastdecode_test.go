@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mongopg/replicator/replicator/envelope"
+	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/transform"
 )
 

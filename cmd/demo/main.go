@@ -31,8 +31,8 @@ import (
 	"github.com/mongopg/replicator/internal/mongoemu"
 	"github.com/mongopg/replicator/internal/pgserver"
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/replicator/pipeline"
-	"github.com/mongopg/replicator/replicator/workload"
+	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/internal/workload"
 )
 
 func main() {
@@ -132,7 +132,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return pipeline.Run(gctx, cfg, pipeline.Options{
+		return replicator.Run(gctx, cfg, replicator.Options{
 			Capture: true, Apply: true, Logger: log, Registerer: reg, Gatherer: reg, MetricsListener: ln,
 		})
 	})

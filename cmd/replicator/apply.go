@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 
-	"github.com/mongopg/replicator/replicator/pipeline"
+	"github.com/mongopg/replicator/replicator"
 )
 
 func applyCommand() command {
@@ -12,7 +12,7 @@ func applyCommand() command {
 		name:    "apply",
 		summary: "apply buffered changes to PostgreSQL (the second half of run)",
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-			return runPipeline(ctx, "apply", args, stderr, pipeline.Options{Apply: true})
+			return runPipeline(ctx, "apply", args, stderr, replicator.Options{Apply: true})
 		},
 	}
 }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/replicator/envelope"
+	"github.com/mongopg/replicator/schemas/envelope"
 )
 
 func bufferCommand() command {

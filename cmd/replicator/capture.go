@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 
-	"github.com/mongopg/replicator/replicator/pipeline"
+	"github.com/mongopg/replicator/replicator"
 )
 
 func captureCommand() command {
@@ -12,7 +12,7 @@ func captureCommand() command {
 		name:    "capture",
 		summary: "capture MongoDB changes into the buffer (the first half of run)",
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-			return runPipeline(ctx, "capture", args, stderr, pipeline.Options{Capture: true, Snapshot: true})
+			return runPipeline(ctx, "capture", args, stderr, replicator.Options{Capture: true, Snapshot: true})
 		},
 	}
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/mongopg/replicator/replicator/catalog"
+	"github.com/mongopg/replicator/sink/catalog"
 	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/transform"
 )

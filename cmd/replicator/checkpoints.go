@@ -15,7 +15,7 @@ import (
 	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/replicator/pipeline"
+	"github.com/mongopg/replicator/replicator"
 )
 
 func checkpointsCommand() command {
@@ -176,7 +176,7 @@ func openBuffer(ctx context.Context, cfg *config.Config, natsURL, stream, prefix
 	if cfg == nil {
 		return nil, "", "", noop, errors.New("no buffer: give --nats-url or a config file")
 	}
-	buf, err := buffer.Open(ctx, pipeline.BufferConfig(cfg), nil)
+	buf, err := buffer.Open(ctx, replicator.BufferConfig(cfg), nil)
 	if err != nil {
 		return nil, "", "", noop, fmt.Errorf("buffer: %w", err)
 	}

@@ -6,7 +6,7 @@ import (
 	"io"
 
 	"github.com/mongopg/replicator/replicator/buffer"
-	"github.com/mongopg/replicator/replicator/pipeline"
+	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/snapshot"
 	"github.com/mongopg/replicator/transform"
 )
@@ -48,7 +48,7 @@ func runResync(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *all {
 		env.scfg.Collections = nil
 		env.scfg.OnT0 = func(ctx context.Context, t0 transform.ClusterTime) error {
-			buf, err := buffer.Open(ctx, pipeline.BufferConfig(env.cfg), env.log)
+			buf, err := buffer.Open(ctx, replicator.BufferConfig(env.cfg), env.log)
 			if err != nil {
 				return err
 			}
@@ -57,7 +57,7 @@ func runResync(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			for _, m := range env.deps.Mappings {
 				namespaces = append(namespaces, m.Namespace())
 			}
-			source := pipeline.CaptureConfig(env.cfg).WithDefaults().Source
+			source := replicator.CaptureConfig(env.cfg).WithDefaults().Source
 			if err := snapshot.ResetCapture(ctx, buf, env.deps.Target, source, namespaces, t0); err != nil {
 				return err
 			}

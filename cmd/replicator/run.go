@@ -6,7 +6,7 @@ import (
 	"io"
 
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/replicator/pipeline"
+	"github.com/mongopg/replicator/replicator"
 )
 
 func runCommand() command {
@@ -14,14 +14,14 @@ func runCommand() command {
 		name:    "run",
 		summary: "capture and apply in one process (the common deployment)",
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-			return runPipeline(ctx, "run", args, stderr, pipeline.Options{Capture: true, Apply: true, Snapshot: true})
+			return runPipeline(ctx, "run", args, stderr, replicator.Options{Capture: true, Apply: true, Snapshot: true})
 		},
 	}
 }
 
 // runPipeline parses the flags shared by run, capture and apply, and runs
 // the pipeline until ctx ends (SIGINT or SIGTERM).
-func runPipeline(ctx context.Context, name string, args []string, stderr io.Writer, opts pipeline.Options) error {
+func runPipeline(ctx context.Context, name string, args []string, stderr io.Writer, opts replicator.Options) error {
 	summaries := map[string]string{
 		"run": "Capture MongoDB changes into the buffer and apply them to PostgreSQL, in one\n" +
 			"process. On the first start (no capture position) it also copies every\n" +
@@ -53,7 +53,7 @@ func runPipeline(ctx context.Context, name string, args []string, stderr io.Writ
 	if err != nil {
 		return reportConfig(err, stderr)
 	}
-	log, err := pipeline.NewLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	log, err := replicator.NewLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 	if err != nil {
 		return err
 	}
@@ -73,8 +73,8 @@ func runPipeline(ctx context.Context, name string, args []string, stderr io.Writ
 		cfg.Metrics.Listen = *listen
 	}
 	opts.NoMigrate = *noMigrate
-	if gc := pipeline.TuneGC(cfg); gc != "" {
+	if gc := replicator.TuneGC(cfg); gc != "" {
 		log.Info("garbage collector tuned", "setting", gc)
 	}
-	return pipeline.Run(ctx, cfg, opts)
+	return replicator.Run(ctx, cfg, opts)
 }

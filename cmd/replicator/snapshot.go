@@ -19,7 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/replicator/pipeline"
+	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/snapshot"
 )
 
@@ -112,7 +112,7 @@ func (o *snapshotFlags) open(ctx context.Context, stderr io.Writer) (*snapshotEn
 	if err != nil {
 		return nil, reportConfig(err, stderr)
 	}
-	log, err := pipeline.NewLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	log, err := replicator.NewLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func (o *snapshotFlags) open(ctx context.Context, stderr io.Writer) (*snapshotEn
 		return nil, fmt.Errorf("target: %w", err)
 	}
 	e.closer = append(e.closer, pool.Close)
-	if err := pipeline.Prepare(ctx, pool, maps); err != nil {
+	if err := replicator.Prepare(ctx, pool, maps); err != nil {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()

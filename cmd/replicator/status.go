@@ -12,7 +12,7 @@ import (
 
 	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/replicator/buffer"
-	"github.com/mongopg/replicator/replicator/pipeline"
+	"github.com/mongopg/replicator/replicator"
 )
 
 func statusCommand() command {
@@ -40,14 +40,14 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	bcfg := pipeline.BufferConfig(cfg)
+	bcfg := replicator.BufferConfig(cfg)
 	buf, err := buffer.Open(ctx, bcfg, nil)
 	if err != nil {
 		return err
 	}
 	defer buf.Close()
 	now := time.Now()
-	source := pipeline.CaptureConfig(cfg).WithDefaults().Source
+	source := replicator.CaptureConfig(cfg).WithDefaults().Source
 	pos, err := buf.Positions().Load(ctx, source)
 	switch {
 	case errors.Is(err, buffer.ErrNoPosition):

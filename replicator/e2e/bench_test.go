@@ -17,8 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/mongopg/replicator/replicator/pipeline"
-	"github.com/mongopg/replicator/replicator/workload"
+	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/internal/workload"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -48,7 +48,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		events, _ = strconv.ParseInt(n, 10, 64)
 	}
 	h := newHarness(b, harnessOptions{})
-	pipeline.TuneGC(h.cfg) // as the replicator binary does
+	replicator.TuneGC(h.cfg) // as the replicator binary does
 	ctx := context.Background()
 	h.start()
 	time.Sleep(time.Second)

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mongopg/replicator/replicator/workload"
+	"github.com/mongopg/replicator/internal/workload"
 )
 
 // TestMixedWorkload: inserts, $set/$unset/$inc updates, array growth and

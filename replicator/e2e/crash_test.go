@@ -16,8 +16,8 @@ import (
 	"github.com/mongopg/replicator/internal/testenv"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/replicator/pipeline"
-	"github.com/mongopg/replicator/replicator/workload"
+	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/internal/workload"
 )
 
 // buildBinary builds cmd/replicator into a temporary directory.
@@ -172,7 +172,7 @@ func TestCrashKill9(t *testing.T) {
 			tearConsumers(t, filepath.Join(dir, "data"))
 		}
 		if os.Getenv("CRASH_CHECK_TAIL") != "" {
-			checkTail(t, pipeline.BufferConfig(cfg), pgURL)
+			checkTail(t, replicator.BufferConfig(cfg), pgURL)
 		}
 		p = startProc(t, bin, cfgPath, logf)
 	}
@@ -203,7 +203,7 @@ func TestCrashKill9(t *testing.T) {
 		p.kill(t)
 		p = nil
 		t.Logf("PostgreSQL does not equal MongoDB:\n%s", r)
-		diagnose(t, r, mappings, pool, pipeline.BufferConfig(cfg))
+		diagnose(t, r, mappings, pool, replicator.BufferConfig(cfg))
 		if b, err := os.ReadFile(logf.Name()); err == nil {
 			keep := filepath.Join(os.TempDir(), "replicator-crash.log")
 			_ = os.WriteFile(keep, b, 0o644)

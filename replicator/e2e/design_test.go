@@ -15,7 +15,7 @@ import (
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/replicator/pipeline"
+	"github.com/mongopg/replicator/replicator"
 )
 
 // TestDesignExampleRuns: the YAML example of DESIGN.md runs as written,
@@ -44,7 +44,7 @@ func TestDesignExampleRuns(t *testing.T) {
 	done := make(chan error, 1)
 	reg := prometheus.NewRegistry()
 	go func() {
-		done <- pipeline.Run(ctx, cfg, pipeline.Options{Capture: true, Apply: true, DisableHTTP: true, Registerer: reg,
+		done <- replicator.Run(ctx, cfg, replicator.Options{Capture: true, Apply: true, DisableHTTP: true, Registerer: reg,
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	}()
 	defer func() {

@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mongopg/replicator/replicator/buffer"
-	"github.com/mongopg/replicator/replicator/envelope"
-	"github.com/mongopg/replicator/replicator/workload"
+	"github.com/mongopg/replicator/schemas/envelope"
+	"github.com/mongopg/replicator/internal/workload"
 	"github.com/mongopg/replicator/transform"
 )
 

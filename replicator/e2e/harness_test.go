@@ -19,8 +19,8 @@ import (
 	"github.com/mongopg/replicator/internal/testenv"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/replicator/pipeline"
-	"github.com/mongopg/replicator/replicator/workload"
+	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/internal/workload"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -93,18 +93,18 @@ func (h *harness) start() {
 	if h.done != nil {
 		h.t.Fatal("pipeline already running")
 	}
-	h.launch(pipeline.Options{Capture: true, Apply: true})
+	h.launch(replicator.Options{Capture: true, Apply: true})
 }
 
 // launch runs the pipeline with opts in this process, logging warnings to
 // stderr and its metrics in a fresh h.reg.
-func (h *harness) launch(opts pipeline.Options) {
+func (h *harness) launch(opts replicator.Options) {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	h.reg = prometheus.NewRegistry()
 	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	opts.Registerer, opts.Gatherer, opts.DisableHTTP = h.reg, h.reg, true
-	go func() { h.done <- pipeline.Run(ctx, h.cfg, opts) }()
+	go func() { h.done <- replicator.Run(ctx, h.cfg, opts) }()
 }
 
 // stop stops the pipeline and returns its error.
@@ -202,7 +202,7 @@ func deadLetters(t testing.TB, pool *pgxpool.Pool) int {
 func (h *harness) openBuffer() (*buffer.Buffer, jetstream.Stream) {
 	h.t.Helper()
 	ctx := context.Background()
-	buf, err := buffer.Open(ctx, pipeline.BufferConfig(h.cfg), nil)
+	buf, err := buffer.Open(ctx, replicator.BufferConfig(h.cfg), nil)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mongopg/replicator/replicator/workload"
+	"github.com/mongopg/replicator/internal/workload"
 )
 
 // TestIdleLag: caught up and idle for 10 s, every apply lag gauge and the

@@ -12,8 +12,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongopg/replicator/checkpoints"
-	"github.com/mongopg/replicator/replicator/pipeline"
-	"github.com/mongopg/replicator/replicator/workload"
+	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/internal/workload"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -83,7 +83,7 @@ func TestPoisonEndToEnd(t *testing.T) {
 
 	// The target tables exist before the first start so that a constraint
 	// the mapping knows nothing about can be added.
-	if err := pipeline.Prepare(ctx, h.pool, h.mappings); err != nil {
+	if err := replicator.Prepare(ctx, h.pool, h.mappings); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.pool.Exec(ctx, `ALTER TABLE vuln.advisories ADD CONSTRAINT advisories_revision_check CHECK (revision >= 0)`); err != nil {
@@ -296,7 +296,7 @@ func TestPoisonHaltEndToEnd(t *testing.T) {
 	if h.mappings, err = h.cfg.Mappings(); err != nil {
 		t.Fatal(err)
 	}
-	if err := pipeline.Prepare(ctx, h.pool, h.mappings); err != nil {
+	if err := replicator.Prepare(ctx, h.pool, h.mappings); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.pool.Exec(ctx, `ALTER TABLE scheduler.runs ADD CONSTRAINT runs_cost_check CHECK (cost >= 0)`); err != nil {

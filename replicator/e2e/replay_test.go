@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mongopg/replicator/checkpoints"
-	"github.com/mongopg/replicator/replicator/workload"
+	"github.com/mongopg/replicator/internal/workload"
 	"github.com/mongopg/replicator/transform"
 )
 

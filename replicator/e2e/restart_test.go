@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/mongopg/replicator/internal/testenv"
-	"github.com/mongopg/replicator/replicator/workload"
+	"github.com/mongopg/replicator/internal/workload"
 )
 
 // TestRestartsOfNATSAndPostgres: NATS restarts and PostgreSQL crashes in

@@ -16,7 +16,7 @@ import (
 
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
-	"github.com/mongopg/replicator/replicator/workload"
+	"github.com/mongopg/replicator/internal/workload"
 )
 
 // BenchmarkBacklogRSS (e): the real binary (`run`) starts

@@ -9,7 +9,7 @@ import (
 
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
-	"github.com/mongopg/replicator/replicator/workload"
+	"github.com/mongopg/replicator/internal/workload"
 )
 
 func startCmd(t testing.TB, bin, sub, cfgPath string, log *os.File) *proc {

@@ -13,8 +13,8 @@ import (
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
 	"github.com/mongopg/replicator/replicator/capture"
-	"github.com/mongopg/replicator/replicator/pipeline"
-	"github.com/mongopg/replicator/replicator/workload"
+	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/internal/workload"
 )
 
 // The snapshot's own tests (replicator/snapshot) cover chunk planning,
@@ -29,7 +29,7 @@ func (h *harness) startRun() {
 	if h.done != nil {
 		h.t.Fatal("pipeline already running")
 	}
-	h.launch(pipeline.Options{Capture: true, Apply: true, Snapshot: true})
+	h.launch(replicator.Options{Capture: true, Apply: true, Snapshot: true})
 }
 
 // newHarnessOplog is newHarness on an emulator with a bounded oplog.

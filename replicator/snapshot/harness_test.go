@@ -20,7 +20,7 @@ import (
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/replicator/pipeline"
+	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/snapshot"
 	"github.com/mongopg/replicator/transform"
 )
@@ -83,7 +83,7 @@ func newHarness(t testing.TB, opts ...mongotest.Options) *harness {
 	h.maps = h.compile("app")
 	h.expects = h.compile("expect")
 	ctx := context.Background()
-	if err := pipeline.Prepare(ctx, h.pool, h.maps); err != nil {
+	if err := replicator.Prepare(ctx, h.pool, h.maps); err != nil {
 		t.Fatal(err)
 	}
 	// The expected rows need no keys or WAL: plain unlogged copies load fast.

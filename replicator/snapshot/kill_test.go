@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/mongopg/replicator/internal/testenv"
-	"github.com/mongopg/replicator/replicator/pipeline"
+	"github.com/mongopg/replicator/replicator"
 )
 
 var buildOnce struct {
@@ -98,7 +98,7 @@ func TestSnapshotSurvivesSIGKILL(t *testing.T) {
 	pctx, stopPipeline := context.WithCancel(ctx)
 	pipeDone := make(chan error, 1)
 	go func() {
-		pipeDone <- pipeline.Run(pctx, cfg, pipeline.Options{Capture: true, Apply: true, DisableHTTP: true, Logger: testLogger(t)})
+		pipeDone <- replicator.Run(pctx, cfg, replicator.Options{Capture: true, Apply: true, DisableHTTP: true, Logger: testLogger(t)})
 	}()
 	time.Sleep(500 * time.Millisecond) // capture records its start position
 	w := h.startWriter(ctx, time.Millisecond)

@@ -17,7 +17,7 @@ import (
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/capture"
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/replicator/pipeline"
+	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/snapshot"
 )
 
@@ -37,7 +37,7 @@ func (h *harness) startStream(ctx context.Context, cfg *config.Config) *stream {
 		snapshot.Config{ChunkSize: 2000})
 	go func() { s.coDone <- co.Run(pctx) }()
 	go func() {
-		s.done <- pipeline.Run(pctx, cfg, pipeline.Options{Capture: true, Apply: true, DisableHTTP: true, Logger: log,
+		s.done <- replicator.Run(pctx, cfg, replicator.Options{Capture: true, Apply: true, DisableHTTP: true, Logger: log,
 			OnFirstStart: co.OnFirstStart})
 	}()
 	return s
@@ -98,7 +98,7 @@ func TestHistoryLost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			buf, err := buffer.Open(ctx, pipeline.BufferConfig(cfg), testLogger(t))
+			buf, err := buffer.Open(ctx, replicator.BufferConfig(cfg), testLogger(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,7 +106,7 @@ func TestHistoryLost(t *testing.T) {
 			for _, m := range h.maps {
 				nss = append(nss, m.Namespace())
 			}
-			err = snapshot.ResetCapture(ctx, buf, h.pool, pipeline.CaptureConfig(cfg).WithDefaults().Source, nss, t0)
+			err = snapshot.ResetCapture(ctx, buf, h.pool, replicator.CaptureConfig(cfg).WithDefaults().Source, nss, t0)
 			buf.Close()
 			if err != nil {
 				t.Fatal(err)

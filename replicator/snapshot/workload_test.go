@@ -15,7 +15,7 @@ import (
 
 	"github.com/mongopg/replicator/internal/testenv"
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/replicator/pipeline"
+	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/snapshot"
 )
 
@@ -163,7 +163,7 @@ func TestInitialSnapshotWithConcurrentWrites(t *testing.T) {
 	pctx, stopPipeline := context.WithCancel(ctx)
 	pipeDone := make(chan error, 1)
 	go func() {
-		pipeDone <- pipeline.Run(pctx, cfg, pipeline.Options{Capture: true, Apply: true, DisableHTTP: true,
+		pipeDone <- replicator.Run(pctx, cfg, replicator.Options{Capture: true, Apply: true, DisableHTTP: true,
 			Logger: log, OnFirstStart: co.OnFirstStart})
 	}()
 	start := time.Now()

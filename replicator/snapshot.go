@@ -1,4 +1,4 @@
-package pipeline
+package replicator
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"github.com/mongopg/replicator/replicator/capture"
 	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator/snapshot"
-	"github.com/mongopg/replicator/replicator/snapshot/oplogwindow"
+	"github.com/mongopg/replicator/replicator/capture/oplogwindow"
 	"github.com/mongopg/replicator/transform"
 )
 

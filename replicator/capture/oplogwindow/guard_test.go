@@ -14,7 +14,7 @@ import (
 
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/replicator/buffer"
-	"github.com/mongopg/replicator/replicator/snapshot/oplogwindow"
+	"github.com/mongopg/replicator/replicator/capture/oplogwindow"
 	"github.com/mongopg/replicator/transform"
 )
 

@@ -1,10 +1,10 @@
-// Package pipeline wires the replicator's components into one process:
+// Package replicator wires the replicator's components into one process:
 // capture (MongoDB → buffer), apply (buffer → PostgreSQL) or both, with the
 // HTTP endpoint for /metrics, /healthz and /readyz, and structured logs.
 //
 // Invariants:
 //
-//   - Every component runs under one errgroup (pipeline.go, Run): when one
+//   - Every component runs under one errgroup (run.go, Run): when one
 //     fails the others stop, and Run returns only after all have returned.
 //     Capture and apply are independent otherwise: each collection's apply
 //     has its own consumer, so one broken collection never stalls another
@@ -35,4 +35,4 @@
 //     including when the headroom is shorter than the running snapshot's
 //     estimated remaining time. Where the oplog cannot be read (mongos, no
 //     privilege) it says so once and measures nothing (snapshot.go).
-package pipeline
+package replicator
