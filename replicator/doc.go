@@ -30,7 +30,7 @@
 //     stop (snapshot.go). The target pool has snapshot.parallelism + 1
 //     connections on top of target.max_conns for it.
 //   - One owner of the oplog headroom: the oplog-window guard
-//     (snapshot/oplogwindow) runs beside capture and alone sets
+//     (capture/oplogwindow) runs beside capture and alone sets
 //     replicator_capture_oplog_headroom_seconds and logs the warning,
 //     including when the headroom is shorter than the running snapshot's
 //     estimated remaining time. Where the oplog cannot be read (mongos, no

@@ -15,9 +15,9 @@ import (
 
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/capture"
+	"github.com/mongopg/replicator/replicator/capture/oplogwindow"
 	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator/snapshot"
-	"github.com/mongopg/replicator/replicator/capture/oplogwindow"
 	"github.com/mongopg/replicator/transform"
 )
 

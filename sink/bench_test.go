@@ -13,8 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mongopg/replicator/internal/testenv"
-	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/schemas"
+	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/transform"
 )
 

@@ -17,8 +17,8 @@ import (
 
 	"github.com/mongopg/replicator/internal/testenv"
 	"github.com/mongopg/replicator/replicator/buffer"
-	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/schemas"
+	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/transform"
 )
 

@@ -43,7 +43,7 @@ type Config struct {
 	TombstoneGCInterval time.Duration
 	// Stream is the JetStream stream holding the buffer (required).
 	Stream string
-	// SubjectPrefix is the subject prefix of buffer.Subject (required).
+	// SubjectPrefix is the subject prefix of envelope.Subject (required).
 	SubjectPrefix string
 }
 

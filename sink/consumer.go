@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/mongopg/replicator/replicator/buffer"
+	"github.com/mongopg/replicator/schemas/envelope"
 )
 
 // consumers is the part of jetstream.JetStream the applier uses.
@@ -199,7 +199,7 @@ func (c *collection) fetchLoop(ctx context.Context, cons jetstream.Consumer, st 
 // consumer is loaded now, so deleting it removes the directory, and the
 // second create starts where it is asked to.
 func (c *collection) resetConsumer(ctx context.Context, js consumers) (jetstream.Consumer, error) {
-	name := buffer.Durable(c.cfg.Namespace)
+	name := Durable(c.cfg.Namespace)
 	for attempt := 1; ; attempt++ {
 		if err := js.DeleteConsumer(ctx, c.conf.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return nil, fmt.Errorf("delete consumer %s: %w", name, err)
@@ -207,7 +207,7 @@ func (c *collection) resetConsumer(ctx context.Context, js consumers) (jetstream
 		cons, err := js.CreateOrUpdateConsumer(ctx, c.conf.Stream, jetstream.ConsumerConfig{
 			Durable:       name,
 			Description:   "replicator apply " + c.cfg.Namespace,
-			FilterSubject: buffer.Subject(c.conf.SubjectPrefix, c.cfg.Namespace),
+			FilterSubject: envelope.Subject(c.conf.SubjectPrefix, c.cfg.Namespace),
 			DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 			OptStartSeq:   c.pos.seq + 1,
 			// AckAll: one ack per committed batch instead of one per

@@ -12,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/transform"
 )
@@ -77,7 +76,7 @@ func TestResetConsumerIgnoresOrphanedConsumerState(t *testing.T) {
 		Storage: jetstream.FileStorage}); err != nil {
 		t.Fatal(err)
 	}
-	subject := buffer.Subject(testPrefix, testNS)
+	subject := envelope.Subject(testPrefix, testNS)
 	for i := 1; i <= 30; i++ {
 		data, err := envelope.Encode(&envelope.Envelope{Kind: envelope.KindChange, Collection: testNS,
 			ClusterTime: transform.ClusterTime{T: 1000, I: uint32(i)}, Operation: "insert",
@@ -109,7 +108,7 @@ func TestResetConsumerIgnoresOrphanedConsumerState(t *testing.T) {
 	s.stop()
 
 	// The crash's leftover: the consumer directory without meta.sum.
-	odir := filepath.Join(s.dir, "jetstream", "$G", "streams", testStream, "obs", buffer.Durable(testNS))
+	odir := filepath.Join(s.dir, "jetstream", "$G", "streams", testStream, "obs", Durable(testNS))
 	for _, f := range []string{"meta.inf", "o.dat"} {
 		if _, err := os.Stat(filepath.Join(odir, f)); err != nil {
 			t.Fatalf("consumer directory layout changed: %v", err)
@@ -139,7 +138,7 @@ func TestResetConsumerIgnoresOrphanedConsumerState(t *testing.T) {
 	// The consumer the applier made is a whole one again: the next start
 	// finds and deletes it.
 	s.start(t)
-	if err := s.js.DeleteConsumer(ctx, testStream, buffer.Durable(testNS)); err != nil {
+	if err := s.js.DeleteConsumer(ctx, testStream, Durable(testNS)); err != nil {
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			t.Fatal("the consumer is still not loaded after a restart: its directory is still incomplete")
 		}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/internal/testenv"
-	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/transform"
 )
@@ -61,7 +60,7 @@ func (b *bufferEnv) workload(t *testing.T, n int, seed uint64, want model) {
 	t.Helper()
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(seed, 1))
-	subject := buffer.Subject(testPrefix, testNS)
+	subject := envelope.Subject(testPrefix, testNS)
 	base := b.ts
 	b.ts += uint32(n/4 + 1)
 	for i := 0; i < n; i++ {
@@ -345,7 +344,7 @@ func TestReplayFromCheckpoint(t *testing.T) {
 		{"to the beginning", func() uint64 { return 0 }},
 		{"to a time", func() uint64 {
 			// Every message of the workload is after this time.
-			seq, ok, err := checkpoints.SeqBefore(ctx, buf.js, testStream, buffer.Subject(testPrefix, testNS), time.Now().Add(-time.Hour))
+			seq, ok, err := checkpoints.SeqBefore(ctx, buf.js, testStream, envelope.Subject(testPrefix, testNS), time.Now().Add(-time.Hour))
 			if err != nil || !ok || seq != 0 {
 				t.Fatalf("SeqBefore: %d %v %v", seq, ok, err)
 			}
@@ -357,7 +356,7 @@ func TestReplayFromCheckpoint(t *testing.T) {
 			if _, err := checkpoints.Set(ctx, pool, testNS, tc.seq(), checkpoints.SetOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if err := checkpoints.DropConsumer(ctx, buf.js, testStream, buffer.Durable(testNS)); err != nil {
+			if err := checkpoints.DropConsumer(ctx, buf.js, testStream, Durable(testNS)); err != nil {
 				t.Fatal(err)
 			}
 			// While the replay runs, no row's version decreases.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/mongopg/replicator/replicator/buffer"
+	"github.com/mongopg/replicator/schemas/envelope"
 )
 
 // A checkpoint is a stream sequence, and only means something for the
@@ -53,7 +53,7 @@ func (c *collection) checkStream(ctx context.Context, st stream) error {
 		if err != nil {
 			return fmt.Errorf("read buffer message %d: %w", c.pos.seq, err)
 		}
-		if want := buffer.Subject(c.conf.SubjectPrefix, c.cfg.Namespace); m.Subject != want {
+		if want := envelope.Subject(c.conf.SubjectPrefix, c.cfg.Namespace); m.Subject != want {
 			why = fmt.Sprintf("the message at the checkpoint %d is on subject %s, not %s", c.pos.seq, m.Subject, want)
 		} else if env, err := decodeEnvelope(m.Data); err == nil && !env.ClusterTime.IsZero() && env.ClusterTime != c.pos.ct {
 			why = fmt.Sprintf("the message at the checkpoint %d has cluster time %d.%d, the checkpoint recorded %d.%d",

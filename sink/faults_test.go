@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mongopg/replicator/internal/testenv"
-	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/transform"
 )
@@ -27,7 +26,7 @@ func (b *bufferEnv) publish(t *testing.T, ts uint32, mut transform.Mutation) uin
 	if err != nil {
 		t.Fatal(err)
 	}
-	ack, err := b.js.Publish(context.Background(), buffer.Subject(testPrefix, testNS), data)
+	ack, err := b.js.Publish(context.Background(), envelope.Subject(testPrefix, testNS), data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +272,7 @@ func TestConsumerDeletedDuringFetch(t *testing.T) {
 	waitFor(t, "catch-up", 20*time.Second, func() bool { return checkpointOf(pool) == last })
 	for range 3 {
 		time.Sleep(100 * time.Millisecond) // inside an idle fetch
-		if err := buf.js.DeleteConsumer(ctx, testStream, buffer.Durable(testNS)); err != nil {
+		if err := buf.js.DeleteConsumer(ctx, testStream, Durable(testNS)); err != nil {
 			t.Fatal(err)
 		}
 		buf.workload(t, 100, uint64(last), want)
@@ -362,7 +361,7 @@ func TestHaltedCollectionDoesNotStallOthers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ack, err := buf.js.Publish(ctx, buffer.Subject(testPrefix, ns), data)
+		ack, err := buf.js.Publish(ctx, envelope.Subject(testPrefix, ns), data)
 		if err != nil {
 			t.Fatal(err)
 		}

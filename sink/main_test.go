@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mongopg/replicator/internal/testenv"
-	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/schemas"
+	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/transform"
 )
 

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/mongopg/replicator/internal/testenv"
-	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/transform"
 )
@@ -43,7 +42,7 @@ func TestRetriedPublishAppliesInSourceOrder(t *testing.T) {
 			buf := newBuffer(t)
 			pool := testDB(t, testenv.PostgresURL(t))
 			ctx := context.Background()
-			subject := buffer.Subject(testPrefix, testNS)
+			subject := envelope.Subject(testPrefix, testNS)
 			ts := buf.ts
 			// Stored order: ord 2, an unrelated document, then the retry of ord 1.
 			for _, e := range []*envelope.Envelope{

@@ -30,9 +30,9 @@ import (
 
 	"github.com/mongopg/replicator/internal/mongoemu"
 	"github.com/mongopg/replicator/internal/pgserver"
-	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/internal/workload"
+	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/replicator/config"
 )
 
 func main() {

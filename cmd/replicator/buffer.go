@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/schemas/envelope"
 )
@@ -132,7 +131,7 @@ func runBufferShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fmt.Errorf("buffer: stream %s: %w", streamName, err)
 	}
-	subject := buffer.Subject(prefix, *collection)
+	subject := envelope.Subject(prefix, *collection)
 	lastMsg, err := stream.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return fmt.Errorf("no messages for %s in stream %s (subject %s)", *collection, streamName, subject)

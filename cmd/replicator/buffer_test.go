@@ -14,6 +14,7 @@ import (
 	"github.com/mongopg/replicator/internal/testenv"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/schemas/envelope"
+	"github.com/mongopg/replicator/sink"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -96,7 +97,7 @@ func TestBufferShowCommand(t *testing.T) {
 	}
 	// The applier's durable consumer: showing must leave it as it is.
 	if _, err := js.CreateOrUpdateConsumer(ctx, bcfg.Stream, jetstream.ConsumerConfig{
-		Durable: buffer.Durable(ns), FilterSubject: buf.Subject(ns), AckPolicy: jetstream.AckExplicitPolicy,
+		Durable: sink.Durable(ns), FilterSubject: buf.Subject(ns), AckPolicy: jetstream.AckExplicitPolicy,
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +228,7 @@ func TestBufferShowCommand(t *testing.T) {
 
 	// Read-only: the durable consumer is where it was, nothing was acked,
 	// and the counting consumers are gone.
-	c, err := js.Consumer(ctx, bcfg.Stream, buffer.Durable(ns))
+	c, err := js.Consumer(ctx, bcfg.Stream, sink.Durable(ns))
 	if err != nil {
 		t.Fatal(err)
 	}

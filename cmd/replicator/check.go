@@ -8,8 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/mongopg/replicator/sink/catalog"
 	"github.com/mongopg/replicator/replicator/config"
+	"github.com/mongopg/replicator/sink/catalog"
 	"github.com/mongopg/replicator/transform"
 )
 

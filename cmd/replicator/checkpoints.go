@@ -13,9 +13,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mongopg/replicator/checkpoints"
+	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/schemas/envelope"
+	"github.com/mongopg/replicator/sink"
 )
 
 func checkpointsCommand() command {
@@ -133,7 +135,7 @@ func runCheckpointsSet(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	defer closeBuf()
 	if *timeFlag != "" {
-		s, ok, err := checkpoints.SeqBefore(ctx, js, streamName, buffer.Subject(subjectPrefix, *collection), at)
+		s, ok, err := checkpoints.SeqBefore(ctx, js, streamName, envelope.Subject(subjectPrefix, *collection), at)
 		if err != nil {
 			return err
 		}
@@ -148,7 +150,7 @@ func runCheckpointsSet(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 	if js != nil {
-		if err := checkpoints.DropConsumer(ctx, js, streamName, buffer.Durable(*collection)); err != nil {
+		if err := checkpoints.DropConsumer(ctx, js, streamName, sink.Durable(*collection)); err != nil {
 			return err
 		}
 	}

@@ -12,7 +12,8 @@ import (
 
 	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/internal/testenv"
-	"github.com/mongopg/replicator/replicator/buffer"
+	"github.com/mongopg/replicator/schemas/envelope"
+	"github.com/mongopg/replicator/sink"
 )
 
 func TestCheckpointsCommand(t *testing.T) {
@@ -40,14 +41,14 @@ func TestCheckpointsCommand(t *testing.T) {
 			mid = time.Now()
 			time.Sleep(20 * time.Millisecond)
 		}
-		if _, err := js.Publish(ctx, buffer.Subject("replicator", ns), []byte(fmt.Sprint(i))); err != nil {
+		if _, err := js.Publish(ctx, envelope.Subject("replicator", ns), []byte(fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if _, err := checkpoints.Set(ctx, pool, ns, 10, checkpoints.SetOptions{AllowForward: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.CreateOrUpdateConsumer(ctx, "REPLICATOR", jetstream.ConsumerConfig{Durable: buffer.Durable(ns)}); err != nil {
+	if _, err := js.CreateOrUpdateConsumer(ctx, "REPLICATOR", jetstream.ConsumerConfig{Durable: sink.Durable(ns)}); err != nil {
 		t.Fatal(err)
 	}
 	seqOf := func() uint64 {
@@ -88,7 +89,7 @@ func TestCheckpointsCommand(t *testing.T) {
 			}
 		})
 	}
-	if _, err := js.Consumer(ctx, "REPLICATOR", buffer.Durable(ns)); err == nil {
+	if _, err := js.Consumer(ctx, "REPLICATOR", sink.Durable(ns)); err == nil {
 		t.Error("the durable consumer survived a rewind")
 	}
 }

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/replicator/buffer"
+	"github.com/mongopg/replicator/replicator/capture"
 	"github.com/mongopg/replicator/replicator/snapshot"
 	"github.com/mongopg/replicator/transform"
 )
@@ -58,7 +59,7 @@ func runResync(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				namespaces = append(namespaces, m.Namespace())
 			}
 			source := replicator.CaptureConfig(env.cfg).WithDefaults().Source
-			if err := snapshot.ResetCapture(ctx, buf, env.deps.Target, source, namespaces, t0); err != nil {
+			if err := capture.ResetCapture(ctx, buf, env.deps.Target, source, namespaces, t0); err != nil {
 				return err
 			}
 			env.log.Info("capture position reset for resync --all", "source", source, "t0", fmt.Sprintf("%d.%d", t0.T, t0.I))

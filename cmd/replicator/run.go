@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/replicator/config"
 )
 
 func runCommand() command {

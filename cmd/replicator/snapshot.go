@@ -18,8 +18,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator/snapshot"
 )
 

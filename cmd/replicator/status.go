@@ -11,8 +11,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mongopg/replicator/checkpoints"
-	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/replicator/buffer"
+	"github.com/mongopg/replicator/sink"
 )
 
 func statusCommand() command {
@@ -89,7 +90,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, m := range mappings {
 		ns := m.Namespace()
 		pending := "?"
-		if c, err := js.Consumer(ctx, bc.Stream, buffer.Durable(ns)); err == nil {
+		if c, err := js.Consumer(ctx, bc.Stream, sink.Durable(ns)); err == nil {
 			if info, err := c.Info(ctx); err == nil {
 				pending = fmt.Sprint(info.NumPending + uint64(info.NumAckPending))
 			}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mongopg/replicator/schemas/envelope"
 )
 
 // Buffer is an open connection to the buffer's JetStream, with the stream
@@ -102,7 +104,9 @@ func (b *Buffer) Config() Config { return b.cfg }
 func (b *Buffer) JetStream() jetstream.JetStream { return b.js }
 
 // Subject returns the subject of one source namespace.
-func (b *Buffer) Subject(namespace string) string { return Subject(b.cfg.SubjectPrefix, namespace) }
+func (b *Buffer) Subject(namespace string) string {
+	return envelope.Subject(b.cfg.SubjectPrefix, namespace)
+}
 
 // URL is the client URL of the NATS server in use.
 func (b *Buffer) URL() string {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
@@ -55,7 +54,7 @@ type Capture struct {
 	OnHistoryLost HistoryLostHook
 	// Checkpoints is the target database holding the apply checkpoints;
 	// with OnHistoryLost, the purge of superseded events moves them past
-	// the purged sequences (snapshot.PurgeBuffered).
+	// the purged sequences (PurgeBuffered).
 	Checkpoints checkpoints.Querier
 	// started is closed once the start position is settled (saved or
 	// loaded) under the lease.
@@ -195,7 +194,7 @@ func (c *Capture) start(ctx context.Context, client *mongo.Client, positions *bu
 	if !errors.Is(err, buffer.ErrNoPosition) {
 		return pos, fmt.Errorf("capture: %w", err)
 	}
-	t0, err := operationTime(ctx, client)
+	t0, err := ClusterTime(ctx, client)
 	if err != nil {
 		return pos, fmt.Errorf("capture: read the current cluster time: %w", err)
 	}
@@ -210,31 +209,6 @@ func (c *Capture) start(ctx context.Context, client *mongo.Client, positions *bu
 	}
 	c.log.Info("capture starting at the current cluster time (first start)", "source", c.cfg.Source, "cluster_time", t0)
 	return pos, nil
-}
-
-// operationTime returns the cluster's current majority-committed operation
-// time: a snapshot copying as of it sees every write at or before it.
-func operationTime(ctx context.Context, client *mongo.Client) (transform.ClusterTime, error) {
-	var reply struct {
-		OperationTime bson.Timestamp `bson:"operationTime"`
-	}
-	// A majority read so T0 does not run ahead of committed data; where
-	// admin.system.version cannot be read, a ping's operationTime.
-	res := client.Database("admin").RunCommand(ctx, bson.D{
-		{Key: "find", Value: "system.version"}, {Key: "filter", Value: bson.D{}},
-		{Key: "limit", Value: 1}, {Key: "singleBatch", Value: true},
-		{Key: "readConcern", Value: bson.D{{Key: "level", Value: "majority"}}},
-	})
-	if err := res.Decode(&reply); err != nil || reply.OperationTime.T == 0 {
-		res = client.Database("admin").RunCommand(ctx, bson.D{{Key: "ping", Value: 1}})
-		if err := res.Decode(&reply); err != nil {
-			return transform.ClusterTime{}, err
-		}
-	}
-	if reply.OperationTime.T == 0 {
-		return transform.ClusterTime{}, errors.New("the server reported no operationTime (is it a replica set or mongos?)")
-	}
-	return transform.ClusterTime{T: reply.OperationTime.T, I: reply.OperationTime.I}, nil
 }
 
 func (c *Capture) setDurable(p buffer.Position) {

@@ -302,7 +302,7 @@ func TestHistoryLostRunsHookAndReopensAtT0(t *testing.T) {
 		if !historyLost(cause) {
 			t.Errorf("hook called with %v, want ChangeStreamHistoryLost", cause)
 		}
-		ct, err := operationTime(ctx, f.env.Client)
+		ct, err := ClusterTime(ctx, f.env.Client)
 		t0 = ct
 		hookCalls.Add(1)
 		return ct, err

@@ -61,6 +61,12 @@
 // On the first start (no saved position) Run calls OnFirstStart with T0,
 // the hook the initial snapshot uses. The oplog headroom (how long capture
 // may stop before its position falls off the oplog) is not measured here:
-// package snapshot/oplogwindow owns that gauge and warning, since it also
-// weighs the running snapshot's remaining time.
+// package capture/oplogwindow owns that gauge and warning, and weighs the
+// running snapshot's remaining time through a hook the wiring sets.
+//
+// T0, the majority-committed cluster time a first start or a snapshot
+// begins at, has one source: ClusterTime (clustertime.go). ResetCapture
+// and PurgeBuffered (reset.go) move a capture position to a new T0 and drop
+// the buffered events it supersedes, for resync --all and the
+// on_history_lost: resync policy.
 package capture

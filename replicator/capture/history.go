@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/mongopg/replicator/replicator/buffer"
-	"github.com/mongopg/replicator/replicator/snapshot"
 )
 
 // recoverHistory is the policy on_history_lost: resync, run by the reader
@@ -17,7 +16,7 @@ import (
 //     returns T0 (the resync copies concurrently, beside streaming);
 //  3. purge the configured collections' buffered events: all are older
 //     than T0 and superseded by the resync, and dropping them keeps a stale
-//     event from racing the resync's sweep (snapshot.PurgeBuffered);
+//     event from racing the resync's sweep (PurgeBuffered);
 //  4. make {ClusterTime: T0} the durable position and save it;
 //  5. the caller reopens the stream at T0.
 //
@@ -38,7 +37,7 @@ func (c *Capture) recoverHistory(ctx context.Context, r *reader, cause error) er
 	if t0.IsZero() {
 		return fmt.Errorf("the resync reported no T0")
 	}
-	if err := snapshot.PurgeBuffered(ctx, c.buf, c.Checkpoints, c.names); err != nil {
+	if err := PurgeBuffered(ctx, c.buf, c.Checkpoints, c.names); err != nil {
 		return err
 	}
 	p := buffer.Position{ClusterTime: t0}

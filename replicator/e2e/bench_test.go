@@ -17,8 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/internal/workload"
+	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/transform"
 )
 

@@ -14,10 +14,10 @@ import (
 
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
+	"github.com/mongopg/replicator/internal/workload"
+	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/replicator"
-	"github.com/mongopg/replicator/internal/workload"
 )
 
 // buildBinary builds cmd/replicator into a temporary directory.

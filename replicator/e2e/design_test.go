@@ -14,8 +14,8 @@ import (
 
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
-	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/replicator/config"
 )
 
 // TestDesignExampleRuns: the YAML example of DESIGN.md runs as written,

@@ -11,9 +11,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mongopg/replicator/internal/workload"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/schemas/envelope"
-	"github.com/mongopg/replicator/internal/workload"
+	"github.com/mongopg/replicator/sink"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -53,7 +54,7 @@ func diagnose(t testing.TB, r workload.Report, mappings []*transform.Mapping, po
 			continue
 		}
 		ns := m.Namespace()
-		if cons, err := b.JetStream().Consumer(ctx, b.Config().Stream, buffer.Durable(ns)); err != nil {
+		if cons, err := b.JetStream().Consumer(ctx, b.Config().Stream, sink.Durable(ns)); err != nil {
 			t.Logf("%s apply consumer: %v", ns, err)
 		} else if info, err := cons.Info(ctx); err != nil {
 			t.Logf("%s apply consumer: %v", ns, err)

@@ -17,10 +17,10 @@ import (
 
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
+	"github.com/mongopg/replicator/internal/workload"
+	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/replicator"
-	"github.com/mongopg/replicator/internal/workload"
 	"github.com/mongopg/replicator/transform"
 )
 

@@ -12,8 +12,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongopg/replicator/checkpoints"
-	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/internal/workload"
+	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/transform"
 )
 

@@ -12,9 +12,9 @@ import (
 
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
-	"github.com/mongopg/replicator/replicator/capture"
-	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/internal/workload"
+	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/replicator/capture"
 )
 
 // The snapshot's own tests (replicator/snapshot) cover chunk planning,

@@ -60,7 +60,7 @@ func (c *Coordinator) OnFirstStart(ctx context.Context, t0 transform.ClusterTime
 // logs the decision, counts it in
 // replicator_snapshot_history_lost_resyncs_total, records a resync of every
 // collection at a new T0 and returns T0. Capture then drops the buffered
-// events (PurgeBuffered; they are all older than T0 and superseded by the
+// events (capture.PurgeBuffered; they are all older than T0 and superseded by the
 // resync) and reopens its stream at T0, while Run copies and sweeps.
 func (c *Coordinator) OnHistoryLost(ctx context.Context, cause error) (transform.ClusterTime, error) {
 	c.deps.Logger.Warn("change stream history lost; resyncing every collection (on_history_lost: resync)", "cause", cause)

@@ -6,8 +6,8 @@
 // Entry points: Run (initial snapshot, `replicator snapshot`), Resync
 // (`replicator resync`), Coordinator (inside `replicator run`: the initial
 // snapshot on capture's first start and the on_history_lost: resync
-// policy), ResetCapture (resync --all moving a stopped capture to T0), and
-// package oplogwindow (the oplog headroom guard).
+// policy). T0 comes from capture.ClusterTime; moving a stopped capture to
+// T0 for resync --all is capture.ResetCapture.
 //
 // Promises, and where the code keeps them:
 //
@@ -20,7 +20,7 @@
 //   - T0 before reading. T0 is recorded with the plan before any document is
 //     read; every write at or before T0 is visible to the snapshot's
 //     majority reads and every later write is in the change stream opened at
-//     T0 (clustertime.go, ClusterTime; Config.OnT0 and Coordinator hand T0 to
+//     T0 (capture.ClusterTime; Config.OnT0 and Coordinator hand T0 to
 //     capture).
 //   - Correct whatever the interleaving with streaming. Snapshot rows carry
 //     version (T0, seq 0) and are written only where the stored row is not

@@ -19,8 +19,8 @@ import (
 
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
-	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator/snapshot"
 	"github.com/mongopg/replicator/transform"
 )

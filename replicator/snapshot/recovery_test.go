@@ -14,10 +14,10 @@ import (
 
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
+	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/capture"
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/snapshot"
 )
 
@@ -106,7 +106,7 @@ func TestHistoryLost(t *testing.T) {
 			for _, m := range h.maps {
 				nss = append(nss, m.Namespace())
 			}
-			err = snapshot.ResetCapture(ctx, buf, h.pool, replicator.CaptureConfig(cfg).WithDefaults().Source, nss, t0)
+			err = capture.ResetCapture(ctx, buf, h.pool, replicator.CaptureConfig(cfg).WithDefaults().Source, nss, t0)
 			buf.Close()
 			if err != nil {
 				t.Fatal(err)

@@ -19,7 +19,7 @@ func StartResync(ctx context.Context, deps Deps, cfg Config) (*Snapshot, error) 
 // overwritten, and removed once their absence from the source is known.
 //
 // Recovery from a lost resume point (resync --all) must also move the
-// capture position to T0: pass that in cfg.OnT0 (see ResetCapture), or let
+// capture position to T0: pass that in cfg.OnT0 (see capture.ResetCapture), or let
 // Coordinator.OnHistoryLost do it inside `replicator run`.
 func Resync(ctx context.Context, deps Deps, cfg Config) error {
 	s, err := StartResync(ctx, deps, cfg)

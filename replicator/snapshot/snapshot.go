@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mongopg/replicator/replicator/capture"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -131,7 +132,7 @@ func prepare(ctx context.Context, deps Deps, cfg Config, kind string) (*Snapshot
 				fresh = cfg.T0
 			}
 			if fresh.IsZero() {
-				if fresh, err = ClusterTime(ctx, deps.Source); err != nil {
+				if fresh, err = capture.ClusterTime(ctx, deps.Source); err != nil {
 					return nil, fmt.Errorf("snapshot: %w", err)
 				}
 			}

@@ -14,8 +14,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongopg/replicator/internal/testenv"
-	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator/snapshot"
 )
 

@@ -1,4 +1,4 @@
-package snapshot
+package capture
 
 import (
 	"context"
@@ -14,7 +14,8 @@ import (
 // ClusterTime returns the source's current majority-committed cluster time:
 // the operationTime of a majority read, or else the gossiped $clusterTime.
 //
-// A snapshot's T0 comes from here, before any document is read: every
+// It is the one source of T0: capture's first start, and every snapshot
+// and resync (package snapshot). A snapshot's T0 comes from here, before any document is read: every
 // write at or before T0 is majority-committed and so visible to the
 // snapshot's majority reads, and every later write is in a change stream
 // opened at T0.
