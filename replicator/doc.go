@@ -15,8 +15,8 @@
 //     it (sink).
 //   - The target's metadata schema and tables are created (idempotently)
 //     before apply or the snapshot starts, unless Options.NoMigrate is set,
-//     in which case `replicator migrate` must have run (apply.go,
-//     openTarget).
+//     in which case `replicator migrate` must have run
+//     (target.go, openTarget).
 //   - Initial snapshot and automatic resync (Options.Snapshot, set by
 //     `replicator run` and, with a target, `replicator capture`): the
 //     snapshot coordinator's OnFirstStart is capture's first-start hook, so

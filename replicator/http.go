@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -58,6 +59,22 @@ func (h *health) live() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.failed
+}
+
+// NewRegistry returns the metrics registry of a replicator process: the
+// Go runtime's and the process's collectors, beside what the components
+// register. Every command that serves metrics starts from it.
+func NewRegistry() *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
+}
+
+// ServeMetrics serves /metrics from g, and /healthz and /readyz (always
+// healthy), on ln until ctx ends: the endpoint of a command that runs one
+// job, such as `replicator snapshot --metrics-listen`.
+func ServeMetrics(ctx context.Context, ln net.Listener, g prometheus.Gatherer, log *slog.Logger) error {
+	return serveHTTP(ctx, ln, g, newHealth(), false, log)
 }
 
 // serveHTTP serves /metrics, /healthz and /readyz on ln until ctx ends,

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mongopg/replicator/replicator/buffer"
@@ -51,36 +50,6 @@ type Options struct {
 	OnFirstStart capture.StartHook
 }
 
-// BufferConfig maps the file's buffer section to the buffer's Config.
-func BufferConfig(c *config.Config) buffer.Config {
-	b := c.Buffer
-	return buffer.Config{
-		URL:             b.NATSURL,
-		DataDir:         b.DataDir,
-		Stream:          b.Stream,
-		SubjectPrefix:   b.SubjectPrefix,
-		CredentialsFile: b.CredentialsFile,
-		CAFile:          b.TLS.CAFile,
-		CertFile:        b.TLS.CertFile,
-		KeyFile:         b.TLS.KeyFile,
-		MaxAge:          b.MaxAge,
-		MaxBytes:        int64(b.MaxBytes),
-		DuplicateWindow: b.DuplicateWindow,
-		Replicas:        b.Replicas,
-		PublishWindow:   b.PublishWindow,
-	}
-}
-
-// CaptureConfig maps the file's source section to capture's Config.
-func CaptureConfig(c *config.Config) capture.Config {
-	return capture.Config{
-		URI:               c.Source.URI,
-		BatchSize:         c.Source.BatchSize,
-		MaxAwait:          c.Source.MaxAwait,
-		HeartbeatInterval: c.Buffer.HeartbeatInterval,
-	}
-}
-
 // Run runs the selected components until ctx ends or one fails, then
 // stops them all and returns the first error (nil on a requested stop).
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
@@ -97,8 +66,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	reg, gath := opts.Registerer, opts.Gatherer
 	if reg == nil {
-		r := prometheus.NewRegistry()
-		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		r := NewRegistry()
 		reg, gath = r, r
 	}
 	if gath == nil {
@@ -138,7 +106,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		defer ln.Close()
 	}
 
-	buf, err := buffer.Open(ctx, BufferConfig(cfg), log)
+	buf, err := buffer.Open(ctx, cfg.ForBuffer(), log)
 	if err != nil {
 		return err
 	}
@@ -153,12 +121,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	g, gctx := errgroup.WithContext(ctx)
 	var pool *pgxpool.Pool
 	if opts.Apply || opts.Snapshot {
-		extra := 0
+		parallelism := 0
 		if opts.Snapshot {
-			// Each chunk copied at once holds a connection, beside apply's.
-			extra = cfg.Snapshot.Parallelism + 1
+			parallelism = cfg.Snapshot.Parallelism
 		}
-		if pool, err = openTarget(ctx, cfg, mappings, opts.NoMigrate, extra, log); err != nil {
+		if pool, err = openTarget(ctx, cfg, mappings, opts.NoMigrate, parallelism, log); err != nil {
 			return err
 		}
 		defer pool.Close()
@@ -166,7 +133,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	var capt *capture.Capture
 	var side *sidecars
 	if opts.Capture {
-		c, err := capture.New(CaptureConfig(cfg), buf, mappings, opts.Registry, reg, log.With("component", "capture"))
+		c, err := capture.New(cfg.ForCapture(), buf, mappings, opts.Registry, reg, log.With("component", "capture"))
 		if err != nil {
 			return err
 		}

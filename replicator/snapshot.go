@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mongopg/replicator/replicator/buffer"
@@ -46,15 +44,15 @@ type sidecars struct {
 // estimated remaining time.
 func newSidecars(cfg *config.Config, withSnapshot bool, c *capture.Capture, buf *buffer.Buffer, pool *pgxpool.Pool,
 	mappings []*transform.Mapping, reg prometheus.Registerer, log *slog.Logger) (*sidecars, error) {
-	client, err := mongo.Connect(options.Client().ApplyURI(cfg.Source.URI).SetAppName("replicator-snapshot"))
+	client, err := OpenSource(cfg.Source.URI, "replicator-snapshot")
 	if err != nil {
-		return nil, fmt.Errorf("source: %w", err)
+		return nil, err
 	}
 	s := &sidecars{client: client, log: log}
-	source := CaptureConfig(cfg).WithDefaults().Source
+	source := cfg.ForCapture().Source
 	s.newGuard = func() *oplogwindow.Guard {
 		g := oplogwindow.New(client, oplogwindow.FromPositions(buf.Positions(), source),
-			oplogwindow.Config{Warning: cfg.Source.OplogHeadroomWarning}, reg, log.With("component", "oplogwindow"))
+			cfg.ForGuard(), reg, log.With("component", "oplogwindow"))
 		if s.co != nil {
 			g.SnapshotRemaining = s.co.Remaining
 		}
@@ -63,7 +61,7 @@ func newSidecars(cfg *config.Config, withSnapshot bool, c *capture.Capture, buf 
 	if withSnapshot {
 		s.co = snapshot.NewCoordinator(snapshot.Deps{Source: client, Target: pool, Mappings: mappings,
 			Metrics: snapshot.NewMetrics(reg), Logger: log.With("component", "snapshot")},
-			snapshot.Config{Parallelism: cfg.Snapshot.Parallelism, ChunkSize: cfg.Snapshot.ChunkSize})
+			cfg.ForSnapshot())
 		c.OnFirstStart = s.co.OnFirstStart
 		if cfg.Source.OnHistoryLost == onHistoryLostResync {
 			c.OnHistoryLost = s.co.OnHistoryLost
@@ -122,7 +120,5 @@ func oplogUnreadable(err error) bool {
 }
 
 func (s *sidecars) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = s.client.Disconnect(ctx)
+	CloseSource(s.client)
 }

@@ -11,25 +11,29 @@ import (
 // Config tunes the applier. The zero value of a field means its default.
 type Config struct {
 	// BatchSize bounds the messages fetched and applied in one transaction
-	// (default 2000).
+	// (default DefaultBatchSize).
 	BatchSize int
-	// BatchBytes bounds the bytes of one fetch (default 16 MiB). A single
+	// BatchBytes bounds the bytes of one fetch (default DefaultBatchBytes). A single
 	// message larger than this is still fetched, alone.
 	BatchBytes int
 	// BatchWait bounds how long a fetch waits to fill a batch (default
-	// 200ms); it is the apply side's contribution to idle latency.
+	// DefaultBatchWait); it is the apply side's contribution to idle
+	// latency.
 	BatchWait time.Duration
 	// MaxRetryBackoff caps the exponential backoff between retries of a
-	// retryable failure (default 30s). Retries go on until Run's context
+	// retryable failure (default DefaultMaxRetryBackoff). Retries go on until Run's context
 	// ends.
 	MaxRetryBackoff time.Duration
 	// MaxAckPending bounds the messages delivered but not yet acknowledged
-	// per collection (default 3 × BatchSize: one batch applying, one
-	// decoded and waiting, one being fetched; at least BatchSize).
+	// per collection (default DefaultMaxAckPending, or BatchSize when that
+	// is larger; at least BatchSize). Memory is bounded by the three
+	// batches a collection holds (one applying, one decoded and waiting,
+	// one being fetched), not by this window, which only lets JetStream
+	// deliver ahead of the acknowledgements.
 	MaxAckPending int
 	// CopyThreshold is the number of rows (root and child rows together)
 	// from which a batch is staged with COPY instead of array parameters
-	// (default 500).
+	// (default DefaultCopyThreshold).
 	CopyThreshold int
 	// TombstoneRetention is how long a delete's tombstone is kept after it
 	// was written (tombstones.go). Set it to the buffer's retention
@@ -39,7 +43,7 @@ type Config struct {
 	// applier adds a margin of one hour for clock differences.
 	TombstoneRetention time.Duration
 	// TombstoneGCInterval is how often tombstones are garbage collected
-	// when TombstoneRetention is set (default 10m).
+	// when TombstoneRetention is set (default DefaultTombstoneGCInterval).
 	TombstoneGCInterval time.Duration
 	// Stream is the JetStream stream holding the buffer (required).
 	Stream string
@@ -47,13 +51,19 @@ type Config struct {
 	SubjectPrefix string
 }
 
+// Defaults used for zero fields. The YAML file's apply section defaults to
+// the same values (replicator/config).
 const (
-	defaultBatchSize       = 2000
-	defaultBatchBytes      = 16 << 20
-	defaultBatchWait       = 200 * time.Millisecond
-	defaultMaxRetryBackoff = 30 * time.Second
-	defaultCopyThreshold   = 500
-	defaultTombstoneGC     = 10 * time.Minute
+	DefaultBatchSize           = 2000
+	DefaultBatchBytes          = 8 << 20
+	DefaultBatchWait           = 100 * time.Millisecond
+	DefaultMaxRetryBackoff     = 30 * time.Second
+	DefaultMaxAckPending       = 20000
+	DefaultCopyThreshold       = 100
+	DefaultTombstoneGCInterval = 10 * time.Minute
+)
+
+const (
 	// ackWait is how long JetStream waits for an ack before redelivering.
 	// Redelivered messages at or below the checkpoint are skipped, so a
 	// long retry is harmless; this only limits needless redeliveries.
@@ -63,25 +73,25 @@ const (
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
 	if c.BatchSize == 0 {
-		c.BatchSize = defaultBatchSize
+		c.BatchSize = DefaultBatchSize
 	}
 	if c.BatchBytes == 0 {
-		c.BatchBytes = defaultBatchBytes
+		c.BatchBytes = DefaultBatchBytes
 	}
 	if c.BatchWait == 0 {
-		c.BatchWait = defaultBatchWait
+		c.BatchWait = DefaultBatchWait
 	}
 	if c.MaxRetryBackoff == 0 {
-		c.MaxRetryBackoff = defaultMaxRetryBackoff
+		c.MaxRetryBackoff = DefaultMaxRetryBackoff
 	}
 	if c.MaxAckPending == 0 {
-		c.MaxAckPending = 3 * c.BatchSize
+		c.MaxAckPending = max(DefaultMaxAckPending, c.BatchSize)
 	}
 	if c.CopyThreshold == 0 {
-		c.CopyThreshold = defaultCopyThreshold
+		c.CopyThreshold = DefaultCopyThreshold
 	}
 	if c.TombstoneGCInterval == 0 {
-		c.TombstoneGCInterval = defaultTombstoneGC
+		c.TombstoneGCInterval = DefaultTombstoneGCInterval
 	}
 	return c
 }
@@ -90,25 +100,30 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if c.BatchSize < 0 {
-		errs = append(errs, fmt.Errorf("batch size %d: must be positive", c.BatchSize))
+		errs = append(errs, &fieldError{"BatchSize", fmt.Errorf("batch size %d: must be positive", c.BatchSize)})
 	}
 	if c.BatchBytes < 0 {
-		errs = append(errs, fmt.Errorf("batch bytes %d: must be positive", c.BatchBytes))
+		errs = append(errs, &fieldError{"BatchBytes", fmt.Errorf("batch bytes %d: must be positive", c.BatchBytes)})
 	}
-	if c.BatchWait < 0 || c.MaxRetryBackoff < 0 || c.TombstoneRetention < 0 || c.TombstoneGCInterval < 0 {
-		errs = append(errs, errors.New("durations must not be negative"))
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"BatchWait", c.BatchWait}, {"MaxRetryBackoff", c.MaxRetryBackoff}, {"TombstoneRetention", c.TombstoneRetention}, {"TombstoneGCInterval", c.TombstoneGCInterval}} {
+		if d.v < 0 {
+			errs = append(errs, &fieldError{d.field, fmt.Errorf("duration %s must not be negative", d.v)})
+		}
 	}
 	if c.MaxAckPending != 0 && c.MaxAckPending < c.BatchSize {
-		errs = append(errs, fmt.Errorf("max ack pending %d: must be at least the batch size %d", c.MaxAckPending, c.BatchSize))
+		errs = append(errs, &fieldError{"MaxAckPending", fmt.Errorf("max ack pending %d: must be at least the batch size %d", c.MaxAckPending, c.BatchSize)})
 	}
 	if c.CopyThreshold < 0 {
-		errs = append(errs, fmt.Errorf("copy threshold %d: must not be negative", c.CopyThreshold))
+		errs = append(errs, &fieldError{"CopyThreshold", fmt.Errorf("copy threshold %d: must not be negative", c.CopyThreshold)})
 	}
 	if c.Stream == "" {
-		errs = append(errs, errors.New("stream name is required"))
+		errs = append(errs, &fieldError{"Stream", errors.New("stream name is required")})
 	}
 	if c.SubjectPrefix == "" {
-		errs = append(errs, errors.New("subject prefix is required"))
+		errs = append(errs, &fieldError{"SubjectPrefix", errors.New("subject prefix is required")})
 	}
 	return errors.Join(errs...)
 }
@@ -150,3 +165,17 @@ func (c Collection) Validate() error {
 	}
 	return nil
 }
+
+// fieldError is a Validate problem of one Config field. replicator/config
+// finds the field through ConfigField and reports the problem at that
+// field's position in the YAML file.
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e *fieldError) Error() string { return e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+// ConfigField names the Config field at fault.
+func (e *fieldError) ConfigField() string { return e.field }

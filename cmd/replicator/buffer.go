@@ -3,19 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
-	"time"
-	"unicode/utf8"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/schemas/envelope"
 )
 
 func bufferCommand() command {
@@ -112,152 +106,18 @@ func runBufferShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := knownCollection(cfg, *collection); err != nil {
 		return err
 	}
-	streamName, prefix := cfg.Buffer.Stream, cfg.Buffer.SubjectPrefix
-	if *streamFlag != "" {
-		streamName = *streamFlag
-	}
-	if *prefixFlag != "" {
-		prefix = *prefixFlag
-	}
-	js, streamName, prefix, closeBuf, err := openBuffer(ctx, cfg, *natsURL, streamName, prefix)
-	defer closeBuf()
+	buf, err := openBuffer(ctx, cfg, *natsURL, *streamFlag, *prefixFlag)
 	if err != nil {
 		return err
 	}
-	stream, err := js.Stream(ctx, streamName)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("no stream %s in the buffer (has the replicator run against it? check --stream / buffer.stream)", streamName)
+	defer buf.Close()
+	r := buffer.ShowRange{From: start, Count: n}
+	if *seqFlag != "" {
+		r.From = max(start, 1)
 	}
-	if err != nil {
-		return fmt.Errorf("buffer: stream %s: %w", streamName, err)
-	}
-	subject := envelope.Subject(prefix, *collection)
-	lastMsg, err := stream.GetLastMsgForSubject(ctx, subject)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return fmt.Errorf("no messages for %s in stream %s (subject %s)", *collection, streamName, subject)
-	}
-	if err != nil {
-		return fmt.Errorf("buffer: last message of %s: %w", subject, err)
-	}
-	if *seqFlag == "" {
-		first := stream.CachedInfo().State.FirstSeq
-		if start, err = kthLast(ctx, stream, subject, first, lastMsg.Sequence, n); err != nil {
-			return err
-		}
-	} else if start > lastMsg.Sequence {
-		return fmt.Errorf("no messages for %s in stream %s at or after sequence %d; its last one is at %d", *collection, streamName, start, lastMsg.Sequence)
-	}
-
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
-	for seq, shown := max(start, 1), 0; shown < n; shown++ {
-		m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break // the end of the subject
-		}
-		if err != nil {
-			return fmt.Errorf("buffer: message of %s at or after %d: %w", subject, seq, err)
-		}
-		if err := enc.Encode(showMessage(m)); err != nil {
-			return err
-		}
-		seq = m.Sequence + 1
-	}
-	return nil
-}
-
-// shownMessage is one line of `buffer show` output.
-type shownMessage struct {
-	Seq      uint64             `json:"seq"`
-	Subject  string             `json:"subject"`
-	Time     string             `json:"time"`
-	MsgID    string             `json:"msg_id,omitempty"`
-	Envelope *envelope.Envelope `json:"envelope,omitempty"`
-	// Error, Raw and RawBase64 describe a message that does not decode.
-	Error     string  `json:"error,omitempty"`
-	Raw       *string `json:"raw,omitempty"`
-	RawBase64 []byte  `json:"raw_base64,omitempty"`
-}
-
-func showMessage(m *jetstream.RawStreamMsg) shownMessage {
-	s := shownMessage{
-		Seq:     m.Sequence,
-		Subject: m.Subject,
-		Time:    m.Time.UTC().Format(time.RFC3339Nano),
-		MsgID:   m.Header.Get(nats.MsgIdHdr),
-	}
-	env, err := envelope.Decode(m.Data)
-	switch {
-	case err == nil:
-		s.Envelope = env
-	case utf8.Valid(m.Data):
-		raw := string(m.Data)
-		s.Error, s.Raw = err.Error(), &raw
-	default:
-		s.Error, s.RawBase64 = err.Error(), m.Data
-	}
-	return s
-}
-
-// kthLast returns the stream sequence of the k-th last message on subject,
-// whose last message is at sequence last, or first (the stream's first
-// sequence) when the subject holds fewer than k messages. JetStream reads
-// forward only, so it binary-searches the start sequence by the number of
-// subject messages from there on, about log2(last-first) probes.
-func kthLast(ctx context.Context, s jetstream.Stream, subject string, first, last uint64, k int) (uint64, error) {
-	if k <= 1 {
-		return last, nil
-	}
-	// The k-th last message is at or before last-k+1.
-	if last+1 < first+uint64(k) {
-		return first, nil
-	}
-	enough := func(seq uint64) (bool, error) {
-		n, err := pendingFrom(ctx, s, subject, seq)
-		return n >= uint64(k), err
-	}
-	ok, err := enough(first)
-	if err != nil || !ok {
-		return first, err
-	}
-	lo, hi := first, last-uint64(k)+2 // enough(lo) holds; hi is past the answer
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		ok, err := enough(mid)
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return lo, nil
-}
-
-// pendingFrom counts the messages on subject at or after stream sequence
-// seq. It asks the server through a short-lived ephemeral consumer (no
-// acks, in memory, never pulled from) and deletes it at once; the
-// inactivity threshold removes it should the delete fail. Durable
-// consumers are untouched.
-func pendingFrom(ctx context.Context, s jetstream.Stream, subject string, seq uint64) (uint64, error) {
-	c, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		Description:       "replicator buffer show: counts messages, reads none",
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       seq,
-		FilterSubject:     subject,
-		AckPolicy:         jetstream.AckNonePolicy,
-		MemoryStorage:     true,
-		Replicas:          1,
-		InactiveThreshold: time.Minute,
-	})
-	if err != nil {
-		return 0, fmt.Errorf("buffer: count messages of %s from %d: %w", subject, seq, err)
-	}
-	info := c.CachedInfo()
-	_ = s.DeleteConsumer(ctx, info.Name) // best effort; see above
-	return info.NumPending, nil
+	return buf.Show(ctx, *collection, r, func(m buffer.ShownMessage) error { return enc.Encode(m) })
 }
 
 // knownCollection checks that ns is one of the config's collections.

@@ -9,14 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/mongopg/replicator/checkpoints"
-	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/sink"
 )
 
@@ -100,8 +95,8 @@ func runCheckpointsSet(ctx context.Context, args []string, stdout, stderr io.Wri
 	timeFlag := fs.String("time", "", "replay from this `time` (RFC 3339)")
 	force := fs.Bool("force", false, "allow moving the checkpoint forward (skips events)")
 	natsURL := fs.String("nats-url", "", "NATS `URL` of the buffer (instead of the config file's buffer section)")
-	stream := fs.String("stream", config.DefaultStream, "JetStream `stream` (with --nats-url)")
-	prefix := fs.String("subject-prefix", config.DefaultSubjectPrefix, "subject `prefix` (with --nats-url)")
+	stream := fs.String("stream", "", "JetStream `stream` (with --nats-url; default: the config's buffer.stream, else "+buffer.DefaultStream+")")
+	prefix := fs.String("subject-prefix", "", "subject `prefix` (with --nats-url; default: the config's buffer.subject_prefix, else "+buffer.DefaultSubjectPrefix+")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -126,16 +121,17 @@ func runCheckpointsSet(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	defer pool.Close()
 
-	js, streamName, subjectPrefix, closeBuf, err := openBuffer(ctx, cfg, *natsURL, *stream, *prefix)
+	buf, err := openBuffer(ctx, cfg, *natsURL, *stream, *prefix)
 	if err != nil {
 		if *timeFlag != "" {
 			return fmt.Errorf("--time needs the buffer: %w", err)
 		}
 		fmt.Fprintf(stderr, "warning: buffer unreachable (%v); a running applier notices the reset by itself\n", err)
+	} else {
+		defer buf.Close()
 	}
-	defer closeBuf()
 	if *timeFlag != "" {
-		s, ok, err := checkpoints.SeqBefore(ctx, js, streamName, envelope.Subject(subjectPrefix, *collection), at)
+		s, ok, err := checkpoints.SeqBefore(ctx, buf.JetStream(), buf.Config().Stream, buf.Subject(*collection), at)
 		if err != nil {
 			return err
 		}
@@ -149,8 +145,8 @@ func runCheckpointsSet(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	if js != nil {
-		if err := checkpoints.DropConsumer(ctx, js, streamName, sink.Durable(*collection)); err != nil {
+	if buf != nil {
+		if err := checkpoints.DropConsumer(ctx, buf.JetStream(), buf.Config().Stream, sink.Durable(*collection)); err != nil {
 			return err
 		}
 	}
@@ -158,30 +154,31 @@ func runCheckpointsSet(ctx context.Context, args []string, stdout, stderr io.Wri
 	return nil
 }
 
-// openBuffer reaches the buffer through --nats-url, else through the
-// config file (starting the embedded server on data_dir when no replicator
-// runs). The close function is always safe to call.
-func openBuffer(ctx context.Context, cfg *config.Config, natsURL, stream, prefix string) (jetstream.JetStream, string, string, func(), error) {
-	noop := func() {}
+// openBuffer reaches the buffer without changing it (buffer.Connect):
+// through --nats-url when given, with the config file's credentials and TLS
+// files when there is one, else through the config file's buffer section
+// (starting the embedded server on data_dir when no replicator runs).
+// stream and prefix override the config's names when not empty.
+func openBuffer(ctx context.Context, cfg *config.Config, natsURL, stream, prefix string) (*buffer.Buffer, error) {
+	var bc buffer.Config
+	switch {
+	case cfg != nil:
+		bc = cfg.ForBuffer()
+	case natsURL == "":
+		return nil, errors.New("no buffer: give --nats-url or a config file")
+	}
 	if natsURL != "" {
-		nc, err := nats.Connect(natsURL)
-		if err != nil {
-			return nil, "", "", noop, fmt.Errorf("buffer: %w", err)
-		}
-		js, err := jetstream.New(nc)
-		if err != nil {
-			nc.Close()
-			return nil, "", "", noop, fmt.Errorf("buffer: %w", err)
-		}
-		return js, stream, prefix, nc.Close, nil
+		bc.URL = natsURL
 	}
-	if cfg == nil {
-		return nil, "", "", noop, errors.New("no buffer: give --nats-url or a config file")
+	if stream != "" {
+		bc.Stream = stream
 	}
-	buf, err := buffer.Open(ctx, replicator.BufferConfig(cfg), nil)
+	if prefix != "" {
+		bc.SubjectPrefix = prefix
+	}
+	buf, err := buffer.Connect(ctx, bc, nil)
 	if err != nil {
-		return nil, "", "", noop, fmt.Errorf("buffer: %w", err)
+		return nil, fmt.Errorf("buffer: %w", err)
 	}
-	bc := buf.Config()
-	return buf.JetStream(), bc.Stream, bc.SubjectPrefix, buf.Close, nil
+	return buf, nil
 }

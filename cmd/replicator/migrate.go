@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/schemas"
 )
@@ -95,13 +96,13 @@ func (f *targetFlags) open(ctx context.Context, stderr io.Writer) (*pgxpool.Pool
 		}
 		url = cfg.Target.URL
 	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		return nil, nil, fmt.Errorf("target: %w", err)
+	conns := 0
+	if cfg != nil {
+		conns = replicator.TargetConns(cfg, 0)
 	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, nil, fmt.Errorf("target: %w", err)
+	pool, err := replicator.OpenTarget(ctx, url, conns)
+	if err != nil {
+		return nil, nil, err
 	}
 	return pool, cfg, nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/capture"
 	"github.com/mongopg/replicator/replicator/snapshot"
@@ -49,7 +48,7 @@ func runResync(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *all {
 		env.scfg.Collections = nil
 		env.scfg.OnT0 = func(ctx context.Context, t0 transform.ClusterTime) error {
-			buf, err := buffer.Open(ctx, replicator.BufferConfig(env.cfg), env.log)
+			buf, err := buffer.Open(ctx, env.cfg.ForBuffer(), env.log)
 			if err != nil {
 				return err
 			}
@@ -58,7 +57,7 @@ func runResync(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			for _, m := range env.deps.Mappings {
 				namespaces = append(namespaces, m.Namespace())
 			}
-			source := replicator.CaptureConfig(env.cfg).WithDefaults().Source
+			source := env.cfg.ForCapture().Source
 			if err := capture.ResetCapture(ctx, buf, env.deps.Target, source, namespaces, t0); err != nil {
 				return err
 			}

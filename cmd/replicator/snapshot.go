@@ -8,15 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/config"
@@ -123,11 +115,8 @@ func (o *snapshotFlags) open(ctx context.Context, stderr io.Writer) (*snapshotEn
 			e.close()
 		}
 	}()
-	e.scfg = snapshot.Config{
-		Parallelism: cfg.Snapshot.Parallelism,
-		ChunkSize:   cfg.Snapshot.ChunkSize,
-		Collections: splitList(*o.collections),
-	}
+	e.scfg = cfg.ForSnapshot()
+	e.scfg.Collections = splitList(*o.collections)
 	if *o.parallelism > 0 {
 		e.scfg.Parallelism = *o.parallelism
 	}
@@ -146,40 +135,33 @@ func (o *snapshotFlags) open(ctx context.Context, stderr io.Writer) (*snapshotEn
 		return nil, fmt.Errorf("%w: --progress %q: want bar, log or auto", errUsage, *o.progress)
 	}
 
-	client, err := mongo.Connect(options.Client().ApplyURI(cfg.Source.URI).SetAppName("replicator-snapshot"))
+	client, err := replicator.OpenSource(cfg.Source.URI, "replicator-snapshot")
 	if err != nil {
-		return nil, fmt.Errorf("source: %w", err)
+		return nil, err
 	}
-	e.closer = append(e.closer, func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = client.Disconnect(dctx)
-	})
-	pcfg, err := pgxpool.ParseConfig(cfg.Target.URL)
+	e.closer = append(e.closer, func() { replicator.CloseSource(client) })
+	pool, err := replicator.OpenTarget(ctx, cfg.Target.URL, replicator.TargetConns(cfg, e.scfg.Parallelism))
 	if err != nil {
-		return nil, fmt.Errorf("target url: %w", err)
-	}
-	pcfg.MaxConns = int32(max(cfg.Target.MaxConns, e.scfg.Parallelism+2))
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("target: %w", err)
+		return nil, err
 	}
 	e.closer = append(e.closer, pool.Close)
 	if err := replicator.Prepare(ctx, pool, maps); err != nil {
 		return nil, err
 	}
-	reg := prometheus.NewRegistry()
+	reg := replicator.NewRegistry()
 	e.deps = snapshot.Deps{Source: client, Target: pool, Mappings: maps, Metrics: snapshot.NewMetrics(reg), Logger: log}
 	if *o.listen != "" {
 		ln, err := net.Listen("tcp", *o.listen)
 		if err != nil {
 			return nil, fmt.Errorf("metrics endpoint: %w", err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		e.closer = append(e.closer, func() { _ = srv.Close() })
+		sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = replicator.ServeMetrics(sctx, ln, reg, log)
+		}()
+		e.closer = append(e.closer, func() { stop(); <-done; ln.Close() })
 	}
 	ok = true
 	return e, nil

@@ -8,8 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/buffer"
@@ -41,14 +39,14 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	bcfg := replicator.BufferConfig(cfg)
+	bcfg := cfg.ForBuffer()
 	buf, err := buffer.Open(ctx, bcfg, nil)
 	if err != nil {
 		return err
 	}
 	defer buf.Close()
 	now := time.Now()
-	source := replicator.CaptureConfig(cfg).WithDefaults().Source
+	source := cfg.ForCapture().Source
 	pos, err := buf.Positions().Load(ctx, source)
 	switch {
 	case errors.Is(err, buffer.ErrNoPosition):
@@ -71,12 +69,12 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	var cps map[string]checkpoints.Checkpoint
 	if cfg.Target.URL != "" {
-		pool, err := pgxpool.New(ctx, cfg.Target.URL)
-		if err != nil {
-			return fmt.Errorf("target: %w", err)
+		var list []checkpoints.Checkpoint
+		pool, err := replicator.OpenTarget(ctx, cfg.Target.URL, replicator.TargetConns(cfg, 0))
+		if err == nil {
+			defer pool.Close()
+			list, err = checkpoints.List(ctx, pool)
 		}
-		defer pool.Close()
-		list, err := checkpoints.List(ctx, pool)
 		if err != nil {
 			fmt.Fprintf(stdout, "apply checkpoints: %v\n", err)
 		}

@@ -32,6 +32,23 @@ type Buffer struct {
 // Open connects to (or starts) the buffer described by cfg and provisions
 // its stream and position bucket. Close releases it.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error) {
+	b, err := Connect(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.provision(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Connect connects to (or starts) the buffer described by cfg without
+// creating or changing its stream: the one connect path of every command,
+// with cfg's credentials and TLS files. Operator commands that only read
+// the buffer or move an applier's consumer use it, so they never rewrite a
+// stream's settings; Positions needs Open.
+func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -90,10 +107,6 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error) {
 		return nil, fmt.Errorf("buffer: %w", err)
 	}
 	b.js = js
-	if err := b.provision(ctx); err != nil {
-		b.Close()
-		return nil, err
-	}
 	return b, nil
 }
 

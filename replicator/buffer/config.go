@@ -59,6 +59,10 @@ const (
 	DefaultMaxAge          = 7 * 24 * time.Hour
 	DefaultDuplicateWindow = 2 * time.Minute
 	DefaultPublishWindow   = 1024
+	DefaultReplicas        = 1
+	// DefaultDataDir is the embedded server's directory in the YAML file's
+	// defaults (buffer.data_dir); Config itself requires one.
+	DefaultDataDir = "./replicator-data"
 )
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -76,7 +80,7 @@ func (c Config) WithDefaults() Config {
 		c.DuplicateWindow = DefaultDuplicateWindow
 	}
 	if c.Replicas == 0 {
-		c.Replicas = 1
+		c.Replicas = DefaultReplicas
 	}
 	if c.PublishWindow == 0 {
 		c.PublishWindow = DefaultPublishWindow
@@ -91,22 +95,36 @@ func (c Config) WithDefaults() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if c.URL == "" && c.DataDir == "" {
-		errs = append(errs, errors.New("buffer: data_dir is required for the embedded server (nats_url is empty)"))
+		errs = append(errs, &fieldError{"DataDir", errors.New("buffer: data_dir is required for the embedded server (nats_url is empty)")})
 	}
 	if c.URL == "" && c.Replicas > 1 {
-		errs = append(errs, fmt.Errorf("buffer: replicas %d needs a NATS cluster; the embedded server holds one replica", c.Replicas))
+		errs = append(errs, &fieldError{"Replicas", fmt.Errorf("buffer: replicas %d needs a NATS cluster; the embedded server holds one replica", c.Replicas)})
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {
-		errs = append(errs, fmt.Errorf("buffer: replicas %d must be 1 to 5", c.Replicas))
+		errs = append(errs, &fieldError{"Replicas", fmt.Errorf("buffer: replicas %d must be 1 to 5", c.Replicas)})
 	}
 	if c.PublishWindow < 1 {
-		errs = append(errs, fmt.Errorf("buffer: publish_window %d must be positive", c.PublishWindow))
+		errs = append(errs, &fieldError{"PublishWindow", fmt.Errorf("buffer: publish_window %d must be positive", c.PublishWindow)})
 	}
 	if c.DuplicateWindow < time.Second {
-		errs = append(errs, fmt.Errorf("buffer: duplicate_window %s is too short", c.DuplicateWindow))
+		errs = append(errs, &fieldError{"DuplicateWindow", fmt.Errorf("buffer: duplicate_window %s is too short", c.DuplicateWindow)})
 	}
 	if c.MaxAge > 0 && c.DuplicateWindow > c.MaxAge {
-		errs = append(errs, fmt.Errorf("buffer: duplicate_window %s exceeds max_age %s", c.DuplicateWindow, c.MaxAge))
+		errs = append(errs, &fieldError{"DuplicateWindow", fmt.Errorf("buffer: duplicate_window %s exceeds max_age %s", c.DuplicateWindow, c.MaxAge)})
 	}
 	return errors.Join(errs...)
 }
+
+// fieldError is a Validate problem of one Config field. replicator/config
+// finds the field through ConfigField and reports the problem at that
+// field's position in the YAML file.
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e *fieldError) Error() string { return e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+// ConfigField names the Config field at fault.
+func (e *fieldError) ConfigField() string { return e.field }

@@ -9,18 +9,18 @@ import (
 // Config configures one source's capture.
 type Config struct {
 	// Source names the source in saved positions and leases (default
-	// "default"). Two capture processes with the same Source and buffer
+	// DefaultSource). Two capture processes with the same Source and buffer
 	// never run at once.
 	Source string
 	// URI is the MongoDB connection string.
 	URI string
-	// BatchSize is the change stream's batch size (default 1000).
+	// BatchSize is the change stream's batch size (default DefaultBatchSize).
 	BatchSize int
-	// MaxAwait is the getMore await time (default 1s); it also paces idle
+	// MaxAwait is the getMore await time (default DefaultMaxAwait); it also paces idle
 	// heartbeats.
 	MaxAwait time.Duration
 	// HeartbeatInterval is how often each collection's subject gets a
-	// heartbeat (default 1s).
+	// heartbeat (default DefaultHeartbeatInterval).
 	HeartbeatInterval time.Duration
 	// SaveInterval is how often the durable position is saved (default 1s).
 	SaveInterval time.Duration
@@ -31,28 +31,39 @@ type Config struct {
 	LeaseTTL time.Duration
 }
 
+// Defaults used for zero fields.
+const (
+	DefaultSource            = "default"
+	DefaultBatchSize         = 1000
+	DefaultMaxAwait          = time.Second
+	DefaultHeartbeatInterval = time.Second
+	DefaultSaveInterval      = time.Second
+	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultLeaseTTL          = 15 * time.Second
+)
+
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
 	if c.Source == "" {
-		c.Source = "default"
+		c.Source = DefaultSource
 	}
 	if c.BatchSize == 0 {
-		c.BatchSize = 1000
+		c.BatchSize = DefaultBatchSize
 	}
 	if c.MaxAwait == 0 {
-		c.MaxAwait = time.Second
+		c.MaxAwait = DefaultMaxAwait
 	}
 	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = time.Second
+		c.HeartbeatInterval = DefaultHeartbeatInterval
 	}
 	if c.SaveInterval == 0 {
-		c.SaveInterval = time.Second
+		c.SaveInterval = DefaultSaveInterval
 	}
 	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = 30 * time.Second
+		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if c.LeaseTTL == 0 {
-		c.LeaseTTL = 15 * time.Second
+		c.LeaseTTL = DefaultLeaseTTL
 	}
 	return c
 }
@@ -61,13 +72,30 @@ func (c Config) WithDefaults() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if c.URI == "" {
-		errs = append(errs, errors.New("capture: source uri is required"))
+		errs = append(errs, &fieldError{"URI", errors.New("capture: source uri is required")})
 	}
 	if c.BatchSize < 1 {
-		errs = append(errs, fmt.Errorf("capture: batch_size %d must be positive", c.BatchSize))
+		errs = append(errs, &fieldError{"BatchSize", fmt.Errorf("capture: batch_size %d must be positive", c.BatchSize)})
 	}
-	if c.HeartbeatInterval <= 0 || c.MaxAwait <= 0 {
-		errs = append(errs, errors.New("capture: heartbeat_interval and max_await must be positive"))
+	if c.HeartbeatInterval <= 0 {
+		errs = append(errs, &fieldError{"HeartbeatInterval", errors.New("capture: heartbeat_interval must be positive")})
+	}
+	if c.MaxAwait <= 0 {
+		errs = append(errs, &fieldError{"MaxAwait", errors.New("capture: max_await must be positive")})
 	}
 	return errors.Join(errs...)
 }
+
+// fieldError is a Validate problem of one Config field. replicator/config
+// finds the field through ConfigField and reports the problem at that
+// field's position in the YAML file.
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e *fieldError) Error() string { return e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+// ConfigField names the Config field at fault.
+func (e *fieldError) ConfigField() string { return e.field }

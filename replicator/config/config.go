@@ -5,6 +5,11 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/mongopg/replicator/replicator/buffer"
+	"github.com/mongopg/replicator/replicator/capture"
+	"github.com/mongopg/replicator/replicator/capture/oplogwindow"
+	"github.com/mongopg/replicator/replicator/snapshot"
+	"github.com/mongopg/replicator/sink"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -135,56 +140,57 @@ type LogConfig struct {
 	Format string `yaml:"format"`
 }
 
-// Defaults.
+// Defaults of the sections no component owns. Every other default is the
+// owning component's exported constant (components.go maps them).
 const (
 	DefaultOnHistoryLost = "stop"
-	DefaultDataDir       = "./replicator-data"
-	DefaultStream        = "REPLICATOR"
-	DefaultSubjectPrefix = "replicator"
+	DefaultMaxConns      = 8
 	DefaultMetricsListen = "127.0.0.1:9187"
+	DefaultLogLevel      = "info"
+	DefaultLogFormat     = "text"
 	// DefaultEmbeddedMemoryLimit is buffer.embedded_memory_limit's default.
 	DefaultEmbeddedMemoryLimit = 224 * MiB
 	// MinEmbeddedMemoryLimit is the smallest non-zero limit accepted.
 	MinEmbeddedMemoryLimit = 64 * MiB
 )
 
-// applyDefaults fills zero values.
+// applyDefaults fills zero values from the components' defaults.
 func (c *Config) applyDefaults() {
 	setStr(&c.Source.OnHistoryLost, DefaultOnHistoryLost)
-	setInt(&c.Source.BatchSize, 1000)
-	setDur(&c.Source.MaxAwait, time.Second)
-	setDur(&c.Source.OplogHeadroomWarning, 24*time.Hour)
+	setInt(&c.Source.BatchSize, capture.DefaultBatchSize)
+	setDur(&c.Source.MaxAwait, capture.DefaultMaxAwait)
+	setDur(&c.Source.OplogHeadroomWarning, oplogwindow.DefaultWarning)
 
-	setStr(&c.Buffer.DataDir, DefaultDataDir)
-	setStr(&c.Buffer.Stream, DefaultStream)
-	setStr(&c.Buffer.SubjectPrefix, DefaultSubjectPrefix)
-	setDur(&c.Buffer.MaxAge, 168*time.Hour)
-	setDur(&c.Buffer.DuplicateWindow, 2*time.Minute)
-	setInt(&c.Buffer.Replicas, 1)
-	setInt(&c.Buffer.PublishWindow, 1024)
-	setDur(&c.Buffer.HeartbeatInterval, time.Second)
+	setStr(&c.Buffer.DataDir, buffer.DefaultDataDir)
+	setStr(&c.Buffer.Stream, buffer.DefaultStream)
+	setStr(&c.Buffer.SubjectPrefix, buffer.DefaultSubjectPrefix)
+	setDur(&c.Buffer.MaxAge, buffer.DefaultMaxAge)
+	setDur(&c.Buffer.DuplicateWindow, buffer.DefaultDuplicateWindow)
+	setInt(&c.Buffer.Replicas, buffer.DefaultReplicas)
+	setInt(&c.Buffer.PublishWindow, buffer.DefaultPublishWindow)
+	setDur(&c.Buffer.HeartbeatInterval, capture.DefaultHeartbeatInterval)
 	if c.Buffer.EmbeddedMemoryLimit == nil {
 		lim := DefaultEmbeddedMemoryLimit
 		c.Buffer.EmbeddedMemoryLimit = &lim
 	}
 
-	setInt(&c.Target.MaxConns, 8)
+	setInt(&c.Target.MaxConns, DefaultMaxConns)
 
-	setInt(&c.Apply.BatchSize, 2000)
+	setInt(&c.Apply.BatchSize, sink.DefaultBatchSize)
 	if c.Apply.BatchBytes == 0 {
-		c.Apply.BatchBytes = 8 * MiB
+		c.Apply.BatchBytes = sink.DefaultBatchBytes
 	}
-	setDur(&c.Apply.BatchWait, 100*time.Millisecond)
-	setInt(&c.Apply.MaxAckPending, 20000)
-	setDur(&c.Apply.MaxRetryBackoff, 30*time.Second)
-	setInt(&c.Apply.CopyThreshold, 100)
+	setDur(&c.Apply.BatchWait, sink.DefaultBatchWait)
+	setInt(&c.Apply.MaxAckPending, max(sink.DefaultMaxAckPending, c.Apply.BatchSize))
+	setDur(&c.Apply.MaxRetryBackoff, sink.DefaultMaxRetryBackoff)
+	setInt(&c.Apply.CopyThreshold, sink.DefaultCopyThreshold)
 
-	setInt(&c.Snapshot.Parallelism, 4)
-	setInt(&c.Snapshot.ChunkSize, 10000)
+	setInt(&c.Snapshot.Parallelism, snapshot.DefaultParallelism)
+	setInt(&c.Snapshot.ChunkSize, snapshot.DefaultChunkSize)
 
 	setStr(&c.Metrics.Listen, DefaultMetricsListen)
-	setStr(&c.Log.Level, "info")
-	setStr(&c.Log.Format, "text")
+	setStr(&c.Log.Level, DefaultLogLevel)
+	setStr(&c.Log.Format, DefaultLogFormat)
 }
 
 func setStr(p *string, v string) {

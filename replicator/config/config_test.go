@@ -143,6 +143,12 @@ func TestProblemCases(t *testing.T) {
 			"buffer.tls: cert_file and key_file go together", "metrics.listen: \"nope\" must be host:port", "log.format: \"xml\" must be text or json",
 		}},
 		{"memory limit too small", "buffer: {embedded_memory_limit: 10MiB}\ncollections: [{source: a.b, table: a.b}]\n", []string{"buffer.embedded_memory_limit: 10485760 bytes is too small for the embedded server: give at least 64MiB, or 0 for no limit"}},
+		{"component checks", "buffer: {duplicate_window: 2h, max_age: 1h, replicas: 3}\napply: {batch_size: 5000, max_ack_pending: 100}\nsnapshot: {parallelism: 300}\ncollections: [{source: a.b, table: a.b}]\n", []string{
+			"bad.yaml:1:28: buffer.duplicate_window: buffer: duplicate_window 2h0m0s exceeds max_age 1h0m0s",
+			"bad.yaml:1:55: buffer.replicas: buffer: replicas 3 needs a NATS cluster; the embedded server holds one replica",
+			"bad.yaml:2:44: apply.max_ack_pending: max ack pending 100: must be at least the batch size 5000",
+			"bad.yaml:3:25: snapshot.parallelism: parallelism 300: want 1..256",
+		}},
 		{"sizes", "apply: {batch_bytes: 2 GiB}\nbuffer: {max_bytes: [1]}\ncollections: [{source: a.b, table: a.b}]\n", []string{"buffer.max_bytes: a size must be a scalar"}},
 	}
 	for _, tt := range tests {

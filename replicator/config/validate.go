@@ -7,8 +7,9 @@ import (
 	"github.com/mongopg/replicator/transform"
 )
 
-// Validate checks every section and compiles every collection, returning
-// all problems at once as Problems. It does not require source.uri or
+// Validate checks every section, runs every component's own Validate on
+// the configs the file maps to (components.go) and compiles every
+// collection, returning all problems at once as Problems. It does not require source.uri or
 // target.url (see RequireSource, RequireTarget): schema and check work
 // without them.
 func (c *Config) Validate() error {
@@ -76,6 +77,7 @@ func (c *Config) Validate() error {
 		add("collections", "at least one collection is required")
 	}
 	ps = append(ps, c.validateCollections()...)
+	ps = append(ps, c.componentProblems(ps)...)
 	if len(ps) > 0 {
 		ps.sort()
 		return ps

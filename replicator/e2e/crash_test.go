@@ -15,7 +15,6 @@ import (
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
 	"github.com/mongopg/replicator/internal/workload"
-	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/config"
 )
@@ -172,7 +171,7 @@ func TestCrashKill9(t *testing.T) {
 			tearConsumers(t, filepath.Join(dir, "data"))
 		}
 		if os.Getenv("CRASH_CHECK_TAIL") != "" {
-			checkTail(t, replicator.BufferConfig(cfg), pgURL)
+			checkTail(t, cfg.ForBuffer(), pgURL)
 		}
 		p = startProc(t, bin, cfgPath, logf)
 	}
@@ -203,7 +202,7 @@ func TestCrashKill9(t *testing.T) {
 		p.kill(t)
 		p = nil
 		t.Logf("PostgreSQL does not equal MongoDB:\n%s", r)
-		diagnose(t, r, mappings, pool, replicator.BufferConfig(cfg))
+		diagnose(t, r, mappings, pool, cfg.ForBuffer())
 		if b, err := os.ReadFile(logf.Name()); err == nil {
 			keep := filepath.Join(os.TempDir(), "replicator-crash.log")
 			_ = os.WriteFile(keep, b, 0o644)

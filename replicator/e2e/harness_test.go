@@ -202,7 +202,7 @@ func deadLetters(t testing.TB, pool *pgxpool.Pool) int {
 func (h *harness) openBuffer() (*buffer.Buffer, jetstream.Stream) {
 	h.t.Helper()
 	ctx := context.Background()
-	buf, err := buffer.Open(ctx, replicator.BufferConfig(h.cfg), nil)
+	buf, err := buffer.Open(ctx, h.cfg.ForBuffer(), nil)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -17,12 +17,13 @@ import (
 // Config tunes one snapshot or resync.
 type Config struct {
 	// Parallelism bounds the chunks copied at once, over all collections:
-	// open source cursors and target transactions (default 4).
+	// open source cursors and target transactions (default
+	// DefaultParallelism).
 	Parallelism int
-	// ChunkSize is the planned documents per chunk (default 10000).
+	// ChunkSize is the planned documents per chunk (default DefaultChunkSize).
 	ChunkSize int
 	// BatchSize is the documents per COPY batch inside a chunk's
-	// transaction (default 2000); it bounds memory per chunk.
+	// transaction (default DefaultBatchSize); it bounds memory per chunk.
 	BatchSize int
 	// Collections restricts the run to these source namespaces; empty
 	// means every mapping in Deps.
@@ -46,39 +47,49 @@ type Config struct {
 	// buffer holds no changes between its T0 and this one.
 	T0 transform.ClusterTime
 	// MaxRetries is how often one chunk is retried after a retryable
-	// failure before the run fails (default 8).
+	// failure before the run fails (default DefaultMaxRetries).
 	MaxRetries int
 }
 
+// Defaults used for zero fields.
+const (
+	DefaultParallelism = 4
+	DefaultChunkSize   = 10000
+	DefaultBatchSize   = 2000
+	DefaultMaxRetries  = 8
+	// MaxParallelism bounds Parallelism.
+	MaxParallelism = 256
+)
+
 func (c *Config) applyDefaults() {
 	if c.Parallelism <= 0 {
-		c.Parallelism = 4
+		c.Parallelism = DefaultParallelism
 	}
 	if c.ChunkSize <= 0 {
-		c.ChunkSize = 10000
+		c.ChunkSize = DefaultChunkSize
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 2000
+		c.BatchSize = DefaultBatchSize
 	}
 	if c.ProgressInterval <= 0 {
 		c.ProgressInterval = 10 * time.Second
 	}
 	if c.MaxRetries <= 0 {
-		c.MaxRetries = 8
+		c.MaxRetries = DefaultMaxRetries
 	}
 }
 
 // Validate reports settings that cannot work.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Parallelism < 0 || c.Parallelism > 256 {
-		errs = append(errs, fmt.Errorf("parallelism %d: want 1..256", c.Parallelism))
+	if c.Parallelism < 0 || c.Parallelism > MaxParallelism {
+		errs = append(errs, &fieldError{"Parallelism", fmt.Errorf("parallelism %d: want 1..%d", c.Parallelism, MaxParallelism)})
 	}
 	if c.ChunkSize < 0 {
-		errs = append(errs, fmt.Errorf("chunk_size %d: want > 0", c.ChunkSize))
+		errs = append(errs, &fieldError{"ChunkSize", fmt.Errorf("chunk_size %d: want > 0", c.ChunkSize)})
 	}
 	if c.BatchSize < 0 {
-		errs = append(errs, fmt.Errorf("batch size %d: want > 0", c.BatchSize))
+		errs = append(errs, &fieldError{"BatchSize", fmt.Errorf("batch size %d: want > 0", c.BatchSize)})
 	}
 	return errors.Join(errs...)
 }
@@ -110,3 +121,17 @@ func (d *Deps) check() error {
 	}
 	return nil
 }
+
+// fieldError is a Validate problem of one Config field. replicator/config
+// finds the field through ConfigField and reports the problem at that
+// field's position in the YAML file.
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e *fieldError) Error() string { return e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+// ConfigField names the Config field at fault.
+func (e *fieldError) ConfigField() string { return e.field }

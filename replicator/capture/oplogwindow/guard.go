@@ -18,23 +18,32 @@ import (
 
 // Config tunes a Guard.
 type Config struct {
-	// Interval between measurements (default 30s).
+	// Interval between measurements (default DefaultInterval).
 	Interval time.Duration
-	// Warning is the headroom below which the guard warns (default 24h).
+	// Warning is the headroom below which the guard warns (default
+	// DefaultWarning).
 	Warning time.Duration
-	// Repeat is how often a lasting warning is logged again (default 10m).
+	// Repeat is how often a lasting warning is logged again (default
+	// DefaultRepeat).
 	Repeat time.Duration
 }
 
+// Defaults used for zero fields.
+const (
+	DefaultInterval = 30 * time.Second
+	DefaultWarning  = 24 * time.Hour
+	DefaultRepeat   = 10 * time.Minute
+)
+
 func (c Config) withDefaults() Config {
 	if c.Interval <= 0 {
-		c.Interval = 30 * time.Second
+		c.Interval = DefaultInterval
 	}
 	if c.Warning <= 0 {
-		c.Warning = 24 * time.Hour
+		c.Warning = DefaultWarning
 	}
 	if c.Repeat <= 0 {
-		c.Repeat = 10 * time.Minute
+		c.Repeat = DefaultRepeat
 	}
 	return c
 }

@@ -1,0 +1,93 @@
+package replicator
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mongopg/replicator/replicator/config"
+	"github.com/mongopg/replicator/schemas"
+	"github.com/mongopg/replicator/transform"
+)
+
+// TargetConns is the pool size of a process that runs cfg: target.max_conns
+// for the applier, plus, when a snapshot or resync copies in the same
+// process, one connection per chunk copied at once (snapshotParallelism)
+// and one for its bookkeeping. Every command sizes its pool here.
+func TargetConns(cfg *config.Config, snapshotParallelism int) int {
+	n := cfg.Target.MaxConns
+	if snapshotParallelism > 0 {
+		n += snapshotParallelism + 1
+	}
+	return n
+}
+
+// OpenTarget connects to the PostgreSQL at url with a pool of at most
+// conns connections (0: pgxpool's default) and checks that it answers: the
+// one way every command reaches the target.
+func OpenTarget(ctx context.Context, url string, conns int) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("target url: %w", err)
+	}
+	if conns > 0 {
+		pcfg.MaxConns = int32(conns)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("target: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("target: %w", err)
+	}
+	return pool, nil
+}
+
+// Prepare creates or upgrades the metadata schema and creates the missing
+// target tables. Both steps are idempotent.
+func Prepare(ctx context.Context, pool *pgxpool.Pool, mappings []*transform.Mapping) error {
+	if err := schemas.Migrate(ctx, pool); err != nil {
+		return fmt.Errorf("migrate metadata schema: %w", err)
+	}
+	if _, err := pool.Exec(ctx, transform.DDL(mappings)); err != nil {
+		return fmt.Errorf("create target tables: %w", err)
+	}
+	return nil
+}
+
+// openTarget opens the pool of a process running cfg (TargetConns) and,
+// unless noMigrate, prepares the target, retrying for a minute while
+// PostgreSQL may still be starting.
+func openTarget(ctx context.Context, cfg *config.Config, mappings []*transform.Mapping, noMigrate bool, snapshotParallelism int,
+	log *slog.Logger) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(cfg.Target.URL)
+	if err != nil {
+		return nil, fmt.Errorf("target url: %w", err)
+	}
+	pcfg.MaxConns = int32(TargetConns(cfg, snapshotParallelism))
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("target: %w", err)
+	}
+	if noMigrate {
+		return pool, nil
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err = Prepare(ctx, pool, mappings)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		log.Warn("preparing the target failed; retrying", "err", err)
+		time.Sleep(time.Second)
+	}
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
