@@ -46,7 +46,13 @@ func runResync(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer env.close()
 	if *all {
-		env.scfg.Collections = nil
+		// Capture restarts at the resync's T0: an interrupted resync --all
+		// resumes only if its T0 is still in the oplog.
+		floor, err := snapshot.OplogFloor(ctx, env.deps.Source)
+		if err != nil {
+			return err
+		}
+		env.scfg.Collections, env.scfg.NotBefore = nil, floor
 		env.scfg.OnT0 = func(ctx context.Context, t0 transform.ClusterTime) error {
 			buf, err := buffer.Open(ctx, env.cfg.ForBuffer(), env.log)
 			if err != nil {

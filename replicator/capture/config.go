@@ -29,6 +29,18 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// LeaseTTL is how long a capture lease outlives its holder (default 15s).
 	LeaseTTL time.Duration
+	// HistoryLostRetries bounds the automatic recoveries from lost
+	// history (on_history_lost: resync) that may follow each other without
+	// the stream running HistoryLostQuiet in between; the next loss stops
+	// capture (default DefaultHistoryLostRetries).
+	HistoryLostRetries int
+	// HistoryLostBackoff is the wait before the second recovery of such a
+	// series, doubled before each further one (default
+	// DefaultHistoryLostBackoff).
+	HistoryLostBackoff time.Duration
+	// HistoryLostQuiet is how long the stream must run after a recovery for
+	// the next loss to start a new series (default DefaultHistoryLostQuiet).
+	HistoryLostQuiet time.Duration
 }
 
 // Defaults used for zero fields.
@@ -40,6 +52,10 @@ const (
 	DefaultSaveInterval      = time.Second
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultLeaseTTL          = 15 * time.Second
+
+	DefaultHistoryLostRetries = 5
+	DefaultHistoryLostBackoff = time.Second
+	DefaultHistoryLostQuiet   = 10 * time.Minute
 )
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -64,6 +80,15 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.HistoryLostRetries == 0 {
+		c.HistoryLostRetries = DefaultHistoryLostRetries
+	}
+	if c.HistoryLostBackoff == 0 {
+		c.HistoryLostBackoff = DefaultHistoryLostBackoff
+	}
+	if c.HistoryLostQuiet == 0 {
+		c.HistoryLostQuiet = DefaultHistoryLostQuiet
 	}
 	return c
 }

@@ -71,4 +71,8 @@ func permanent(err error) bool {
 
 func resyncAll() string { return "replicator resync --all" }
 
+func resyncAllAfterOplogResize() string {
+	return "enlarge the source's oplog (replSetResizeOplog) or speed up the copy, then replicator resync --all"
+}
+
 func resyncCollection(ns string) string { return "replicator resync --collection " + ns }

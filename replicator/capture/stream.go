@@ -34,6 +34,7 @@ type reader struct {
 func (c *Capture) read(ctx context.Context, client *mongo.Client, pub *buffer.Publisher, start buffer.Position) error {
 	r := &reader{pub: pub, pos: start}
 	backoff := 100 * time.Millisecond
+	var series lostSeries
 	for {
 		cs, err := c.open(ctx, client, r.pos)
 		if err == nil {
@@ -58,6 +59,12 @@ func (c *Capture) read(ctx context.Context, client *mongo.Client, pub *buffer.Pu
 				r.pos.ClusterTime.T, r.pos.ClusterTime.I, err)
 			if c.OnHistoryLost == nil {
 				return &StopError{Reason: lost, Recovery: resyncAll()}
+			}
+			if serr := series.next(ctx, c, r.pos); serr != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return &StopError{Reason: lost + "; " + serr.Error(), Recovery: resyncAllAfterOplogResize()}
 			}
 			if rerr := c.recoverHistory(ctx, r, err); rerr != nil {
 				if ctx.Err() != nil {

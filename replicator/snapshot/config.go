@@ -46,6 +46,12 @@ type Config struct {
 	// An unfinished run older than T0 is then started over, since the
 	// buffer holds no changes between its T0 and this one.
 	T0 transform.ClusterTime
+	// NotBefore, when set, makes an unfinished run whose T0 is before it
+	// start over at a new T0 instead of resuming: a recovery from lost
+	// history sets it to OplogFloor, since capture restarts at the run's
+	// T0 and a T0 that is no longer in the oplog would lose the history
+	// again at once.
+	NotBefore transform.ClusterTime
 	// MaxRetries is how often one chunk is retried after a retryable
 	// failure before the run fails (default DefaultMaxRetries).
 	MaxRetries int

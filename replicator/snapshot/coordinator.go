@@ -59,7 +59,9 @@ func (c *Coordinator) OnFirstStart(ctx context.Context, t0 transform.ClusterTime
 // when its change stream fails with ChangeStreamHistoryLost (code 286): it
 // logs the decision, counts it in
 // replicator_snapshot_history_lost_resyncs_total, records a resync of every
-// collection at a new T0 and returns T0. Capture then drops the buffered
+// collection and returns its T0. An unfinished resync is resumed only if
+// its T0 is still in the oplog (Config.NotBefore, OplogFloor); otherwise
+// every collection starts over at a new T0. Capture then drops the buffered
 // events (capture.PurgeBuffered; they are all older than T0 and superseded by the
 // resync) and reopens its stream at T0, while Run copies and sweeps.
 func (c *Coordinator) OnHistoryLost(ctx context.Context, cause error) (transform.ClusterTime, error) {
@@ -69,6 +71,14 @@ func (c *Coordinator) OnHistoryLost(ctx context.Context, cause error) (transform
 	}
 	cfg := c.cfg
 	cfg.Collections, cfg.T0, cfg.OnT0 = nil, transform.ClusterTime{}, nil
+	floor, err := OplogFloor(ctx, c.deps.Source)
+	if err != nil {
+		if m := c.deps.Metrics; m != nil {
+			m.recoveryFails.Inc()
+		}
+		return transform.ClusterTime{}, fmt.Errorf("snapshot: recover from lost history: %w", err)
+	}
+	cfg.NotBefore = floor
 	s, err := StartResync(ctx, c.deps, cfg)
 	if err != nil {
 		if m := c.deps.Metrics; m != nil {

@@ -124,6 +124,11 @@ func prepare(ctx context.Context, deps Deps, cfg Config, kind string) (*Snapshot
 				"collection", m.Namespace(), "run", active.ID, "t0", fmtTS(active.T0), "capture_t0", fmtTS(cfg.T0))
 			active = nil
 		}
+		if active != nil && !cfg.NotBefore.IsZero() && active.T0.Before(cfg.NotBefore) {
+			deps.Logger.Warn("snapshot starting over: the unfinished run's T0 is no longer in the oplog",
+				"collection", m.Namespace(), "run", active.ID, "kind", active.Kind, "t0", fmtTS(active.T0), "oplog_floor", fmtTS(cfg.NotBefore))
+			active = nil
+		}
 		if active != nil && (kind == KindSnapshot || active.Kind == KindResync) {
 			j.run = active
 			deps.Logger.Info("snapshot resuming", "collection", m.Namespace(), "kind", active.Kind, "run", active.ID, "t0", fmtTS(active.T0))
