@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -41,35 +42,29 @@ type collection struct {
 	stale bool // pos must be re-read before the next commit
 }
 
-const checkpointUpdate = `UPDATE replicator.apply_checkpoints
-SET stream_seq = $2, cluster_ts = coalesce($3, cluster_ts), cluster_inc = coalesce($4, cluster_inc),
-    source_wall_time = coalesce($5, source_wall_time), updated_at = now()
-WHERE collection = $1 AND stream_seq = $6 AND epoch = $7`
-
 // loadPosition makes sure the checkpoint row exists and reads it.
 func (c *collection) loadPosition(ctx context.Context) error {
-	if _, err := c.pool.Exec(ctx, `INSERT INTO replicator.apply_checkpoints (collection) VALUES ($1) ON CONFLICT DO NOTHING`, c.cfg.Namespace); err != nil {
-		return fmt.Errorf("create checkpoint: %w", err)
+	if err := checkpoints.Ensure(ctx, c.pool, c.cfg.Namespace); err != nil {
+		return err
 	}
-	var (
-		seq, ts, inc int64
-		wall, update *time.Time
-	)
-	err := c.pool.QueryRow(ctx, `SELECT stream_seq, epoch, coalesce(cluster_ts, 0), coalesce(cluster_inc, 0), source_wall_time, updated_at
-FROM replicator.apply_checkpoints WHERE collection = $1`,
-		c.cfg.Namespace).Scan(&seq, &c.pos.epoch, &ts, &inc, &wall, &update)
+	cp, err := checkpoints.Get(ctx, c.pool, c.cfg.Namespace)
 	if err != nil {
-		return fmt.Errorf("read checkpoint: %w", err)
+		return err
 	}
-	c.pos.seq, c.stale = uint64(seq), false
-	c.pos.ct = transform.ClusterTime{T: uint32(ts), I: uint32(inc)}
-	if wall != nil && c.clock.source.Load() == 0 {
-		c.clock.source.Store(wall.UnixNano())
+	c.pos, c.stale = position{seq: cp.Seq, epoch: cp.Epoch, ct: cp.ClusterTime}, false
+	if !cp.WallTime.IsZero() && c.clock.source.Load() == 0 {
+		c.clock.source.Store(cp.WallTime.UnixNano())
 	}
-	if update != nil && c.clock.commit.Load() == 0 {
-		c.clock.commit.Store(update.UnixNano())
+	if !cp.UpdatedAt.IsZero() && c.clock.commit.Load() == 0 {
+		c.clock.commit.Store(cp.UpdatedAt.UnixNano())
 	}
 	return nil
+}
+
+// guard is the position this applier holds, which its next checkpoint
+// write names (checkpoints.Position).
+func (c *collection) guard() checkpoints.Position {
+	return checkpoints.Position{Seq: c.pos.seq, Epoch: c.pos.epoch}
 }
 
 // apply commits msgs (ascending sequences), retrying transient failures
@@ -218,8 +213,7 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 	c.queueRecords(b, p)
 	unresolved := -1
 	if len(p.deadLetters) > 0 && c.cfg.DeadLetterThreshold > 0 {
-		b.Queue(`SELECT count(*) FROM replicator.dead_letters WHERE collection = $1 AND resolved_at IS NULL`, c.cfg.Namespace).
-			QueryRow(func(r pgx.Row) error { return r.Scan(&unresolved) })
+		queueUnresolved(b, c.cfg.Namespace, &unresolved)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return err
@@ -232,12 +226,7 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 		c.pos.ct = p.ct
 	}
 	c.committed(p, len(msgs), start)
-	if unresolved >= c.cfg.DeadLetterThreshold {
-		return &HaltError{Collection: c.cfg.Namespace, Seq: p.last,
-			Err:  fmt.Errorf("%d unresolved dead letters reach dead_letter_threshold %d", unresolved, c.cfg.DeadLetterThreshold),
-			Hint: "inspect them with `replicator dlq list`, resolve them with `replicator dlq resolve`, then restart"}
-	}
-	return nil
+	return c.thresholdHalt(unresolved, p.last)
 }
 
 // pendingMsgs returns the messages of msgs above the checkpoint pos, in
@@ -299,24 +288,10 @@ func (c *collection) committed(p *batchPlan, n int, start time.Time) {
 
 // queueCheckpoint moves the checkpoint to the batch's last sequence, only
 // from the position this applier holds (Invariant: checkpoint in the same
-// transaction as the rows, see doc.go).
+// transaction as the rows, see doc.go); otherwise the batch fails with
+// errCheckpointMoved and nothing commits (checkpoints.QueueAdvance).
 func (c *collection) queueCheckpoint(b *pgx.Batch, p *batchPlan) {
-	var ts, inc *int64
-	var wall *time.Time
-	if !p.ct.IsZero() {
-		t, i := int64(p.ct.T), int64(p.ct.I)
-		ts, inc = &t, &i
-	}
-	if !p.wall.IsZero() {
-		wall = &p.wall
-	}
-	b.Queue(checkpointUpdate, c.cfg.Namespace, int64(p.last), ts, inc, wall, int64(c.pos.seq), c.pos.epoch).
-		Exec(func(ct pgconn.CommandTag) error {
-			if ct.RowsAffected() != 1 {
-				return errCheckpointMoved
-			}
-			return nil
-		})
+	checkpoints.QueueAdvance(b, c.cfg.Namespace, c.guard(), p.last, p.ct, p.wall)
 }
 
 // queueWrites queues the version-guarded merge of the plan's rows (see
@@ -354,25 +329,14 @@ func queueWrites(b *pgx.Batch, ts *tableSet, rels *relations, src source, p *bat
 	}
 }
 
-const (
-	insertDeadLetter = `INSERT INTO replicator.dead_letters
-(collection, stage, reason, error, field_path, sqlstate, document_key, raw_event, raw_bytes, stream_seq, cluster_ts, cluster_inc)
-VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''), nullif($7, ''), $8::jsonb, $9, $10, $11, $12)`
-	insertControl = `INSERT INTO replicator.control_events (collection, operation, token, raw_event, stream_seq, cluster_ts, cluster_inc)
+const insertControl = `INSERT INTO replicator.control_events (collection, operation, token, raw_event, stream_seq, cluster_ts, cluster_inc)
 VALUES ($1, $2, nullif($3, ''), $4::jsonb, $5, $6, $7)`
-)
 
 // queueRecords queues the batch's dead letters and control events.
 func (c *collection) queueRecords(b *pgx.Batch, p *batchPlan) {
 	ns := c.cfg.Namespace
 	for _, d := range p.deadLetters {
-		var raw *string
-		if d.rawEvent != nil {
-			s := string(d.rawEvent)
-			raw = &s
-		}
-		b.Queue(insertDeadLetter, ns, d.stage, d.reason, clean(d.err), clean(d.path), d.sqlstate, clean(d.documentKey),
-			raw, d.rawBytes, int64(d.seq), int64(d.clusterTS), int64(d.clusterIn))
+		b.Queue(insertDeadLetter, d.args(ns, int64(d.seq))...)
 	}
 	for _, m := range p.controls {
 		e := m.env

@@ -10,9 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/schemas/envelope"
 )
 
@@ -141,9 +143,9 @@ const epochCheckInterval = 2 * time.Second
 
 // checkEpoch returns errEpochChanged when an operator reset the checkpoint.
 func (c *collection) checkEpoch(ctx context.Context) error {
-	var epoch int64
-	if err := c.pool.QueryRow(ctx, `SELECT epoch FROM replicator.apply_checkpoints WHERE collection = $1`, c.cfg.Namespace).Scan(&epoch); err != nil {
-		return fmt.Errorf("read checkpoint epoch: %w", err)
+	epoch, err := checkpoints.Epoch(ctx, c.pool, c.cfg.Namespace)
+	if err != nil {
+		return err
 	}
 	if epoch != c.pos.epoch {
 		return errEpochChanged
@@ -320,17 +322,13 @@ func (c *collection) checkThreshold(ctx context.Context) error {
 	if c.cfg.DeadLetterThreshold <= 0 {
 		return nil
 	}
-	var n int
-	if err := c.pool.QueryRow(ctx, `SELECT count(*) FROM replicator.dead_letters WHERE collection = $1 AND resolved_at IS NULL`,
-		c.cfg.Namespace).Scan(&n); err != nil {
+	n := 0
+	b := &pgx.Batch{}
+	queueUnresolved(b, c.cfg.Namespace, &n)
+	if err := c.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("count dead letters: %w", err)
 	}
-	if n >= c.cfg.DeadLetterThreshold {
-		return &HaltError{Collection: c.cfg.Namespace,
-			Err:  fmt.Errorf("%d unresolved dead letters reach dead_letter_threshold %d", n, c.cfg.DeadLetterThreshold),
-			Hint: "inspect them with `replicator dlq list`, resolve them with `replicator dlq resolve`, then restart"}
-	}
-	return nil
+	return c.thresholdHalt(n, 0)
 }
 
 // decodeAll decodes n messages on up to GOMAXPROCS goroutines: decoding

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/mongopg/replicator/transform"
 )
 
 // DeadLetter is one row of replicator.dead_letters: an event that could
@@ -115,4 +117,72 @@ func ResolveDeadLetter(ctx context.Context, q Querier, id int64, note string) er
 		return fmt.Errorf("resolve dead letter %d: %w", id, ErrNoDeadLetter)
 	}
 	return nil
+}
+
+// insertDeadLetter is the one statement that writes replicator.dead_letters:
+// the applier queues it in its batch (apply.go, queueRecords), the snapshot
+// runs it in its chunk's transaction (WriteSnapshotDeadLetter). Its
+// arguments come from deadLetter.args.
+const insertDeadLetter = `INSERT INTO replicator.dead_letters
+(collection, stage, reason, error, field_path, sqlstate, document_key, raw_event, raw_bytes, stream_seq, cluster_ts, cluster_inc)
+VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''), nullif($7, ''), $8::jsonb, $9, $10, $11, $12)`
+
+// reasonSnapshot is the reason of a document a snapshot could not
+// transform (stage transform).
+const reasonSnapshot = "snapshot"
+
+// args returns insertDeadLetter's arguments for d in collection ns. seq is
+// the stream_seq value: int64(d.seq) for an event from the buffer, nil
+// (NULL) for one no buffer message carried. Text columns are made storable
+// (clean); empty field path, SQLSTATE and document key are stored as NULL.
+func (d *deadLetter) args(ns string, seq any) []any {
+	var raw *string
+	if d.rawEvent != nil {
+		s := string(d.rawEvent)
+		raw = &s
+	}
+	return []any{ns, d.stage, d.reason, clean(d.err), clean(d.path), d.sqlstate, clean(d.documentKey),
+		raw, d.rawBytes, seq, int64(d.clusterTS), int64(d.clusterIn)}
+}
+
+// WriteSnapshotDeadLetter records, with q (the snapshot chunk's
+// transaction, so the dead letter commits with the chunk and exactly
+// once), a source document the mapping could not transform: stage
+// transform, reason snapshot, te's collection, error, field path and
+// document key, no stream sequence, and cluster time t0 (the snapshot's).
+// rawEvent is the document as canonical extended JSON; when jsonb cannot
+// hold that (it has \u0000), rawEvent is nil and rawBytes holds the BSON
+// document.
+func WriteSnapshotDeadLetter(ctx context.Context, q Querier, te *transform.Error, rawEvent, rawBytes []byte, t0 transform.ClusterTime) error {
+	d := deadLetter{stage: stageTransform, reason: reasonSnapshot, err: te.Err.Error(), path: te.Path,
+		documentKey: te.DocumentKey, rawEvent: rawEvent, rawBytes: rawBytes, clusterTS: t0.T, clusterIn: t0.I}
+	if _, err := q.Exec(ctx, insertDeadLetter, d.args(te.Collection, nil)...); err != nil {
+		return fmt.Errorf("dead-letter %s: %w", te.DocumentKey, err)
+	}
+	return nil
+}
+
+// countUnresolved counts a collection's unresolved dead letters, the ones
+// dead_letter_threshold counts.
+const countUnresolved = `SELECT count(*) FROM replicator.dead_letters WHERE collection = $1 AND resolved_at IS NULL`
+
+// queueUnresolved queues into b the count of collection ns's unresolved
+// dead letters; *n holds it once b ran. The applier queues it after a
+// batch's new dead letters, in the batch's transaction (apply.go, commit),
+// and runs it alone when a session starts (consumer.go, checkThreshold).
+func queueUnresolved(b *pgx.Batch, ns string, n *int) {
+	b.Queue(countUnresolved, ns).QueryRow(func(r pgx.Row) error { return r.Scan(n) })
+}
+
+// thresholdHalt returns the halt for n unresolved dead letters when they
+// reach the collection's dead_letter_threshold (never when it is 0), else
+// nil. seq is the buffer sequence it halts at (0 when none).
+func (c *collection) thresholdHalt(n int, seq uint64) error {
+	limit := c.cfg.DeadLetterThreshold
+	if limit <= 0 || n < limit {
+		return nil
+	}
+	return &HaltError{Collection: c.cfg.Namespace, Seq: seq,
+		Err:  fmt.Errorf("%d unresolved dead letters reach dead_letter_threshold %d", n, limit),
+		Hint: "inspect them with `replicator dlq list`, resolve them with `replicator dlq resolve`, then restart"}
 }

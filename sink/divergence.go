@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/schemas/envelope"
 )
 
@@ -74,14 +75,8 @@ func (c *collection) checkStream(ctx context.Context, st stream) error {
 		return fmt.Errorf("rewind checkpoint: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.Background()) }()
-	tag, err := tx.Exec(ctx, `UPDATE replicator.apply_checkpoints SET stream_seq = $2, epoch = epoch + 1,
-    cluster_ts = NULL, cluster_inc = NULL, source_wall_time = NULL, updated_at = now()
-WHERE collection = $1 AND stream_seq = $3 AND epoch = $4`, c.cfg.Namespace, int64(target), int64(c.pos.seq), c.pos.epoch)
-	if err != nil {
-		return fmt.Errorf("rewind checkpoint: %w", err)
-	}
-	if tag.RowsAffected() != 1 {
-		return errCheckpointMoved
+	if err := checkpoints.Rewind(ctx, tx, c.cfg.Namespace, c.guard(), target); err != nil {
+		return err // errCheckpointMoved when the row moved meanwhile
 	}
 	if _, err := tx.Exec(ctx, insertControl, c.cfg.Namespace, "buffer_reset", "", string(raw), int64(c.pos.seq), 0, 0); err != nil {
 		return fmt.Errorf("rewind checkpoint: %w", err)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/mongopg/replicator/checkpoints"
 )
 
 // HaltError reports that one collection stopped applying. Other
@@ -42,7 +44,8 @@ var (
 	// errCheckpointMoved: the checkpoint row no longer holds the position
 	// this applier last committed (a commit whose outcome was lost, or an
 	// operator's replay). The position is re-read before the next attempt.
-	errCheckpointMoved = errors.New("apply checkpoint moved")
+	// The guarded checkpoint writes return it (package checkpoints).
+	errCheckpointMoved = checkpoints.ErrMoved
 	// errEpochChanged: an operator moved the checkpoint; delivery restarts
 	// from the new position.
 	errEpochChanged = errors.New("apply checkpoint was reset")
@@ -70,8 +73,9 @@ const (
 )
 
 // classify maps an apply error to its class and, for retries, a bounded
-// reason label. Errors that are not PostgreSQL errors come from the
-// connection (refused, reset, closed, timed out) and are retried.
+// reason label: a PostgreSQL error by its SQLSTATE (sqlstateClass). Errors
+// that are not PostgreSQL errors come from the connection (refused, reset,
+// closed, timed out) and are retried.
 func classify(err error) (errClass, string) {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
@@ -80,23 +84,57 @@ func classify(err error) (errClass, string) {
 		}
 		return classRetry, "connection"
 	}
-	code := pgErr.Code
+	return sqlstateClass(pgErr.Code)
+}
+
+// Retryable reports whether err carries a PostgreSQL error whose SQLSTATE
+// is transient (sqlstateClass says retry): the transaction it rolled back
+// may simply run again. It is false for an error without a SQLSTATE;
+// whether such a failure (a lost connection, a timeout) is transient is
+// the caller's call. The snapshot decides its PostgreSQL errors with it
+// (replicator/snapshot, retryable), so both retry the same SQLSTATEs.
+func Retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	class, _ := sqlstateClass(pgErr.Code)
+	return class == classRetry
+}
+
+// sqlstateClass is the one table of PostgreSQL SQLSTATEs (the applier's
+// classify, the snapshot's retries through Retryable): the class and, for
+// retries, the reason label.
+//
+//	retry: 40001 serialization_failure, 40P01 deadlock_detected,
+//	       40000 transaction_rollback and 40003 statement_completion_unknown
+//	       (the applier's checkpoint guard, the snapshot's chunk mark tell
+//	       whether it committed),
+//	       57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now,
+//	       25006 read_only_sql_transaction (a standby, typically during a failover),
+//	       class 08 connection exception,
+//	       class 53 insufficient resources (disk full, too many connections),
+//	       55P03 lock_not_available, 57014 query_canceled (statement timeout)
+//	event: class 22 data exception, 23 integrity constraint violation,
+//	       54 program limit exceeded (one event's values are at fault)
+//	fatal: everything else (undefined table or column, privileges, ...)
+func sqlstateClass(code string) (errClass, string) {
 	switch {
 	case code == "40001":
 		return classRetry, "serialization"
 	case code == "40P01":
 		return classRetry, "deadlock"
-	case code == "40000", code == "40003": // rolled back, or outcome unknown: the checkpoint guard tells
+	case code == "40000", code == "40003":
 		return classRetry, "connection"
 	case code == "57P01", code == "57P02", code == "57P03":
 		return classRetry, "shutdown"
-	case code == "25006": // read-only: a standby, typically during a failover
+	case code == "25006":
 		return classRetry, "read_only"
 	case strings.HasPrefix(code, "08"):
 		return classRetry, "connection"
-	case strings.HasPrefix(code, "53"): // insufficient resources: disk full, too many connections
+	case strings.HasPrefix(code, "53"):
 		return classRetry, "resources"
-	case code == "55P03", code == "57014": // lock not available, statement timeout
+	case code == "55P03", code == "57014":
 		return classRetry, "timeout"
 	case strings.HasPrefix(code, "22"), strings.HasPrefix(code, "23"), strings.HasPrefix(code, "54"):
 		return classEvent, ""

@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/mongopg/replicator/sink"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -135,21 +136,15 @@ func (s *Snapshot) copyOnce(ctx context.Context, j *job, c Chunk) (docs int64, e
 
 // deadLetter records a document the mapping cannot transform in the
 // dead-letter table, in the chunk's transaction (never lost, never twice).
+// The raw event is the document as canonical extended JSON, or its BSON
+// bytes when the JSON holds \u0000, which jsonb refuses; the row is
+// written by the sink's one dead-letter writer.
 func deadLetter(ctx context.Context, tx pgx.Tx, te *transform.Error, doc bson.Raw, t0 transform.ClusterTime) error {
-	var raw any
-	var rawBytes []byte
+	var rawEvent, rawBytes []byte
 	if js, err := bson.MarshalExtJSON(doc, true, false); err == nil && !strings.Contains(string(js), `\u0000`) {
-		raw = string(js)
+		rawEvent = js
 	} else {
 		rawBytes = doc
 	}
-	_, err := tx.Exec(ctx, `
-INSERT INTO replicator.dead_letters
-       (collection, stage, reason, error, field_path, document_key, raw_event, raw_bytes, cluster_ts, cluster_inc)
-VALUES ($1, 'transform', 'snapshot', $2, nullif($3, ''), nullif($4, ''), $5::jsonb, $6, $7, $8)`,
-		te.Collection, te.Err.Error(), te.Path, te.DocumentKey, raw, rawBytes, int64(t0.T), int64(t0.I))
-	if err != nil {
-		return fmt.Errorf("dead-letter %s: %w", te.DocumentKey, err)
-	}
-	return nil
+	return sink.WriteSnapshotDeadLetter(ctx, tx, te, rawEvent, rawBytes, t0)
 }

@@ -7,26 +7,24 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/mongopg/replicator/sink"
 )
 
 // retryable reports whether a chunk that failed with err may simply be
 // copied again: its transaction rolled back, so nothing of it is stored.
+// A PostgreSQL error is decided by its SQLSTATE in the sink's table
+// (sink.Retryable), so the snapshot retries exactly what the applier
+// retries (a deadlock with a concurrent streaming batch, for one); the
+// checks after it are for failures without a SQLSTATE: the connection to
+// PostgreSQL, MongoDB and the network.
 func retryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case "40001", // serialization_failure
-			"40P01", // deadlock_detected (a concurrent streaming batch)
-			"55P03", // lock_not_available
-			"57P01", // admin_shutdown
-			"57P02", // crash_shutdown
-			"57P03": // cannot_connect_now
-			return true
-		}
-		return len(pgErr.Code) == 5 && pgErr.Code[:2] == "08" // connection exceptions
+		return sink.Retryable(err)
 	}
 	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
 		return true
