@@ -8,7 +8,7 @@
 //     fails the others stop, and Run returns only after all have returned.
 //     Capture and apply are independent otherwise: each collection's apply
 //     has its own consumer, so one broken collection never stalls another
-//     (DESIGN.md invariant 3, enforced in sink).
+//     (ARCHITECTURE.md, guarantee 3, enforced in sink).
 //   - Graceful shutdown: cancelling Run's context makes capture stop
 //     reading, drain its in-flight publishes and save its position
 //     (capture.Run), and apply abandon its uncommitted batch without acking

@@ -11,8 +11,8 @@ import (
 // DefaultGCPercent is the garbage collector's target heap growth for a
 // replicator process whose buffer is an external NATS server. The
 // replicator allocates at a high rate per event while its own live heap
-// stays small and bounded (every queue and window has a bound, DESIGN.md
-// invariant 8), so collecting at 200% growth instead of Go's default 100%
+// stays small and bounded (every queue and window has a bound, ARCHITECTURE.md
+// guarantee 8), so collecting at 200% growth instead of Go's default 100%
 // cuts the collector's work: end-to-end throughput rose 10-20% on a
 // two-core machine, and the peak RSS draining a million events stayed
 // near 115 MB (README, Performance).

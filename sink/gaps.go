@@ -10,7 +10,7 @@ import (
 
 // Gaps: messages the buffer removed (retention, max_age) before the
 // applier got to them. JetStream then starts delivery at the oldest
-// message it still holds, silently; DESIGN.md says never skip silently.
+// message it still holds, silently; ARCHITECTURE.md (guarantee 5) says never skip silently.
 //
 // A collection's messages share the stream with other collections', so a
 // jump in stream sequences is normal. What is not normal is a jump over

@@ -17,7 +17,7 @@ import (
 // Guard writes rows that do not come from the buffer (the snapshot and
 // resync loader's, replicator/snapshot) into one collection's tables with
 // the Applier's own merge statements (merge.go), so that both writers
-// follow one implementation of DESIGN.md invariant 2: a root row is written
+// follow one implementation of ARCHITECTURE.md guarantee 2: a root row is written
 // only if its version is at least the stored row's and no newer tombstone
 // exists for its key, a written row's child rows are replaced with it, an
 // applied write removes older tombstones, and a delete leaves the newest

@@ -8,7 +8,7 @@ import (
 )
 
 // The statements below merge staged relations (alias s) into the target
-// tables. Together they implement DESIGN.md invariant 2 for one batch:
+// tables. Together they implement ARCHITECTURE.md guarantee 2 for one batch:
 //
 //   - a root upsert writes only if its version is at least the stored row's
 //     and at least the key's tombstone (upsertRoot);

@@ -93,7 +93,7 @@ func newMetrics(cols []string) *metrics {
 
 // Describe and Collect make metrics one prometheus.Collector; the lag and
 // age gauges are computed at scrape time so a stuck collection's lag grows
-// (DESIGN.md invariant 9).
+// (ARCHITECTURE.md, guarantee 9).
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, c := range m.collectors() {
 		c.Describe(ch)

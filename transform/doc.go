@@ -2,7 +2,7 @@
 // PostgreSQL needs, by a declarative per-collection mapping (the
 // `collections:` section of the YAML file, CollectionConfig).
 //
-// Promises (DESIGN.md invariants 6 and 7):
+// Promises (ARCHITECTURE.md, guarantees 6 and 7):
 //
 //   - Pure: no I/O, no clocks, no randomness. The same event and mapping
 //     always give byte-identical mutations (TestTransformEvents runs every

@@ -4,7 +4,7 @@ package transform
 // the buffer envelope (which carries them) and sink (which applies them).
 
 // Hidden columns every root table carries so the sink can guard writes by
-// source version (DESIGN.md invariant 2). Child tables do not carry them: a
+// source version (ARCHITECTURE.md, guarantee 2). Child tables do not carry them: a
 // parent's children are replaced together with the parent under its guard.
 const (
 	// VersionTSColumn holds the cluster time seconds (BSON Timestamp T).

@@ -176,7 +176,7 @@ func TestTransformEvents(t *testing.T) {
 }
 
 // TestDesignExample runs an insert and a delete through the collection of
-// the DESIGN.md example config.
+// the ARCHITECTURE.md example config.
 func TestDesignExample(t *testing.T) {
 	m := loadMapping(t, "testdata/design_collection.yaml")
 	key := bson.D{{Key: "_id", Value: "GHSA-1234"}}

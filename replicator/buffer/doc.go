@@ -8,7 +8,7 @@
 //
 // Invariants:
 //
-//   - Positions cannot drift from data (DESIGN.md invariant 4). A
+//   - Positions cannot drift from data (ARCHITECTURE.md, guarantee 4). A
 //     Publisher reports as durable only the position of the last entry of
 //     the contiguous prefix of acknowledged publishes (publisher.go, Run);
 //     a failed publish is retried, in order, until it succeeds, never

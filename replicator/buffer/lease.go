@@ -24,7 +24,7 @@ type leaseValue struct {
 }
 
 // Lease is the right to capture one source: at most one process holds it
-// (DESIGN.md, scale-out). It is renewed by Run; a holder that stops
+// (ARCHITECTURE.md, scale-out). It is renewed by Run; a holder that stops
 // renewing loses it after the TTL, and a standby takes over.
 type Lease struct {
 	kv  jetstream.KeyValue

@@ -54,7 +54,7 @@ func ClusterTimeOfToken(data string) (ct transform.ClusterTime, ok bool) {
 var ErrNoPosition = errors.New("no capture position saved")
 
 // Positions stores capture positions in the buffer's KV bucket, one key per
-// source. They live beside the stream they describe (DESIGN.md invariant 4).
+// source. They live beside the stream they describe (ARCHITECTURE.md, guarantee 4).
 type Positions struct{ kv jetstream.KeyValue }
 
 // Positions returns the position store.

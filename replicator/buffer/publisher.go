@@ -43,8 +43,8 @@ type entry struct {
 }
 
 // Publisher publishes messages asynchronously with a bounded window and
-// tracks the contiguous prefix of acknowledged publishes (DESIGN.md
-// invariant 4). Call Publish/Advance from one goroutine, in source order,
+// tracks the contiguous prefix of acknowledged publishes (ARCHITECTURE.md,
+// guarantee 4). Call Publish/Advance from one goroutine, in source order,
 // while Run runs.
 type Publisher struct {
 	js  jetstream.JetStream

@@ -11,7 +11,7 @@ import (
 // StreamConfig returns the stream configuration the buffer provisions.
 // Retention is by limits (messages stay for replay until max age or max
 // bytes), and DiscardNew makes a full stream refuse publishes instead of
-// deleting messages no applier has seen (DESIGN.md invariant 1).
+// deleting messages no applier has seen (ARCHITECTURE.md, guarantee 1).
 func (c Config) StreamConfig() jetstream.StreamConfig {
 	maxBytes := c.MaxBytes
 	if maxBytes <= 0 {

@@ -4,7 +4,7 @@
 //
 // Invariants:
 //
-//   - No loss and positions cannot drift from data (DESIGN.md invariants 1
+//   - No loss and positions cannot drift from data (ARCHITECTURE.md, guarantees 1
 //     and 4). The saved position is the buffer publisher's durable position:
 //     the last event of the contiguous prefix of acknowledged publishes
 //     (buffer.Publisher); capture saves nothing else (capture.go, save).

@@ -31,7 +31,7 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-// TestDesignExample: the example file in DESIGN.md parses and compiles as
+// TestDesignExample: the example file in ARCHITECTURE.md parses and compiles as
 // written.
 func TestDesignExample(t *testing.T) {
 	t.Setenv(EnvSourceURI, "")

@@ -2,7 +2,7 @@
 // reads files and the environment for configuration.
 //
 // Promises:
-//   - The file format is the user-facing contract shown in DESIGN.md; a file
+//   - The file format is the user-facing contract shown in ARCHITECTURE.md; a file
 //     written like its example keeps working.
 //   - Every problem is reported at once (a Problems error), each with its
 //     file:line:col and the YAML key at fault: unknown keys anywhere,

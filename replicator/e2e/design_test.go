@@ -18,7 +18,7 @@ import (
 	"github.com/mongopg/replicator/replicator/config"
 )
 
-// TestDesignExampleRuns: the YAML example of DESIGN.md runs as written,
+// TestDesignExampleRuns: the YAML example of ARCHITECTURE.md runs as written,
 // with only the URIs (and the data directory) changed, embedded NATS
 // included.
 func TestDesignExampleRuns(t *testing.T) {

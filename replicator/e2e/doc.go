@@ -4,7 +4,7 @@
 // generator and then checks that PostgreSQL equals what the mapping makes
 // of MongoDB's final state (workload.Compare).
 //
-// What they prove: DESIGN.md invariant 1 (no loss, across crashes and
+// What they prove: ARCHITECTURE.md guarantees 1 (no loss, across crashes and
 // restarts of every component), 2 (exactly-once effect under redelivery:
 // no duplicate child rows), 3 (per-document order), 4 (positions resume
 // correctly after SIGKILL) and 9 (idle lag reads ≈ 0).

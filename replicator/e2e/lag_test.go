@@ -9,7 +9,7 @@ import (
 )
 
 // TestIdleLag: caught up and idle for 10 s, every apply lag gauge and the
-// capture lag read under 3 s (DESIGN.md invariant 9).
+// capture lag read under 3 s (ARCHITECTURE.md, guarantee 9).
 func TestIdleLag(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	h.start()

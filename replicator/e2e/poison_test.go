@@ -75,7 +75,7 @@ func setField(d bson.D, key string, v any) bson.D {
 // replicator.dead_letters with its reason (the field path of the transform
 // error; SQLSTATE 23514), none of them leaves a row (or a child row), the
 // dead-letter counters count them, and every other document replicates
-// (DESIGN.md invariant 6).
+// (ARCHITECTURE.md, guarantee 6).
 func TestPoisonEndToEnd(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -128,7 +128,7 @@ func appliedEvents(t testing.TB, g prometheus.Gatherer) map[string]float64 {
 // applied again: the tables end byte-identical, no row's version ever
 // decreases (nor does a row vanish or a deleted one come back) while the
 // replay runs, and the checkpoints end at the stream's end again
-// (DESIGN.md invariant 2, replay).
+// (ARCHITECTURE.md, guarantee 2, replay).
 func TestReplayEndToEnd(t *testing.T) {
 	bin := buildBinary(t)
 	h := newHarness(t, harnessOptions{})

@@ -1,7 +1,7 @@
 // Package snapshot copies MongoDB collections into PostgreSQL as of a
 // cluster time T0 while streaming applies changes concurrently: the initial
 // snapshot, per-collection resync, and recovery from a lost resume token
-// (DESIGN.md, "Versions, checkpoints, snapshots, replay").
+// (ARCHITECTURE.md, "Versions, checkpoints, snapshots, replay").
 //
 // Entry points: Run (initial snapshot, `replicator snapshot`), Resync
 // (`replicator resync`), Coordinator (inside `replicator run`: the initial

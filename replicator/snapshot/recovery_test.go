@@ -98,7 +98,7 @@ func TestHistoryLost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			buf, err := buffer.Open(ctx, replicator.BufferConfig(cfg), testLogger(t))
+			buf, err := buffer.Open(ctx, cfg.ForBuffer(), testLogger(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,7 +106,7 @@ func TestHistoryLost(t *testing.T) {
 			for _, m := range h.maps {
 				nss = append(nss, m.Namespace())
 			}
-			err = capture.ResetCapture(ctx, buf, h.pool, replicator.CaptureConfig(cfg).WithDefaults().Source, nss, t0)
+			err = capture.ResetCapture(ctx, buf, h.pool, cfg.ForCapture().Source, nss, t0)
 			buf.Close()
 			if err != nil {
 				t.Fatal(err)

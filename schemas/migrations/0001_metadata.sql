@@ -3,7 +3,7 @@
 
 -- One row per configured collection: the last buffer (JetStream stream)
 -- sequence applied to PostgreSQL. It is written in the same transaction as
--- the rows it covers (DESIGN.md invariant 4). epoch changes whenever an
+-- the rows it covers (ARCHITECTURE.md, guarantee 4). epoch changes whenever an
 -- operator moves the checkpoint (replay), so an applier that was running
 -- notices and restarts delivery from the new position.
 CREATE TABLE IF NOT EXISTS replicator.apply_checkpoints (
@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS replicator.apply_checkpoints (
 );
 
 -- A deleted root row's version, so an older event cannot bring it back
--- (DESIGN.md invariant 2). key holds the key columns in PostgreSQL text
+-- (ARCHITECTURE.md, guarantee 2). key holds the key columns in PostgreSQL text
 -- syntax, in key order. A tombstone older than the buffer's retention can no
 -- longer be needed and may be removed (deleted_at index).
 CREATE TABLE IF NOT EXISTS replicator.tombstones (
@@ -31,8 +31,8 @@ CREATE TABLE IF NOT EXISTS replicator.tombstones (
 );
 CREATE INDEX IF NOT EXISTS tombstones_deleted_at ON replicator.tombstones (deleted_at);
 
--- Events that could not be decoded, transformed or applied (DESIGN.md
--- invariant 6). raw_event holds the source event (transform stage) or the
+-- Events that could not be decoded, transformed or applied (ARCHITECTURE.md,
+-- guarantee 6). raw_event holds the source event (transform stage) or the
 -- buffer envelope (apply stage) when it is JSON, raw_bytes otherwise.
 CREATE TABLE IF NOT EXISTS replicator.dead_letters (
     id            bigserial   PRIMARY KEY,
