@@ -73,7 +73,7 @@ func BenchmarkApply(b *testing.B) {
 				Values: []transform.Value{transform.Text(id), transform.Text(tenantID.String()), transform.Text(strconv.Itoa(j)),
 					transform.Text(created.Format(time.RFC3339Nano)), transform.Text(payload)}}
 			d, err := envelope.Encode(&envelope.Envelope{Kind: envelope.KindChange, Collection: testNS,
-				ClusterTime: transform.ClusterTime{T: 1000, I: uint32(seq)}, Operation: "insert", Mutations: []transform.Mutation{m}})
+				ClusterTime: transform.ClusterTime{T: 1000, I: uint32(seq)}, Ordinal: 1, Operation: "insert", Mutations: []transform.Mutation{m}})
 			if err != nil {
 				b.Fatal(err)
 			}

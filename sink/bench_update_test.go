@@ -142,7 +142,7 @@ func (w *updateWorkload) envelope(e *updateEvent) ([]byte, error) {
 			transform.Text(strconv.Itoa(int(e.n))), transform.Text(w.created.Format(time.RFC3339Nano)),
 			transform.Text(w.payloadOf(e.ct))}
 	}
-	return envelope.Encode(&envelope.Envelope{Kind: envelope.KindChange, Collection: testNS, ClusterTime: e.ct,
+	return envelope.Encode(&envelope.Envelope{Kind: envelope.KindChange, Collection: testNS, ClusterTime: e.ct, Ordinal: 1,
 		WallTime: time.Unix(int64(e.ct.T), 0), Token: fmt.Sprintf("%08x%08x", e.ct.T, e.ct.I), Operation: e.op,
 		DocumentKey: fmt.Sprintf(`{"_id":%q}`, e.id), Mutations: []transform.Mutation{m}})
 }

@@ -79,7 +79,7 @@ func TestResetConsumerIgnoresOrphanedConsumerState(t *testing.T) {
 	subject := envelope.Subject(testPrefix, testNS)
 	for i := 1; i <= 30; i++ {
 		data, err := envelope.Encode(&envelope.Envelope{Kind: envelope.KindChange, Collection: testNS,
-			ClusterTime: transform.ClusterTime{T: 1000, I: uint32(i)}, Operation: "insert",
+			ClusterTime: transform.ClusterTime{T: 1000, I: uint32(i)}, Ordinal: 1, Operation: "insert",
 			Mutations: []transform.Mutation{item{id: "k", qty: i}.mutation()}})
 		if err != nil {
 			t.Fatal(err)

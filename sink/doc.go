@@ -28,7 +28,7 @@
 //     skipped wherever they sit, and the acknowledgement of the newest
 //     committed message covers them (consumer.go, lastCommitted; apply.go,
 //     pendingMsgs).
-//   - Never skip silently (DESIGN.md invariant 5), on the buffer's side:
+//   - Never skip silently (ARCHITECTURE.md, guarantee 5), on the buffer's side:
 //     sequences the stream removed (retention) before they were delivered
 //     are reported as a gap: metric, error log and a control event
 //     committed with the checkpoint that passes them, or a halt with
@@ -36,14 +36,13 @@
 //     at the checkpoint (recreated, or truncated) would number new messages
 //     below it: the checkpoint is rewound to replay what the stream holds
 //     (divergence.go).
-//   - Exactly-once effect (DESIGN.md invariant 2): a root row is written only
-//     if its version (cluster time T, I, then the envelope's ordinal inside
-//     that cluster time, or the buffer sequence for an envelope without
-//     one: plan.go, tieBreak) is at least the stored row's and the key's
-//     tombstone's; deletes leave tombstones; a
-//     parent's child rows are replaced only together with an applied parent
-//     write; the same key twice in a batch keeps only the newest
-//     (merge.go, plan.go).
+//   - Exactly-once effect (ARCHITECTURE.md, guarantee 2): a root row is
+//     written only if its version (cluster time T, I, then the envelope's
+//     ordinal inside that cluster time, never the buffer sequence: plan.go)
+//     is at least the stored row's and the key's tombstone's; deletes leave
+//     tombstones; a parent's child rows are replaced only together with an
+//     applied parent write; the same key twice in a batch keeps only the
+//     newest (merge.go, plan.go).
 //   - Tombstones do not grow forever: with Config.TombstoneRetention set
 //     to the buffer's max_age, tombstones older than that which no running
 //     snapshot or resync needs are removed in bounded batches
@@ -57,11 +56,13 @@
 //     concurrent snapshot or resync committed meanwhile makes the direct
 //     COPY fail; the batch is then retried through the merge alone, never
 //     split or dead-lettered for it (apply.go, freshError).
-//   - Binary envelopes (version 2) are decoded in place, their strings
-//     sharing the message's bytes; JSON envelopes (version 1, from older
-//     captures) by a small parser for their common shape that falls back
-//     to envelope.Decode for anything else. Either way the result is
-//     envelope.Decode's (fastdecode.go, FuzzDecodeEnvelope).
+//   - Every message is decoded by envelope.DecodeShared, in place: the
+//     envelope's strings share the message's bytes, which are never
+//     written and outlive the batch (plan.go, decodeEnvelope). Only
+//     version 2 (binary) is read; anything else (the JSON form of builds
+//     before the first release, an unknown version, a message cut short,
+//     a change envelope without an ordinal) is a decode dead letter
+//     holding the raw bytes, never a guess (schemas/envelope.md).
 //   - Retryable failures (connection loss, serialization failure, deadlock,
 //     server shutting down or starting) are retried in order with capped
 //     exponential backoff until ctx ends. A failure of one event (SQLSTATE

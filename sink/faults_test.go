@@ -19,7 +19,7 @@ import (
 // and returns its stream sequence.
 func (b *bufferEnv) publish(t *testing.T, ts uint32, mut transform.Mutation) uint64 {
 	t.Helper()
-	env := &envelope.Envelope{Kind: envelope.KindChange, Collection: testNS, ClusterTime: transform.ClusterTime{T: ts, I: 1},
+	env := &envelope.Envelope{Kind: envelope.KindChange, Collection: testNS, ClusterTime: transform.ClusterTime{T: ts, I: 1}, Ordinal: 1,
 		WallTime: time.Unix(int64(ts), 0), Operation: "update", DocumentKey: fmt.Sprintf(`{"_id":%q}`, mut.Key[0].Text),
 		Mutations: []transform.Mutation{mut}}
 	data, err := envelope.Encode(env)
@@ -350,14 +350,16 @@ func TestHaltedCollectionDoesNotStallOthers(t *testing.T) {
 			other[i].Parent = strings.Replace(other[i].Parent, "app.", "app2.", 1)
 		}
 	}
+	var ord uint32 // every event shares one cluster time
 	pub := func(ns string, it item) uint64 {
+		ord++
 		mut := it.mutation()
 		if ns == otherNS {
 			mut.Table = "app2.items"
 			mut.Children[0].Table, mut.Children[1].Table = "app2.item_tags", "app2.item_tag_notes"
 		}
 		data, err := envelope.Encode(&envelope.Envelope{Kind: envelope.KindChange, Collection: ns,
-			ClusterTime: transform.ClusterTime{T: buf.ts, I: 1}, Operation: "insert", Mutations: []transform.Mutation{mut}})
+			ClusterTime: transform.ClusterTime{T: buf.ts, I: 1}, Ordinal: ord, Operation: "insert", Mutations: []transform.Mutation{mut}})
 		if err != nil {
 			t.Fatal(err)
 		}

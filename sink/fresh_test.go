@@ -12,10 +12,10 @@ import (
 
 // insertEvent is the buffer message at seq of an insert event at cluster
 // time t: the writes insertFresh COPYs without probing while the table
-// has no tombstones.
+// has no tombstones. Its ordinal is seq, as change's is.
 func insertEvent(seq uint64, t uint32, it item) message {
 	return encodeMsg(seq, &envelope.Envelope{Kind: envelope.KindChange, Collection: testNS,
-		ClusterTime: transform.ClusterTime{T: t, I: 1}, Operation: "insert", Mutations: []transform.Mutation{it.mutation()}})
+		ClusterTime: transform.ClusterTime{T: t, I: 1}, Ordinal: uint32(seq), Operation: "insert", Mutations: []transform.Mutation{it.mutation()}})
 }
 
 // TestInsertsWithoutProbe covers the unprobed COPY of insert events: new

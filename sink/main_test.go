@@ -147,6 +147,8 @@ func deletion(id string) transform.Mutation {
 }
 
 // change builds the buffer message at seq for mutations at cluster time t.
+// Its ordinal is seq: source order is buffer order, and a row's _cdc_seq
+// reads as the sequence of the message that wrote it.
 func change(seq uint64, t uint32, muts ...transform.Mutation) message {
 	op := "update"
 	if len(muts) > 0 && muts[0].Op == transform.OpDelete {
@@ -157,7 +159,7 @@ func change(seq uint64, t uint32, muts ...transform.Mutation) message {
 		key = fmt.Sprintf(`{"_id": %q}`, muts[0].Key[0].Text)
 	}
 	return encodeMsg(seq, &envelope.Envelope{Kind: envelope.KindChange, Collection: testNS,
-		ClusterTime: transform.ClusterTime{T: t, I: 1}, Operation: op, DocumentKey: key, Mutations: muts})
+		ClusterTime: transform.ClusterTime{T: t, I: 1}, Ordinal: uint32(seq), Operation: op, DocumentKey: key, Mutations: muts})
 }
 
 func encodeMsg(seq uint64, e *envelope.Envelope) message {

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"reflect"
@@ -71,10 +72,9 @@ func TestRetriedPublishAppliesInSourceOrder(t *testing.T) {
 }
 
 // TestOrdinalVersionGuard: inside one cluster time, writes order by the
-// envelope's ordinal, not by buffer sequence; an envelope without one
-// (an older capture's) falls back to the buffer sequence; a stream event
-// at the snapshot's T0 (ordinal at least 1) wins over the snapshot's row
-// at (T0, 0). Replaying everything changes nothing.
+// envelope's ordinal, not by buffer sequence; a stream event at the
+// snapshot's T0 (ordinal at least 1) wins over the snapshot's row at
+// (T0, 0). Replaying everything changes nothing.
 func TestOrdinalVersionGuard(t *testing.T) {
 	a := func(qty int, tags ...string) item { return item{id: "a", qty: qty, tags: tags} }
 	at := func(seq uint64, ts uint32, ord uint32, mut transform.Mutation) message {
@@ -103,9 +103,6 @@ func TestOrdinalVersionGuard(t *testing.T) {
 		{"a later cluster time still wins over a higher ordinal", false, [][]message{
 			{at(1, 11, 1, a(5).mutation()), at(2, 10, 9, a(4).mutation())},
 		}, map[string]string{"a": "qty=5 v=11/1 tags="}, nil},
-		{"no ordinal: the buffer sequence breaks the tie", false, [][]message{
-			{at(1, 10, 0, a(1).mutation())}, {at(2, 10, 0, a(2).mutation())},
-		}, map[string]string{"a": "qty=2 v=10/2 tags="}, nil},
 		{"stream event at T0 wins over the snapshot row", true, [][]message{
 			{at(5, 10, 1, a(6, "s").mutation())},
 		}, map[string]string{"a": "qty=6 v=10/1 tags=s"}, nil},
@@ -144,73 +141,34 @@ func TestOrdinalVersionGuard(t *testing.T) {
 	}
 }
 
-// TestFastDecodeOrdinal: the hand-written decoder of JSON envelopes reads
-// "ord" itself (no fallback to encoding/json) and agrees with
-// envelope.Decode.
-func TestFastDecodeOrdinal(t *testing.T) {
-	for _, ord := range []uint32{0, 1, 7, 1<<32 - 1} {
-		b := jsonV1(txnChange(100, ord, item{id: "a", qty: 1}.mutation()))
-		p := parser{b: b}
-		fast, ok := p.envelope()
-		if !ok {
-			t.Fatalf("ord %d: the fast decoder fell back on %s", ord, b)
-		}
-		slow, err := envelope.Decode(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fast.Ordinal != ord || !reflect.DeepEqual(fast, slow) {
-			t.Fatalf("ord %d: fast %+v, envelope.Decode %+v", ord, fast, slow)
-		}
-	}
-	for _, bad := range []string{`-1`, `4294967296`, `1.5`, `01`, `"1"`} {
-		b := []byte(`{"v":1,"kind":"change","collection":"a.b","cluster_time":{"t":1,"i":1},"ord":` + bad + `}`)
-		p := parser{b: b}
-		if _, ok := p.envelope(); ok {
-			t.Errorf("ord %s: the fast decoder accepted it", bad)
-		}
-	}
-}
-
-// TestMixedEnvelopeVersions: a buffer holding JSON envelopes (version 1,
-// written before an upgrade) and binary ones (version 2) applies exactly
-// as the same events all in binary, in one batch and one by one.
-func TestMixedEnvelopeVersions(t *testing.T) {
+// TestChangeWithoutOrdinal: a change envelope without an ordinal is
+// written by no release's capture; it is a decode dead letter holding the
+// message's bytes, never applied with another tie-breaker, and the rest
+// of the batch applies.
+func TestChangeWithoutOrdinal(t *testing.T) {
 	ctx := context.Background()
-	envs := []*envelope.Envelope{
-		txnChange(10, 1, item{id: "a", qty: 1, tags: []string{"x", "y"}}.mutation()),
-		txnChange(11, 1, item{id: "b", qty: 2, price: "1.50"}.mutation()),
-		txnChange(12, 1, item{id: "b", qty: 5, tags: []string{"z"}}.mutation()),
-		txnChange(13, 1, deletion("a")),
-		txnChange(13, 2, item{id: "c", qty: 7}.mutation()),
+	c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), 1<<30, nil)
+	e := txnChange(10, 1, item{id: "a", qty: 1}.mutation())
+	e.Ordinal = 0
+	data, err := envelope.Encode(e)
+	if err != nil {
+		t.Fatal(err)
 	}
-	run := func(mixed bool, batch int) string {
-		c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), 1, nil)
-		var msgs []message
-		for i, e := range envs {
-			seq := uint64(i + 1)
-			if mixed && i%2 == 0 {
-				msgs = append(msgs, decode(testNS, seq, jsonV1(e)))
-			} else {
-				msgs = append(msgs, encodeMsg(seq, e))
-			}
-		}
-		for len(msgs) > 0 {
-			n := min(batch, len(msgs))
-			if err := c.apply(ctx, msgs[:n]); err != nil {
-				t.Fatal(err)
-			}
-			msgs = msgs[n:]
-		}
-		if dl := deadLetters(t, c); len(dl) != 0 {
-			t.Fatalf("dead letters %+v", dl)
-		}
-		return dump(t, c.pool)
+	msgs := []message{decode(testNS, 1, data), change(2, 11, item{id: "b", qty: 2}.mutation())}
+	if err := c.apply(ctx, msgs); err != nil {
+		t.Fatal(err)
 	}
-	want := run(false, len(envs))
-	for _, batch := range []int{len(envs), 1} {
-		if got := run(true, batch); got != want {
-			t.Errorf("batches of %d, versions mixed:\n%s\nall binary:\n%s", batch, got, want)
-		}
+	if dl := deadLetters(t, c); !reflect.DeepEqual(dl, []deadRow{{1, "decode", "decode", ""}}) {
+		t.Errorf("dead letters %+v, want one decode dead letter at 1", dl)
+	}
+	var rawBytes []byte
+	if err := c.pool.QueryRow(ctx, `SELECT raw_bytes FROM replicator.dead_letters WHERE stream_seq = 1`).Scan(&rawBytes); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(rawBytes, data) {
+		t.Errorf("raw bytes % x, want % x", rawBytes, data)
+	}
+	if got := itemState(t, c.pool); !reflect.DeepEqual(got, map[string]string{"b": "qty=2 v=11/2 tags="}) {
+		t.Errorf("rows %v, want only b", got)
 	}
 }

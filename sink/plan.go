@@ -55,6 +55,16 @@ const (
 	reasonLimit           = "limit"
 )
 
+// decodeEnvelope is how the applier decodes every buffer message:
+// envelope.DecodeShared, so the result's strings share data's memory. The
+// data of a received message is never written and lives as long as the
+// batch that uses the result. Anything envelope.DecodeShared refuses (not
+// a version 2 envelope, cut short, a change without an ordinal) is an
+// error.
+func decodeEnvelope(data []byte) (*envelope.Envelope, error) {
+	return envelope.DecodeShared(data)
+}
+
 // decode turns raw message data into a message for namespace ns. It never
 // fails: an undecodable message becomes a dead letter.
 func decode(ns string, seq uint64, data []byte) message {
@@ -84,10 +94,10 @@ func (m *message) deadLetter(stage, reason, msg, path, sqlstate string) *deadLet
 	return d
 }
 
-// readable is m's envelope as JSON for the metadata tables (a binary
+// readable is m's envelope as JSON for the metadata tables (a decoded
 // envelope is rendered; one that did not decode stays as received).
 func (m *message) readable() []byte {
-	if m.env == nil || !envelope.IsBinary(m.data) {
+	if m.env == nil {
 		return m.data
 	}
 	b, err := json.Marshal(m.env)
@@ -95,17 +105,6 @@ func (m *message) readable() []byte {
 		return m.data
 	}
 	return b
-}
-
-// tieBreak orders m's writes inside its cluster time: the envelope's
-// ordinal (source order inside the cluster time, so a publish retried
-// after later ones still applies before them), or for an envelope of a
-// capture that wrote none, the buffer sequence.
-func (m *message) tieBreak() uint64 {
-	if m.env.Ordinal != 0 {
-		return uint64(m.env.Ordinal)
-	}
-	return m.seq
 }
 
 // poisoned marks m as failing on its own with err (a PostgreSQL error of
@@ -222,7 +221,11 @@ func plan(ts *tableSet, msgs []message) *batchPlan {
 			p.ops["dead_letter"]++
 		case envelope.KindChange:
 			p.ops[operationLabel(m.env)]++
-			ver := transform.Version{ClusterTime: m.env.ClusterTime, Seq: m.tieBreak()}
+			// The ordinal orders writes inside the cluster time as the
+			// source did, whatever order the buffer stored them in; every
+			// change envelope that decoded has one (envelope.DecodeShared
+			// refuses one without).
+			ver := transform.Version{ClusterTime: m.env.ClusterTime, Seq: uint64(m.env.Ordinal)}
 			for _, mu := range m.env.Mutations {
 				k := keyString(mu.Key)
 				w, seen := latest[k]

@@ -137,7 +137,7 @@ func TestEnvelopeKinds(t *testing.T) {
 			DocumentKey: `{"_id": "x"}`, DeadLetter: &envelope.DeadLetter{Error: "qty: not a number", Path: "qty", RawEvent: raw}}),
 		encodeMsg(3, &envelope.Envelope{Kind: envelope.KindControl, Collection: testNS, Operation: "drop", ClusterTime: transform.ClusterTime{T: 12, I: 1}}),
 		decode(testNS, 4, []byte("not json at all")),
-		decode(testNS, 5, []byte(`{"v":1,"kind":"change","collection":"other.coll"}`)),
+		encodeMsg(5, &envelope.Envelope{Kind: envelope.KindChange, Collection: "other.coll", Ordinal: 1}),
 		decode(testNS, 6, []byte(`{"v":7,"kind":"change","collection":"shop.items","op":"\u0000"}`)),
 		change(7, 13, transform.Mutation{Table: "app.items", Op: transform.OpUpsert, Key: []transform.Value{transform.Text("b")}}),
 		encodeMsg(8, &envelope.Envelope{Kind: envelope.KindHeartbeat, Collection: testNS, ClusterTime: transform.ClusterTime{T: 14, I: 2}, WallTime: wall}),
@@ -192,7 +192,7 @@ func TestEnvelopeKinds(t *testing.T) {
 func TestCorruptBinaryEnvelope(t *testing.T) {
 	ctx := context.Background()
 	c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), 1<<30, nil)
-	whole := encodeMsg(1, &envelope.Envelope{Kind: envelope.KindChange, Collection: testNS, ClusterTime: transform.ClusterTime{T: 10, I: 1},
+	whole := encodeMsg(1, &envelope.Envelope{Kind: envelope.KindChange, Collection: testNS, ClusterTime: transform.ClusterTime{T: 10, I: 1}, Ordinal: 1,
 		Token: "82", Operation: "insert", Mutations: []transform.Mutation{item{id: "a", qty: 1}.mutation()}})
 	cut := whole.data[:len(whole.data)-3]
 	msgs := []message{decode(testNS, 1, cut), change(2, 11, item{id: "b", qty: 2}.mutation())}

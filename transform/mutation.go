@@ -15,9 +15,8 @@ const (
 	// tie-breaker of versions (operations of one transaction share a
 	// cluster time): the event's ordinal among the consecutive change events
 	// of its cluster time in source order, 1 for the first (capture numbers
-	// them; envelopes of older captures carry none, and then the buffer
-	// sequence stands in). 0 for snapshot rows, so a change at the
-	// snapshot's T0 wins over them.
+	// them, and every change envelope carries its ordinal). 0 for snapshot
+	// rows, so a change at the snapshot's T0 wins over them.
 	VersionSeqColumn = "_cdc_seq"
 )
 
@@ -40,8 +39,7 @@ func (c ClusterTime) IsZero() bool { return c.T == 0 && c.I == 0 }
 type Version struct {
 	ClusterTime ClusterTime `json:"ct"`
 	// Seq is the order inside ClusterTime (VersionSeqColumn): the event's
-	// ordinal in source order, the buffer sequence for an envelope without
-	// one, 0 for snapshot rows.
+	// ordinal in source order, 0 for snapshot rows.
 	Seq uint64 `json:"seq"`
 }
 

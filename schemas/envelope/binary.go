@@ -30,16 +30,16 @@ import (
 // A list of values is its count+1 (0: none), then per value its length+1
 // (0: SQL NULL) and the text. Nothing follows the last field.
 
-// binaryFormat is the first byte of a binary envelope. A JSON envelope
-// (version 1) starts with '{'.
+// binaryFormat is the first byte of a version 2 envelope (Version). The
+// JSON envelopes of builds before the first release started with '{'.
 const binaryFormat = 0x02
 
 var kindCodes = map[Kind]byte{KindChange: 1, KindHeartbeat: 2, KindDeadLetter: 3, KindControl: 4}
 
 var codeKinds = [...]Kind{1: KindChange, 2: KindHeartbeat, 3: KindDeadLetter, 4: KindControl}
 
-// IsBinary reports whether b is a binary (version 2) envelope rather than
-// a JSON (version 1) one.
+// IsBinary reports whether b starts as an envelope of this format version
+// (binary, version 2) does; anything else does not decode.
 func IsBinary(b []byte) bool { return len(b) > 0 && b[0] == binaryFormat }
 
 // AppendEncode appends the wire form of e (binary, format Version) to dst
@@ -119,17 +119,25 @@ func appendValueList(dst []byte, vs []transform.Value) []byte {
 	return dst
 }
 
-// DecodeShared decodes an envelope in either format. The strings of a
-// binary envelope share b's memory, so b must not change while the result
-// is in use (Decode copies instead).
+// DecodeShared decodes a binary envelope and checks it (check). Its
+// strings share b's memory, so b must not change while the result is in
+// use (Decode copies instead). Anything else fails: another format
+// version, the JSON form of builds before the first release, a message
+// cut short or with bytes after it, an invalid envelope.
 func DecodeShared(b []byte) (*Envelope, error) {
 	if !IsBinary(b) {
-		return decodeJSON(b)
+		if len(b) == 0 {
+			return nil, errors.New("decode envelope: empty message")
+		}
+		return nil, fmt.Errorf("decode envelope: unsupported format (first byte %#02x; this build reads version %d only)", b[0], Version)
 	}
 	d := decoder{b: b, i: 1}
 	e, err := d.envelope()
 	if err != nil {
 		return nil, fmt.Errorf("decode envelope: %w (at byte %d of %d)", err, d.i, len(b))
+	}
+	if err := e.check(); err != nil {
+		return nil, fmt.Errorf("decode envelope: %w", err)
 	}
 	return e, nil
 }

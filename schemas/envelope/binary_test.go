@@ -54,11 +54,11 @@ func TestBinaryRoundTrip(t *testing.T) {
 					{Table: "vuln.nil"},
 				}}}}},
 		{"largest numbers", Envelope{Kind: KindChange, Collection: "a.b", ClusterTime: transform.ClusterTime{T: 1<<32 - 1, I: 1<<32 - 1}, Ordinal: 1<<32 - 1, Token: "x", Operation: "insert"}},
-		{"delete with nil key", Envelope{Kind: KindChange, Collection: "a.b", Token: "x", Operation: "delete",
+		{"delete with nil key", Envelope{Kind: KindChange, Collection: "a.b", Ordinal: 1, Token: "x", Operation: "delete",
 			Mutations: []transform.Mutation{{Table: "a.b", Op: transform.OpDelete}}}},
 		{"dead letter", Envelope{Kind: KindDeadLetter, Collection: "a.b", Token: "x", DocumentKey: `{"_id":1}`,
 			DeadLetter: &DeadLetter{Error: "bad", Path: "a.b", RawEvent: json.RawMessage(`{"documentKey":{"_id":1}}`)}}},
-		{"bytes kept as they are", Envelope{Kind: KindChange, Collection: "\x00\x01\b\"\\<>&\x7f", Token: "\xff\xfe bad utf8 \u2029 é 😀"}},
+		{"bytes kept as they are", Envelope{Kind: KindChange, Collection: "\x00\x01\b\"\\<>&\x7f", Ordinal: 1, Token: "\xff\xfe bad utf8 \u2029 é 😀"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,7 +81,7 @@ func TestBinaryRoundTripRandom(t *testing.T) {
 // TestBinaryNullHasNoText: a NULL is written without text, whatever the
 // Value held.
 func TestBinaryNullHasNoText(t *testing.T) {
-	e := Envelope{Kind: KindChange, Collection: "a.b", Mutations: []transform.Mutation{{Table: "t", Op: 1, Key: []transform.Value{{Text: "stale"}}}}}
+	e := Envelope{Kind: KindChange, Collection: "a.b", Ordinal: 1, Mutations: []transform.Mutation{{Table: "t", Op: 1, Key: []transform.Value{{Text: "stale"}}}}}
 	b, err := Encode(&e)
 	if err != nil {
 		t.Fatal(err)
@@ -128,23 +128,29 @@ func TestBinaryCorrupt(t *testing.T) {
 	}
 }
 
-// TestDecodeJSONVersion1: envelopes written by builds before the binary
-// form still decode; other JSON versions do not.
-func TestDecodeJSONVersion1(t *testing.T) {
-	old := []byte(`{"v":1,"kind":"change","collection":"a.b","cluster_time":{"t":5,"i":1},"ord":2,"token":"82","op":"update",` +
-		`"mutations":[{"table":"a.b","op":1,"key":[{"t":"x","v":true}],"values":[{"t":"x","v":true},{}]}]}`)
-	e, err := Decode(old)
+// TestDecodeRefusesOtherFormats: only version 2 decodes. The JSON form
+// (version 1) of builds before the first release, the JSON rendering of
+// an envelope (buffer show, dead letters) and other first bytes are
+// refused.
+func TestDecodeRefusesOtherFormats(t *testing.T) {
+	e := Envelope{Kind: KindChange, Collection: "a.b", ClusterTime: transform.ClusterTime{T: 5, I: 1}, Ordinal: 2, Token: "82", Operation: "update",
+		Mutations: []transform.Mutation{{Table: "a.b", Op: 1, Key: []transform.Value{transform.Text("x")}, Values: []transform.Value{transform.Text("x"), transform.Null}}}}
+	b, err := Encode(&e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Envelope{V: 1, Kind: KindChange, Collection: "a.b", ClusterTime: transform.ClusterTime{T: 5, I: 1}, Ordinal: 2, Token: "82", Operation: "update",
-		Mutations: []transform.Mutation{{Table: "a.b", Op: 1, Key: []transform.Value{transform.Text("x")}, Values: []transform.Value{transform.Text("x"), transform.Null}}}}
-	if !reflect.DeepEqual(e, want) {
-		t.Fatalf("got %#v\nwant %#v", e, want)
+	rendered, err := json.Marshal(&e)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, b := range []string{`{"v":2,"kind":"change"}`, `{"v":3}`, `{}`, `not json`} {
-		if _, err := Decode([]byte(b)); err == nil {
-			t.Errorf("%s decoded", b)
+	version3 := append([]byte{3}, b[1:]...)
+	for _, b := range [][]byte{
+		[]byte(`{"v":1,"kind":"change","collection":"a.b","cluster_time":{"t":5,"i":1},"ord":2,"token":"82","op":"update",` +
+			`"mutations":[{"table":"a.b","op":1,"key":[{"t":"x","v":true}],"values":[{"t":"x","v":true},{}]}]}`),
+		rendered, version3, {}, {0}, []byte("not json"),
+	} {
+		if got, err := Decode(b); err == nil {
+			t.Errorf("%q decoded: %#v", b, got)
 		}
 	}
 }
@@ -152,7 +158,7 @@ func TestDecodeJSONVersion1(t *testing.T) {
 // TestDecodeCopies: Decode's result does not change with the message
 // bytes; DecodeShared's strings are views of them.
 func TestDecodeCopies(t *testing.T) {
-	e := Envelope{Kind: KindChange, Collection: "a.b", Token: "tok", Mutations: []transform.Mutation{{Table: "t", Op: 1, Key: []transform.Value{transform.Text("key")}}}}
+	e := Envelope{Kind: KindChange, Collection: "a.b", Ordinal: 1, Token: "tok", Mutations: []transform.Mutation{{Table: "t", Op: 1, Key: []transform.Value{transform.Text("key")}}}}
 	b, err := Encode(&e)
 	if err != nil {
 		t.Fatal(err)
@@ -202,11 +208,21 @@ func FuzzDecode(f *testing.F) {
 		b, _ := Encode(&e)
 		f.Add(b)
 	}
+	for _, e := range fuzzSeeds() {
+		b, err := Encode(e)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Add([]byte(`{"v":1,"kind":"heartbeat","collection":"a.b"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := Decode(b)
-		if err != nil || !IsBinary(b) {
+		if err != nil {
 			return
+		}
+		if !IsBinary(b) {
+			t.Fatalf("%q decoded without the binary format byte", b)
 		}
 		again, err := Encode(e)
 		if err != nil {
@@ -217,6 +233,28 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoded envelope differs (%v):\n got %#v\nwant %#v", err, back, e)
 		}
 	})
+}
+
+// fuzzSeeds are envelopes of the shapes the applier meets: escapes and
+// non-ASCII text in values, a wall time, an upsert and a delete in one
+// event, the largest cluster time, a dead letter with its raw event, an
+// empty key and a child without rows.
+func fuzzSeeds() []*Envelope {
+	wall := time.Date(2026, 1, 2, 3, 4, 5, 6000000, time.UTC)
+	upsert := transform.Mutation{Table: "app.items", Op: transform.OpUpsert,
+		Key:    []transform.Value{transform.Text("x\t\"y\"\\é\u2028")},
+		Values: []transform.Value{transform.Text("x\t\"y\"\\é\u2028"), transform.Text("3"), transform.Null, transform.Text(`{"a": [1, "two"]}`)},
+		Children: []transform.ChildRows{{Table: "app.item_tags", Rows: [][]transform.Value{
+			{transform.Text("x"), transform.Text("0"), transform.Text("a")},
+			{transform.Text("x"), transform.Text("1"), transform.Text("b")}}}}}
+	del := transform.Mutation{Table: "app.items", Op: transform.OpDelete, Key: []transform.Value{transform.Text("z")}}
+	return []*Envelope{
+		{Kind: KindChange, Collection: "a.b", ClusterTime: transform.ClusterTime{T: 1, I: 2}, Ordinal: 1, WallTime: wall,
+			Token: "8260", Operation: "update", DocumentKey: `{"_id": {"$oid": "65"}}`, Mutations: []transform.Mutation{upsert, del}},
+		{Kind: KindHeartbeat, Collection: "a.b", ClusterTime: transform.ClusterTime{T: 1<<32 - 1, I: 1}},
+		{Kind: KindDeadLetter, Collection: "a.b", DeadLetter: &DeadLetter{Error: "e", RawEvent: json.RawMessage(`{"a":1}`)}},
+		{Kind: KindChange, Collection: "a.b", Ordinal: 1, Mutations: []transform.Mutation{{Table: "t", Op: 1, Key: []transform.Value{}, Children: []transform.ChildRows{{Table: "c"}}}}},
+	}
 }
 
 func randomEnvelope(r *rand.Rand) Envelope {
@@ -250,8 +288,8 @@ func randomEnvelope(r *rand.Rand) Envelope {
 	if r.IntN(3) != 0 {
 		e.WallTime = time.Unix(r.Int64N(1<<33), r.Int64N(1e9)).UTC()
 	}
-	if r.IntN(2) == 0 {
-		e.Ordinal = r.Uint32()
+	if e.Kind == KindChange || r.IntN(2) == 0 {
+		e.Ordinal = 1 + r.Uint32N(1<<32-1) // a change envelope carries one
 	}
 	if r.IntN(6) == 0 {
 		e.Kind = KindDeadLetter

@@ -6,20 +6,16 @@ package envelope
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/mongopg/replicator/transform"
 )
 
-// Version is the envelope format this build writes: 2, binary. Decode
-// also reads version 1, the JSON that earlier builds wrote, and rejects
-// any other, so an applier never misreads a newer message.
+// Version is the envelope format this build writes and reads: 2, binary.
+// Decode rejects any other, so an applier never misreads a newer message,
+// and never reads the JSON form (version 1) of builds before the first
+// release (schemas/envelope.md, Compatibility).
 const Version = 2
-
-// JSONVersion is the format version of JSON envelopes (builds before the
-// binary form wrote them; Decode still reads them).
-const JSONVersion = 1
 
 // Kind says what an envelope carries.
 type Kind string
@@ -47,9 +43,9 @@ type Envelope struct {
 	// its cluster time in change-stream order (1, 2, ...): the tie-breaker
 	// of row versions inside one cluster time, which the operations of one
 	// transaction share. It follows source order whatever order the buffer
-	// stored the messages in. Change envelopes only; 0 (omitted) elsewhere
-	// and in envelopes of older captures, for which apply falls back to the
-	// buffer sequence.
+	// stored the messages in. Every change envelope carries one (at least
+	// 1; Decode refuses one without, see check); 0 (omitted) in the other
+	// kinds.
 	Ordinal  uint32    `json:"ord,omitempty"`
 	WallTime time.Time `json:"wall_time,omitzero"`
 	// Token is the event's resume token (_data); the message's Nats-Msg-Id
@@ -75,23 +71,7 @@ type DeadLetter struct {
 // Encode returns the wire form of e, stamping the current format version.
 func Encode(e *Envelope) ([]byte, error) { return AppendEncode(nil, e) }
 
-// Decode parses a wire-form envelope of either format. The result shares
-// no memory with b.
+// Decode parses a wire-form envelope. The result shares no memory with b.
 func Decode(b []byte) (*Envelope, error) {
-	if IsBinary(b) {
-		b = append([]byte(nil), b...)
-	}
-	return DecodeShared(b)
-}
-
-// decodeJSON parses a version 1 (JSON) envelope.
-func decodeJSON(b []byte) (*Envelope, error) {
-	var e Envelope
-	if err := json.Unmarshal(b, &e); err != nil {
-		return nil, fmt.Errorf("decode envelope: %w", err)
-	}
-	if e.V != JSONVersion {
-		return nil, fmt.Errorf("decode envelope: unsupported format version %d (this build reads %d and %d)", e.V, JSONVersion, Version)
-	}
-	return &e, nil
+	return DecodeShared(append([]byte(nil), b...))
 }

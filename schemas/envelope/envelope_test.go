@@ -1,14 +1,13 @@
 package envelope
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/mongopg/replicator/transform"
 )
 
-// TestOrdinalRoundTrip: the ordinal survives encoding and decoding, and a
-// JSON envelope written before the field existed decodes with ordinal 0
-// (apply then falls back to the buffer sequence).
+// TestOrdinalRoundTrip: the ordinal survives encoding and decoding.
 func TestOrdinalRoundTrip(t *testing.T) {
 	tests := []struct {
 		name string
@@ -17,7 +16,6 @@ func TestOrdinalRoundTrip(t *testing.T) {
 		{"first of its cluster time", 1},
 		{"later in a transaction", 42},
 		{"largest", 1<<32 - 1},
-		{"none", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -35,12 +33,28 @@ func TestOrdinalRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	old := []byte(`{"v":1,"kind":"change","collection":"a.b","cluster_time":{"t":5,"i":1},"token":"82","op":"update"}`)
-	back, err := Decode(old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if back.Ordinal != 0 {
-		t.Fatalf("an envelope without ord decoded with ordinal %d, want 0", back.Ordinal)
+}
+
+// TestChangeWithoutOrdinal: a change envelope without an ordinal does not
+// decode (no release's capture writes one); the other kinds carry none.
+func TestChangeWithoutOrdinal(t *testing.T) {
+	for _, k := range []Kind{KindChange, KindHeartbeat, KindControl, KindDeadLetter} {
+		e := Envelope{Kind: k, Collection: "a.b", ClusterTime: transform.ClusterTime{T: 5, I: 1}, Token: "82"}
+		if k == KindDeadLetter {
+			e.DeadLetter = &DeadLetter{Error: "bad"}
+		}
+		b, err := Encode(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, decode := range map[string]func([]byte) (*Envelope, error){"Decode": Decode, "DecodeShared": DecodeShared} {
+			_, err := decode(b)
+			if k == KindChange && !errors.Is(err, errNoOrdinal) {
+				t.Errorf("%s of a change without an ordinal: %v, want %v", name, err, errNoOrdinal)
+			}
+			if k != KindChange && err != nil {
+				t.Errorf("%s of a %s without an ordinal: %v", name, k, err)
+			}
+		}
 	}
 }
