@@ -71,5 +71,40 @@ func runResync(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return nil
 		}
 	}
+	if !*all {
+		// A held collection (dropped, renamed, or halted by on_error:
+		// halt) is released first: capture publishes its events after the
+		// release, and the resync starts there.
+		t0, err := releaseHolds(ctx, env)
+		if err != nil {
+			return err
+		}
+		if !t0.IsZero() {
+			env.scfg.T0 = t0
+		}
+	}
 	return interrupted(ctx, "resync", snapshot.Resync(ctx, env.deps, env.scfg))
+}
+
+// releaseHolds releases the capture holds of the collections to resync and
+// returns the cluster time the resync must start from (zero when none is
+// held).
+func releaseHolds(ctx context.Context, env *snapshotEnv) (transform.ClusterTime, error) {
+	buf, err := buffer.Open(ctx, env.cfg.ForBuffer(), env.log)
+	if err != nil {
+		return transform.ClusterTime{}, err
+	}
+	defer buf.Close()
+	t0, err := capture.ReleaseHolds(ctx, buf, env.cfg.ForCapture().Source, env.scfg.Collections,
+		func(ctx context.Context) (transform.ClusterTime, error) {
+			return capture.ClusterTime(ctx, env.deps.Source)
+		})
+	if err != nil {
+		return t0, err
+	}
+	if !t0.IsZero() {
+		env.log.Info("capture holds released; the resync starts at their release", "collections", env.scfg.Collections,
+			"t0", fmt.Sprintf("%d.%d", t0.T, t0.I))
+	}
+	return t0, nil
 }

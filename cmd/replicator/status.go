@@ -59,6 +59,18 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			source, pos.ClusterTime.T, pos.ClusterTime.I, ct.UTC().Format(time.RFC3339), now.Sub(ct).Truncate(time.Millisecond),
 			now.Sub(pos.SavedAt).Truncate(time.Millisecond), pos.Token)
 	}
+	holds, err := buf.Holds().List(ctx, source)
+	if err != nil {
+		return err
+	}
+	for _, h := range holds {
+		state := "held"
+		if h.Released() {
+			state = fmt.Sprintf("released at %d.%d for a resync", h.ReleasedAt.T, h.ReleasedAt.I)
+		}
+		fmt.Fprintf(stdout, "capture %s %s since %s: %s\n  to recover: %s\n", state, h.Collection,
+			h.Since.Format(time.RFC3339), h.Reason, h.Recovery)
+	}
 	js := buf.JetStream()
 	bc := buf.Config()
 	if s, err := js.Stream(ctx, bc.Stream); err == nil {

@@ -32,19 +32,30 @@
 //     saved position holds the ordinal of the event at its token, and the
 //     numbering restarts from it, so events read again after a restart get
 //     the same ordinals.
-//   - Never skip silently (invariant 5): a drop, rename, dropDatabase or
-//     invalidate event, a lost resume point (ChangeStreamHistoryLost, or
-//     the ChangeStreamFatalError older servers give for it) and a transform
-//     error in an `on_error: halt` collection stop the stream with an error
-//     naming the recovery command (errors.go). The position never moves
-//     past such an event, so a restart stops at it again.
+//   - Never skip silently (invariant 5), and a broken collection never
+//     stalls another (invariant 3): a drop, rename or dropDatabase event
+//     and a transform error in an `on_error: halt` collection hold that
+//     collection (holds.go, events.go control): the hold, with the reason
+//     and the recovery, is stored in the buffer's KV bucket before capture
+//     reads past the event; the collection's later events are read past
+//     without publishing and without heartbeats (so its apply lag grows,
+//     replicator_capture_collection_held says 1), while the others stream
+//     on. The recovery, `replicator resync --collection`, releases the hold
+//     at a cluster time from which capture publishes every event of the
+//     collection again and copies the collection as of it (ReleaseHolds).
+//     An invalidate reopens the stream after itself. A lost resume point
+//     (ChangeStreamHistoryLost, or the ChangeStreamFatalError older servers
+//     give for it) and an unreadable event stop the whole stream with an
+//     error naming the recovery command (errors.go); the position never
+//     moves past such an event.
 //   - The one exception is the policy source.on_history_lost: resync
 //     (OnHistoryLost set): a lost resume point is logged, counted
 //     (replicator_capture_history_lost_total) and handed to the hook, which
 //     records a resync of every collection at a new T0; capture then purges
 //     the buffered events, saves T0 as its position and reopens the stream
-//     at T0 without stopping (history.go). If the hook fails capture stops
-//     as above.
+//     at T0 without stopping (history.go). Losses that follow each other
+//     back off and, past HistoryLostRetries, stop capture (lostseries.go).
+//     If the hook fails capture stops as above.
 //   - Poison isolation (invariant 6): any other transform error becomes a
 //     dead-letter envelope carrying the raw event, the error and the field
 //     path, and the stream goes on (events.go).

@@ -26,6 +26,9 @@ type prepared struct {
 	stop error
 	// control: a drop, rename, dropDatabase or invalidate event.
 	control bool
+	// hold, if set, holds the event's collection at this event (on_error:
+	// halt): it is read past, not published (holds.go).
+	hold *buffer.Hold
 	// label is the events metric's collection label.
 	label string
 	// msg is the envelope to publish; Data nil means nothing to publish
@@ -83,10 +86,10 @@ func (c *Capture) prepare(raw bson.Raw, ord uint32) prepared {
 			return p
 		}
 		if m.Config().OnError == transform.OnErrorHalt {
-			p.stop = &StopError{
+			p.hold = &buffer.Hold{
 				Collection: ns,
 				Reason:     fmt.Sprintf("a document cannot be transformed and the collection says on_error: halt: %v", err),
-				Recovery:   "fix the mapping or the document, then " + resyncCollection(ns),
+				Recovery:   "fix the mapping (then restart) or the document in MongoDB, then " + resyncCollection(ns),
 			}
 			return p
 		}
@@ -135,9 +138,18 @@ func (c *Capture) emit(ctx context.Context, r *reader, p *prepared) error {
 		c.met.touch(ev.WallTime)
 		r.vouch = ev.WallTime
 	}
+	if !p.control && r.skips(ev.Namespace(), ev.ClusterTime) {
+		c.met.heldEvents.WithLabelValues(p.label).Inc()
+		return c.advance(ctx, r, p.pos)
+	}
 	switch {
 	case p.control:
-		return c.control(ctx, r, ev)
+		return c.control(ctx, r, ev, p.pos)
+	case p.hold != nil:
+		if err := c.hold(ctx, r, p.hold.Collection, p.hold.Reason, p.hold.Recovery, ev.ClusterTime); err != nil {
+			return err
+		}
+		return c.advance(ctx, r, p.pos)
 	case p.stop != nil:
 		return p.stop
 	case p.msg.Data == nil:
@@ -174,11 +186,26 @@ func deadLetter(env *envelope.Envelope, raw bson.Raw, msg, path string) {
 	env.DeadLetter = &envelope.DeadLetter{Error: msg, Path: path, RawEvent: rawJSON}
 }
 
-// control handles drop, rename, dropDatabase and invalidate: it publishes
-// a control envelope on each affected collection's subject (so the applier
-// can record it), waits until they are stored, and stops the stream without
-// moving the position past the event (invariant 5).
-func (c *Capture) control(ctx context.Context, r *reader, ev *transform.Event) error {
+// errReopen makes read reopen the change stream after the position (an
+// invalidate event ends the cursor; startAfter its token goes on).
+var errReopen = errors.New("reopen the change stream")
+
+// control handles drop, rename, dropDatabase and invalidate. A drop, rename
+// or dropDatabase holds each affected collection (and a rename's target,
+// configured or not, so that pointing the configuration at it needs the
+// resync too): a control envelope goes on its subject, so the applier
+// records the event, and the hold is stored before capture reads past the
+// event; the other collections stream on (ARCHITECTURE.md, guarantees 3
+// and 5). An invalidate, which ends the cursor after such an event, makes
+// the stream reopen after it.
+func (c *Capture) control(ctx context.Context, r *reader, ev *transform.Event, pos buffer.Position) error {
+	if ev.OperationType == transform.OpInvalidate {
+		if err := c.advance(ctx, r, pos); err != nil {
+			return err
+		}
+		c.log.Info("change stream invalidated; reopening after the invalidate event", "cluster_time", ev.ClusterTime)
+		return errReopen
+	}
 	var affected []string
 	switch ev.OperationType {
 	case transform.OpDropDatabase:
@@ -187,8 +214,6 @@ func (c *Capture) control(ctx context.Context, r *reader, ev *transform.Event) e
 				affected = append(affected, ns)
 			}
 		}
-	case transform.OpInvalidate:
-		affected = c.names
 	default:
 		for _, ns := range []string{ev.Namespace(), ev.ToDB + "." + ev.ToColl} {
 			if _, ok := c.mappings[ns]; ok {
@@ -196,7 +221,11 @@ func (c *Capture) control(ctx context.Context, r *reader, ev *transform.Event) e
 			}
 		}
 	}
+	to := ev.ToDB + "." + ev.ToColl
 	for _, ns := range affected {
+		if r.skips(ns, ev.ClusterTime) {
+			continue // held already: read again after a restart, or a second drop
+		}
 		data, err := envelope.Encode(&envelope.Envelope{
 			Kind:        envelope.KindControl,
 			Collection:  ns,
@@ -213,25 +242,42 @@ func (c *Capture) control(ctx context.Context, r *reader, ev *transform.Event) e
 		if err := r.pub.Publish(ctx, msg, buffer.Position{}); err != nil {
 			return err
 		}
+		reason, recovery := holdText(ev, ns)
+		if err := c.hold(ctx, r, ns, reason, recovery, ev.ClusterTime); err != nil {
+			return err
+		}
+		if ev.OperationType == transform.OpRename && ns == ev.Namespace() && !r.skips(to, ev.ClusterTime) {
+			if err := c.hold(ctx, r, to, fmt.Sprintf("renamed from %s in MongoDB, which this replicator was copying", ns),
+				resyncCollection(to), ev.ClusterTime); err != nil {
+				return err
+			}
+		}
 	}
-	stop := &StopError{Recovery: resyncAll()}
+	// Wait until the control envelopes are stored before reading on.
+	if err := r.pub.Flush(ctx); err != nil {
+		return err
+	}
+	return c.advance(ctx, r, pos)
+}
+
+// holdText is what the operator is told about a collection held by a drop,
+// rename or dropDatabase event: why, and the steps that recover.
+func holdText(ev *transform.Event, ns string) (reason, recovery string) {
 	switch ev.OperationType {
 	case transform.OpDrop:
-		stop.Collection = ev.Namespace()
-		stop.Reason = "the collection was dropped in MongoDB"
-		stop.Recovery = resyncCollection(ev.Namespace()) + " (or remove it from the configuration)"
+		return "the collection was dropped in MongoDB",
+			resyncCollection(ns) + " (copies what the collection holds now, nothing if it stays dropped, and removes the other rows), or remove it from the configuration"
 	case transform.OpRename:
-		stop.Collection = ev.Namespace()
-		stop.Reason = fmt.Sprintf("the collection was renamed to %s.%s in MongoDB", ev.ToDB, ev.ToColl)
-		stop.Recovery = "update the configuration's source, then " + resyncCollection(ev.Namespace())
-	case transform.OpDropDatabase:
-		stop.Reason = fmt.Sprintf("database %s was dropped in MongoDB", ev.DB)
-	case transform.OpInvalidate:
-		stop.Reason = "the change stream was invalidated (a watched collection or database was dropped or renamed)"
+		to := ev.ToDB + "." + ev.ToColl
+		if ns == to {
+			return fmt.Sprintf("collection %s was renamed to it in MongoDB", ev.Namespace()), resyncCollection(ns)
+		}
+		return fmt.Sprintf("the collection was renamed to %s in MongoDB", to),
+			fmt.Sprintf("set this collection's source to %s in the configuration, restart, then %s", to, resyncCollection(to))
+	default:
+		return fmt.Sprintf("database %s was dropped in MongoDB", ev.DB),
+			resyncCollection(ns) + ", or remove it from the configuration"
 	}
-	c.log.Error("capture stopping", "collection", stop.Collection, "operation", ev.OperationType,
-		"cluster_time", ev.ClusterTime, "recovery", stop.Recovery)
-	return stop
 }
 
 // extJSON renders BSON as canonical Extended JSON.

@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/mongopg/replicator/replicator/buffer"
 )
@@ -17,7 +18,8 @@ import (
 //  3. purge the configured collections' buffered events: all are older
 //     than T0 and superseded by the resync, and dropping them keeps a stale
 //     event from racing the resync's sweep (PurgeBuffered);
-//  4. make {ClusterTime: T0} the durable position and save it;
+//  4. make {ClusterTime: T0} the durable position and save it, and forget
+//     the holds (the resync copies held collections too);
 //  5. the caller reopens the stream at T0.
 //
 // A crash before step 4 leaves the lost position saved: the next start
@@ -50,6 +52,14 @@ func (c *Capture) recoverHistory(ctx context.Context, r *reader, cause error) er
 	if err := c.save(ctx, c.buf.Positions(), r.pub); err != nil {
 		return err
 	}
+	// The resync copies every collection, held ones included.
+	if err := clearHolds(ctx, c.buf.Holds(), c.cfg.Source, c.names); err != nil {
+		return err
+	}
+	for ns := range r.holds {
+		c.setHeldGauge(ns, false)
+	}
+	r.holds, r.holdsSynced = nil, time.Time{}
 	r.pos = p
 	c.log.Info("capture restarting at the resync's T0", "source", c.cfg.Source, "cluster_time", t0)
 	return nil

@@ -18,6 +18,8 @@ type metrics struct {
 	heartbeats  prometheus.Counter
 	saves       prometheus.Counter
 	historyLost prometheus.Counter
+	held        *prometheus.GaugeVec
+	heldEvents  *prometheus.CounterVec
 	publisher   *buffer.PublisherMetrics
 
 	// touched is the unix-nano time up to which the source is known to be
@@ -54,6 +56,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "replicator_capture_history_lost_total",
 			Help: "Times the change stream's resume point was no longer in the oplog (ChangeStreamHistoryLost), whatever source.on_history_lost then did.",
 		}),
+		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "replicator_capture_collection_held",
+			Help: "1 while capture holds the collection (dropped, renamed, or on_error: halt) until a resync releases it; its events are not published meanwhile.",
+		}, []string{"collection"}),
+		heldEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "replicator_capture_held_events_total",
+			Help: "Events of held collections read past without publishing (the resync that releases the hold copies their effect).",
+		}, []string{"collection"}),
 	}
 	m.touched.Store(time.Now().UnixNano())
 	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -74,7 +84,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	})
 	m.publisher = buffer.NewPublisherMetrics(reg)
 	if reg != nil {
-		reg.MustRegister(m.events, m.deadLetters, m.restarts, m.heartbeats, m.saves, m.historyLost, lag, age)
+		reg.MustRegister(m.events, m.deadLetters, m.restarts, m.heartbeats, m.saves, m.historyLost, m.held, m.heldEvents, lag, age)
 	}
 	return m
 }

@@ -25,9 +25,10 @@ import (
 //     a single reader would give it: per-document order and the contiguous
 //     prefix of positions are unchanged (invariants 3 and 4).
 //
-// A stop (control event, on_error: halt, unreadable event) is decided in
-// the ordered stage at the exact event: nothing after it is published and
-// the reader is cancelled. Events read but not yet emitted when the stream
+// A stop (an unreadable event) is decided in the ordered stage at the exact
+// event: nothing after it is published and the reader is cancelled. A
+// hold (a drop or rename, on_error: halt) is decided there too, and only
+// that collection's events are read past from then on (holds.go). Events read but not yet emitted when the stream
 // fails are emitted before the stream reopens after the last one.
 //
 // Bounds (invariant 8): a batch holds at most batchEvents events and, past
@@ -166,6 +167,9 @@ func (c *Capture) emitBatches(ctx context.Context, r *reader, order <-chan *batc
 		case <-b.done:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+		if err := c.syncHolds(ctx, r); err != nil {
+			return err
 		}
 		if b.caughtUp {
 			if err := c.caughtUp(ctx, r, b.token, b.ord, b.at); err != nil {

@@ -16,8 +16,8 @@ import (
 // LeaseWait bounds how long ResetCapture waits for the capture lease.
 const LeaseWait = 30 * time.Second
 
-// ResetCapture moves a stopped capture's position to t0 and purges the
-// buffered events of namespaces. It is the OnT0 step of resync --all: the
+// ResetCapture moves a stopped capture's position to t0, purges the
+// buffered events of namespaces and forgets their holds. It is the OnT0 step of resync --all: the
 // resync copies every document as of T0 or later, so the buffered events
 // (all older than T0, captured before the history was lost) are superseded,
 // and dropping them keeps a stale event of a document deleted in the lost
@@ -42,6 +42,21 @@ func ResetCapture(ctx context.Context, buf *buffer.Buffer, target checkpoints.Qu
 	}
 	if err := buf.Positions().Save(ctx, source, buffer.Position{ClusterTime: t0}); err != nil {
 		return fmt.Errorf("reset capture position: %w", err)
+	}
+	if err := clearHolds(ctx, buf.Holds(), source, namespaces); err != nil {
+		return fmt.Errorf("reset capture position: %w", err)
+	}
+	return nil
+}
+
+// clearHolds forgets the holds of namespaces once capture restarts at a
+// resync's T0 that covers them all: the events that held them are before
+// T0 and are never read again.
+func clearHolds(ctx context.Context, holds *buffer.Holds, source string, namespaces []string) error {
+	for _, ns := range namespaces {
+		if err := holds.Delete(ctx, source, ns); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -27,6 +27,10 @@ type reader struct {
 	// event's wall time, or the time a getMore came back empty.
 	vouch  time.Time
 	lastHB time.Time
+	// holds are the source's held collections (holds.go), read again
+	// every holdSyncInterval (holdsSynced).
+	holds       map[string]buffer.Hold
+	holdsSynced time.Time
 }
 
 // read opens the change stream and consumes it, reopening after transient
@@ -51,6 +55,8 @@ func (c *Capture) read(ctx context.Context, client *mongo.Client, pub *buffer.Pu
 		}
 		var stop *StopError
 		switch {
+		case errors.Is(err, errReopen):
+			continue
 		case errors.As(err, &stop):
 			return err
 		case historyLost(err):
@@ -223,6 +229,9 @@ func (c *Capture) heartbeat(ctx context.Context, r *reader) error {
 		return nil
 	}
 	for _, ns := range c.names {
+		if r.held(ns) {
+			continue // no heartbeat: a held collection's apply lag grows
+		}
 		data, err := envelope.Encode(&envelope.Envelope{
 			Kind:        envelope.KindHeartbeat,
 			Collection:  ns,
