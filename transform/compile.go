@@ -171,6 +171,11 @@ func (m *Mapping) compileRoot(p *problems) {
 		idPath, _ := parsePath("_id", false)
 		cols = append([]colMap{{name: c.IDColumn, path: idPath, typ: colType{kind: kText}}}, cols...)
 	}
+	// Text columns of path _id write the injective _id key text.
+	for i := range cols {
+		t := cols[i].typ
+		cols[i].idKey = cols[i].path.text == "_id" && !t.array && (t.kind == kText || t.kind == kVarchar)
+	}
 	m.root.cols = cols
 	keys := c.Key
 	if len(keys) == 0 {

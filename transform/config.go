@@ -18,7 +18,8 @@ type CollectionConfig struct {
 	// key fields. Default: the column mapped from path _id.
 	Key []string `yaml:"key,omitempty"`
 	// IDColumn names the column added for _id when no column maps path _id
-	// (default "_id"; its type is text).
+	// (default "_id"; its type is text and it holds the _id key text of
+	// TYPES.md, as does any text column mapped from _id).
 	IDColumn string `yaml:"id_column,omitempty"`
 	// Columns maps column names to document paths, in file order.
 	Columns Columns `yaml:"columns,omitempty"`

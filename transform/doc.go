@@ -66,6 +66,14 @@
 //	document        jsonb, text                        JSON object, keys in order
 //	array           T[] (one dimension), jsonb, text   array literal, all quoted, NULLs
 //
+// The implicit _id column and every text or varchar(n) column mapped from
+// path _id write the _id key text instead (idtext.go): ObjectIds as hex,
+// strings as they are unless they are 24 lowercase hex digits or start
+// with "~" ("~str:" then), every other type tagged ("~num:1", "~date:…"),
+// numbers by exact value. It is injective, so _ids of different BSON types
+// never share a row, and deletes use it on the documentKey just as
+// upserts, snapshot rows and child parent keys do.
+//
 // JSONB text is MongoDB relaxed Extended JSON v2 (json.go): int32/int64 as
 // plain integers (exact: jsonb numbers are numeric), finite doubles as
 // numbers, NaN/±Infinity, Decimal128, dates, ObjectIds and binaries in

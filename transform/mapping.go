@@ -25,6 +25,9 @@ type colMap struct {
 	typ      colType
 	required bool
 	def      *string
+	// idKey: a root text or varchar(n) column of path _id, which writes
+	// the _id key text (idtext.go) instead of the plain text conversion.
+	idKey bool
 }
 
 type tableMap struct {

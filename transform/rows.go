@@ -12,6 +12,9 @@ func (m *Mapping) column(a *arena, col *colMap, root rawValue, top []rawValue) (
 	if err != nil {
 		return Null, err
 	}
+	if col.idKey && !v.missing() {
+		return a.idText(col.typ, v, m.order)
+	}
 	if v.isNullish() {
 		switch {
 		case col.def != nil:

@@ -94,7 +94,8 @@ func (m *Mapping) SnapshotRow(doc bson.Raw, ct ClusterTime) (Mutation, error) {
 // keyValues reads the key columns into key (len(m.keyCols) values, their
 // texts in a) from the documentKey or, for a path the documentKey lacks,
 // from doc (nil for deletes). Key paths should be _id or shard-key fields,
-// which every documentKey holds.
+// which every documentKey holds. A text column of path _id writes the _id
+// key text (idtext.go), so deletes find the rows upserts wrote.
 func (m *Mapping) keyValues(a *arena, key []Value, docKey, doc []byte) error {
 	dk := rawValue{typ: bsonDocument, data: docKey}
 	for i, ci := range m.keyCols {
@@ -106,10 +107,16 @@ func (m *Mapping) keyValues(a *arena, key []Value, docKey, doc []byte) error {
 		if err != nil {
 			return m.newError(docKey, col.path.text, err)
 		}
-		if v.isNullish() {
+		switch {
+		case col.idKey && !v.missing():
+			// A null _id is a document too (its key text is ~null).
+			key[i], err = a.idText(col.typ, v, m.order)
+		case v.isNullish():
 			return m.newError(docKey, col.path.text, fmt.Errorf("documentKey: %w", ErrMissingKey))
+		default:
+			key[i], err = a.convert(col.typ, v, m.order)
 		}
-		if key[i], err = a.convert(col.typ, v, m.order); err != nil {
+		if err != nil {
 			return m.newError(docKey, col.path.text, err)
 		}
 	}
