@@ -51,6 +51,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	rate := fs.Float64("rate", 200, "workload operations per second")
 	listen := fs.String("metrics", "127.0.0.1:9187", "metrics `address` (/metrics, /healthz, /readyz)")
 	printConfig := fs.Bool("print-config", false, "print the replicator config the demo uses and exit")
+	oplogBytes := fs.Int64("oplog-max-bytes", mongoemu.StandaloneOplogMaxBytes,
+		"the emulator keeps at most `N` bytes of oplog (about 7 minutes at the default rate; 0 = unbounded)")
+	maxDocs := fs.Int("max-docs", workload.DefaultMaxDocs, "the workload keeps at most `N` documents per collection")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,6 +62,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprint(out, workload.ConfigYAML(workload.ConfigParams{
 			Namespaces: ns, SourceURI: "mongodb://127.0.0.1:27017/?replicaSet=rs0",
 			TargetURL: "postgres://postgres@127.0.0.1:5432/demo", DataDir: "./replicator-data", MetricsListen: "127.0.0.1:9187",
+			BufferExtra: demoBufferExtra,
 		}))
 		return nil
 	}
@@ -80,7 +84,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	log := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	fmt.Fprintln(out, "starting the MongoDB emulator, PostgreSQL and the replicator …")
-	emu := mongoemu.New(mongoemu.Options{Logger: log.With("component", "mongoemu")})
+	emu := mongoemu.New(emulatorOptions(log.With("component", "mongoemu"), *oplogBytes))
 	if err := emu.Listen("127.0.0.1:0"); err != nil {
 		return fmt.Errorf("emulator: %w", err)
 	}
@@ -109,7 +113,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	yaml := workload.ConfigYAML(workload.ConfigParams{
 		Namespaces: ns, SourceURI: emu.URI(), TargetURL: targetURL,
-		DataDir: filepath.Join(abs, "buffer"), MetricsListen: ln.Addr().String(),
+		DataDir: filepath.Join(abs, "buffer"), MetricsListen: ln.Addr().String(), BufferExtra: demoBufferExtra,
 	})
 	cfgPath := filepath.Join(abs, "replicator.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o644); err != nil {
@@ -128,7 +132,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	gen := workload.New(client, ns, workload.Options{Seed: uint64(time.Now().UnixNano())})
+	gen := workload.New(client, ns, workloadOptions(uint64(time.Now().UnixNano()), *maxDocs))
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -147,7 +151,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	})
 	g.Go(func() error {
 		printBanner(out, emu.URI(), targetURL, ln.Addr().String(), cfgPath, abs)
-		return progress(gctx, out, reg, gen, ns)
+		return progress(gctx, out, reg, gen, ns, emu.OplogStats)
 	})
 	err = g.Wait()
 	fmt.Fprintln(out, "\nstopped: the emulator, PostgreSQL, NATS and the replicator are down; files stay in", abs)

@@ -10,12 +10,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mongopg/replicator/internal/mongoemu"
 	"github.com/mongopg/replicator/internal/workload"
 )
 
 // progress prints per-collection counts and lag every second until ctx
-// ends. On a terminal it redraws the same lines.
-func progress(ctx context.Context, out io.Writer, g prometheus.Gatherer, gen *workload.Generator, ns workload.Namespaces) error {
+// ends. On a terminal it redraws the same lines. It keeps nothing from one
+// tick to the next but the line count.
+func progress(ctx context.Context, out io.Writer, g prometheus.Gatherer, gen *workload.Generator, ns workload.Namespaces,
+	oplog func() mongoemu.OplogStats) error {
 	tty := false
 	if f, ok := out.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
@@ -47,9 +50,9 @@ func progress(ctx context.Context, out io.Writer, g prometheus.Gatherer, gen *wo
 				s.sum("replicator_apply_lag_seconds", n, ""))
 		}
 		st := gen.Stats()
-		fmt.Fprintf(&b, "workload %d events in %s · capture lag %.1fs · dead letters %.0f · RSS %.0f MB\033[K\n",
+		fmt.Fprintf(&b, "workload %d events in %s · capture lag %.1fs · dead letters %.0f · oplog %.0f MB · RSS %.0f MB\033[K\n",
 			st.Events, time.Since(start).Truncate(time.Second), s.sum("replicator_capture_lag_seconds", "", ""),
-			s.sum("replicator_dead_letters_total", "", ""), s.sum("process_resident_memory_bytes", "", "")/1e6)
+			s.sum("replicator_dead_letters_total", "", ""), float64(oplog().Bytes)/1e6, s.sum("process_resident_memory_bytes", "", "")/1e6)
 		lines = len(names) + 2
 		if !tty {
 			b.WriteString("\n")

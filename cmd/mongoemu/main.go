@@ -22,7 +22,11 @@ Usage:
 It speaks the MongoDB wire protocol well enough for the official drivers:
 CRUD, aggregation, indexes, transactions, change streams (resume tokens,
 pre/post images, expanded events) and configureFailPoint. All data lives in
-memory and is lost on exit. Connect with:
+memory and is lost on exit. The oplog keeps at most --oplog-max-bytes of
+entries (64 MiB by default, counted as the memory they hold), so a server
+under a steady write load stops growing once its data does; change streams
+resuming from a discarded position fail with ChangeStreamHistoryLost (286).
+Connect with:
 
   mongodb://<listen>/?replicaSet=<replica-set>
   mongodb://<listen>/?directConnection=true
@@ -35,7 +39,8 @@ func main() {
 	listen := fs.String("listen", "127.0.0.1:27017", "`address` to listen on (host:port; port 0 picks a free port)")
 	rs := fs.String("replica-set", "rs0", "replica set `name` advertised in hello")
 	maxEvents := fs.Int("oplog-max-events", 0, "keep at most `N` oplog entries (0 = unbounded); older change-stream resume points then fail with ChangeStreamHistoryLost")
-	maxBytes := fs.Int64("oplog-max-bytes", 0, "keep at most `N` bytes of oplog entries (0 = unbounded)")
+	maxBytes := fs.Int64("oplog-max-bytes", mongoemu.StandaloneOplogMaxBytes,
+		"keep at most `N` bytes of oplog entries, counted as the memory they hold; 0 = unbounded (the default is 64 MiB)")
 	verbose := fs.Bool("verbose", false, "log every command at debug level")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)

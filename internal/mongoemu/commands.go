@@ -46,7 +46,7 @@ func commandTable() map[string]handler {
 		"buildInfo":                      cmdBuildInfo,
 		"buildinfo":                      cmdBuildInfo,
 		"getParameter":                   cmdGetParameter,
-		"endSessions":                    cmdOK,
+		"endSessions":                    cmdEndSessions,
 		"killSessions":                   cmdOK,
 		"killAllSessions":                cmdOK,
 		"refreshSessions":                cmdOK,

@@ -76,4 +76,10 @@
 // (operation times, resume tokens, events). Truncation discards entries
 // oldest first, the no-op first of all. Change streams skip no-op entries,
 // and discarding one loses no event, so it never causes code 286.
+//
+// Memory is bounded by the options, not by the running time: OplogMaxBytes
+// counts each entry as the memory it keeps alive, truncation releases
+// discarded entries at amortised constant cost (oplog.go), and sessions are
+// forgotten at endSessions (txn.go). What remains proportional to the
+// workload is the data itself: collections, indexes and open cursors.
 package mongoemu

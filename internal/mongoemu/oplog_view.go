@@ -67,27 +67,13 @@ func oplogDocs(es []*entry) []Val {
 // findOplogFast serves unfiltered finds on local.oplog.rs (typically
 // sort {$natural: ±1} with a small limit) without rendering every entry.
 func (x *cmdCtx) findOplogFast(ns string, keys []sortKey, skip, limit int64, batch int, single bool, proj *projection) (*Doc, error) {
-	es := x.s.oplog.snapshot()
-	reverse := len(keys) > 0 && keys[0].natural && keys[0].desc
 	if len(keys) > 0 && !keys[0].natural {
-		docs := oplogDocs(es)
+		docs := oplogDocs(x.s.oplog.snapshot())
 		sortDocs(docs, keys)
 		return x.finishFind(ns, docs, skip, limit, batch, single, proj)
 	}
-	if reverse {
-		for i, j := 0, len(es)-1; i < j; i, j = i+1, j-1 {
-			es[i], es[j] = es[j], es[i]
-		}
-	}
-	if skip >= int64(len(es)) {
-		es = nil
-	} else {
-		es = es[skip:]
-	}
-	if limit > 0 && limit < int64(len(es)) {
-		es = es[:limit]
-	}
-	return x.finishFind(ns, oplogDocs(es), 0, 0, batch, single, proj)
+	newest := len(keys) > 0 && keys[0].desc
+	return x.finishFind(ns, oplogDocs(x.s.oplog.window(skip, limit, newest)), 0, 0, batch, single, proj)
 }
 
 // finishFind applies skip, limit and the projection to sorted documents and

@@ -1,6 +1,7 @@
 package mongoemu
 
 import (
+	"bytes"
 	"sync"
 )
 
@@ -35,6 +36,11 @@ type session struct {
 	txn *txn
 }
 
+// sessionRegistry holds the sessions commands have named, by lsid. Each
+// keeps at most its latest transaction, whose lsid is a private copy (never
+// a slice of the request that started it, which would pin that message).
+// endSessions removes sessions; drivers pool and reuse theirs, so the
+// registry grows with the sessions clients hold, not with the writes.
 type sessionRegistry struct {
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -54,6 +60,23 @@ func (r *sessionRegistry) get(lsid Val) *session {
 		r.sessions[key] = s
 	}
 	return s
+}
+
+// end forgets the session lsid names.
+func (r *sessionRegistry) end(lsid Val) {
+	key := string(lsid.field("id").raw())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.sessions, key)
+}
+
+// cmdEndSessions forgets the listed sessions; a transaction still open on
+// one is abandoned (aborted), as on a real server.
+func cmdEndSessions(x *cmdCtx) (*Doc, error) {
+	for _, lsid := range x.body.Get("endSessions").elems() {
+		x.s.sessions.end(lsid)
+	}
+	return docOf("ok", 1.0), nil
 }
 
 // attach resolves the transaction a command belongs to.
@@ -82,7 +105,7 @@ func (r *sessionRegistry) attach(x *cmdCtx) error {
 		if sess.txn != nil && sess.txn.number == n && sess.txn.state != txnAborted {
 			return newErr(codeConflictingUpdateOps, "Given transaction number %d does not match any in-progress transactions", n)
 		}
-		sess.txn = &txn{lsid: lsid.raw(), number: n, colls: map[string]*collection{}, createdAt: nowMS()}
+		sess.txn = &txn{lsid: bytes.Clone(lsid.raw()), number: n, colls: map[string]*collection{}, createdAt: nowMS()}
 		x.txn = sess.txn
 		return nil
 	}

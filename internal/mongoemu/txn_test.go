@@ -114,3 +114,30 @@ func TestTransactions(t *testing.T) {
 		}
 	})
 }
+
+// TestEndSessionsForgetsSessions: a driver ends its pooled sessions when it
+// disconnects, and the server forgets them, so clients that come and go do
+// not accumulate sessions.
+func TestEndSessionsForgetsSessions(t *testing.T) {
+	srv, _ := startServer(t, mongoemu.Options{})
+	ctx := ctxT(t)
+	for round := range 3 {
+		cl := connect(t, srv.URI())
+		coll := cl.Database("db").Collection("sessions")
+		sess, err := cl.StartSession()
+		mustNoErr(t, err)
+		_, err = sess.WithTransaction(ctx, func(sc context.Context) (any, error) {
+			_, err := coll.InsertOne(sc, D{{"_id", round}})
+			return nil, err
+		})
+		sess.EndSession(ctx)
+		mustNoErr(t, err)
+		if n := mongoemu.SessionCount(srv); n == 0 {
+			t.Fatalf("round %d: no session after a transaction", round)
+		}
+		mustNoErr(t, cl.Disconnect(ctx))
+		if n := mongoemu.SessionCount(srv); n != 0 {
+			t.Fatalf("round %d: %d sessions after the client disconnected, want 0", round, n)
+		}
+	}
+}

@@ -13,6 +13,12 @@
 //     inserts, $set/$unset/$inc updates, array growth ($push) and
 //     shrinkage ($pop, $pull), replaces, deletes, re-inserts of deleted
 //     ids, and transactions touching two collections (ops.go).
+//   - Bounded: outside InsertOnly, a generator keeps at most MaxDocs
+//     documents per collection (inserts turn into deletes at the bound) and
+//     remembers at most as many deleted ids; replaces and deletes reset the
+//     arrays updates grow. A day-long run reaches a steady state in data
+//     set size, document size and the generator's own memory (ops.go,
+//     generator.go).
 //   - Compare is exact: expected rows are cast to the target's column types
 //     inside PostgreSQL and compared with EXCEPT ALL both ways, so a
 //     missing, extra, duplicated or different row is reported (compare.go).

@@ -24,7 +24,20 @@ type Options struct {
 	// InitialDocs is how many documents per collection to insert before
 	// mixing in updates and deletes (default 50).
 	InitialDocs int
+	// MaxDocs bounds the documents per collection this generator keeps
+	// (0: DefaultMaxDocs; negative: no bound; never below InitialDocs plus
+	// one insert batch). At the bound an insert or re-insert deletes a
+	// random document instead, like a retention purge, and a transaction's
+	// new run replaces an old run in the same transaction. InsertOnly
+	// ignores it.
+	MaxDocs int
 }
+
+// DefaultMaxDocs is Options.MaxDocs's default. The mix adds about a
+// quarter of a document per operation on a collection, so the collections
+// reach it after 35,000 to 90,000 operations (three to eight minutes at the
+// demo's default rate) and stay there.
+const DefaultMaxDocs = 5000
 
 // Stats counts what a Generator did.
 type Stats struct {
@@ -45,8 +58,15 @@ type Generator struct {
 	rnd  *rand.Rand
 	seq  int64
 
+	// live holds the ids of each collection's documents, deleted the ids
+	// that may be re-inserted. Unless InsertOnly, live[c] never exceeds
+	// maxDocs and deleted[c] never exceeds it either (0: no bound), so a
+	// long run reaches a steady state: the data set, the generator's
+	// memory and the documents' arrays (replaces and deletes reset them)
+	// stop growing.
 	live    [3]*idSet
 	deleted [3]*idSet
+	maxDocs int
 
 	mu    sync.Mutex
 	stats Stats
@@ -66,6 +86,16 @@ func New(client *mongo.Client, ns Namespaces, opts Options) *Generator {
 	}
 	g := &Generator{opts: opts, ns: ns, cl: client, rnd: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		stats: Stats{Ops: map[string]int64{}}}
+	switch {
+	case opts.MaxDocs == 0:
+		g.maxDocs = DefaultMaxDocs
+	case opts.MaxDocs > 0:
+		g.maxDocs = opts.MaxDocs
+	}
+	if g.maxDocs > 0 {
+		// The initial fill never passes the bound.
+		g.maxDocs = max(g.maxDocs, opts.InitialDocs+max(1, opts.InsertBatch)-1)
+	}
 	for i, n := range ns.list() {
 		db, coll, _ := strings.Cut(n, ".")
 		g.cols[i] = client.Database(db).Collection(coll)
@@ -135,7 +165,7 @@ func (g *Generator) Step(ctx context.Context) error {
 	}
 	switch p := g.rnd.IntN(100); {
 	case p < 30:
-		return g.insert(ctx, c)
+		return g.grow(ctx, c, g.insert)
 	case p < 70:
 		return g.update(ctx, c)
 	case p < 78:
@@ -143,11 +173,37 @@ func (g *Generator) Step(ctx context.Context) error {
 	case p < 88:
 		return g.delete(ctx, c)
 	case p < 94:
-		return g.reinsert(ctx, c)
+		return g.grow(ctx, c, g.reinsert)
 	case !g.opts.NoTransactions:
 		return g.transaction(ctx)
 	default:
 		return g.update(ctx, c)
+	}
+}
+
+// grow runs add, an operation that adds a document to collection c, unless
+// c is at its bound: then it deletes a random document instead.
+func (g *Generator) grow(ctx context.Context, c int, add func(context.Context, int) error) error {
+	if g.full(c, max(1, g.opts.InsertBatch)) {
+		return g.delete(ctx, c)
+	}
+	return add(ctx, c)
+}
+
+// full reports whether adding n documents to collection c would pass the
+// bound.
+func (g *Generator) full(c, n int) bool {
+	return g.maxDocs > 0 && g.live[c].len()+n > g.maxDocs
+}
+
+// retire records that document id of collection c was deleted. Past the
+// bound, a random deleted id is forgotten (it is never re-inserted).
+func (g *Generator) retire(c int, id any) {
+	g.live[c].remove(id)
+	g.deleted[c].add(id)
+	if g.maxDocs > 0 && g.deleted[c].len() > g.maxDocs {
+		old, _ := g.deleted[c].pick(g.rnd)
+		g.deleted[c].remove(old)
 	}
 }
 

@@ -131,8 +131,7 @@ func (g *Generator) delete(ctx context.Context, c int) error {
 	if err != nil {
 		return fmt.Errorf("workload delete: %w", err)
 	}
-	g.live[c].remove(id)
-	g.deleted[c].add(id)
+	g.retire(c, id)
 	g.count("delete", int(res.DeletedCount))
 	return nil
 }
@@ -153,7 +152,8 @@ func (g *Generator) reinsert(ctx context.Context, c int) error {
 }
 
 // transaction inserts a scheduler run and updates an advisory (and, half
-// the time, deletes a VEX statement) atomically.
+// the time, deletes a VEX statement) atomically. When the runs are at their
+// bound it also deletes an old run, so the new one takes its place.
 func (g *Generator) transaction(ctx context.Context) error {
 	runID := g.newID(cRun)
 	runDoc := g.doc(cRun, runID)
@@ -164,6 +164,11 @@ func (g *Generator) transaction(ctx context.Context) error {
 	adv, _ := g.updateDoc(cAdv)
 	vexID, delVex := g.live[cVex].pick(g.rnd)
 	delVex = delVex && g.rnd.IntN(2) == 0
+	var oldRun any
+	delRun := g.full(cRun, 1)
+	if delRun {
+		oldRun, delRun = g.live[cRun].pick(g.rnd)
+	}
 	sess, err := g.cl.StartSession()
 	if err != nil {
 		return fmt.Errorf("workload transaction: %w", err)
@@ -187,6 +192,13 @@ func (g *Generator) transaction(ctx context.Context) error {
 			}
 			events += int(res.DeletedCount)
 		}
+		if delRun {
+			res, err := g.cols[cRun].DeleteOne(sc, bson.D{{Key: "_id", Value: oldRun}})
+			if err != nil {
+				return nil, err
+			}
+			events += int(res.DeletedCount)
+		}
 		return nil, nil
 	}, options.Transaction())
 	if err != nil {
@@ -194,8 +206,10 @@ func (g *Generator) transaction(ctx context.Context) error {
 	}
 	g.live[cRun].add(runID)
 	if delVex {
-		g.live[cVex].remove(vexID)
-		g.deleted[cVex].add(vexID)
+		g.retire(cVex, vexID)
+	}
+	if delRun {
+		g.retire(cRun, oldRun)
 	}
 	g.count("transaction", events)
 	return nil
