@@ -53,7 +53,7 @@ func cmdHello(x *cmdCtx) (*Doc, error) {
 	addr := x.s.host
 	ts := x.s.oplog.lastTS()
 	t, i := splitTS(ts)
-	now := nowMS()
+	now := x.s.oplog.now().UnixMilli()
 	opTime := docOf("ts", vTS(t, i), "t", int64(1))
 	d := docOf(
 		"topologyVersion", docOf("processId", oidVal(processID), "counter", int64(0)),
@@ -160,7 +160,7 @@ func cmdServerStatus(x *cmdCtx) (*Doc, error) {
 		"pid", int64(os.Getpid()),
 		"uptime", float64(time.Since(x.s.started).Seconds()),
 		"uptimeMillis", time.Since(x.s.started).Milliseconds(),
-		"localTime", vDate(nowMS()),
+		"localTime", vDate(x.s.oplog.now().UnixMilli()),
 		"connections", docOf("current", nconn, "available", 1000000, "totalCreated", x.s.connID.Load()),
 		"repl", docOf("setName", x.s.opts.ReplicaSet, "isWritablePrimary", true, "primary", x.s.host, "me", x.s.host),
 		"oplog", docOf("earliestOptime", vTS(ft, fi), "latestOptime", vTS(lt, li), "entries", n),

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unsafe"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
@@ -99,20 +100,41 @@ func (e *entry) documentKey() []byte {
 	return d[3:]
 }
 
+// entryOverhead is the memory an entry holds besides the bytes it
+// references: the entry itself and its slot in the log.
+const entryOverhead = int(unsafe.Sizeof(entry{})) + int(unsafe.Sizeof((*entry)(nil)))
+
+// computeSize sets e.size to the memory the entry keeps alive while it is
+// retained: its overhead and the bytes it references (documents count even
+// when a collection shares them, since the entry outlives their deletion).
+// Pre- and post-images count only when the collection records them; the
+// collection UUID, names and a transaction's lsid are shared and not
+// counted. OplogMaxBytes bounds the sum, so it bounds the oplog's heap.
 func (e *entry) computeSize() {
-	// Approximates the size of the real oplog entry: the document for
-	// inserts and replacements, the diff for updates; pre- and post-images
-	// count only when the collection records them.
-	e.size = 64 + len(e.db) + len(e.coll) + len(e.docKey) + len(e.doc) + len(e.opDesc)
+	e.size = entryOverhead + len(e.key) + len(e.docKey) + len(e.doc) + len(e.opDesc) + len(e.stateBefore)
 	if e.images {
 		e.size += len(e.pre) + len(e.post)
 	}
-	if e.upd != nil {
-		e.size += len(e.upd.updated) + len(e.upd.removed) + len(e.upd.truncated)
+	if u := e.upd; u != nil {
+		e.size += int(unsafe.Sizeof(*u)) + len(u.updated) + len(u.removed) + len(u.truncated) + len(u.disamb)
 	}
 }
 
 // oplog is the bounded, in-memory operation log all change streams read.
+//
+// Invariants:
+//   - entries[head:] are the retained entries in timestamp order; every
+//     slot before head is nil, so a discarded entry is garbage as soon as
+//     no reader holds it.
+//   - bytes is the sum of the retained entries' sizes. After every append,
+//     at most maxEvents entries and maxBytes bytes are retained (a zero
+//     bound is no bound), except that a single entry larger than maxBytes
+//     is kept until the next append.
+//   - Trimming is amortised O(1) per entry: the front is discarded by
+//     advancing head, and the live tail is copied to a new, right-sized
+//     array only once the discarded prefix is longer than both compactMin
+//     and the tail, which also frees the old array. The discarded prefix
+//     is therefore never longer than max(compactMin, retained entries).
 type oplog struct {
 	mu        sync.Mutex
 	entries   []*entry // entries[head:] are retained
@@ -121,8 +143,10 @@ type oplog struct {
 	last      uint64 // last assigned timestamp
 	lost      token  // token of the newest discarded event entry; zero if none
 	hasLost   bool
+	discarded int64 // entries discarded by truncation
 	maxEvents int
 	maxBytes  int64
+	offset    time.Duration // the server's clock offset (Options.ClockOffset)
 	notify    chan struct{} // closed and replaced on every append
 }
 
@@ -141,9 +165,12 @@ func newOplog(maxEvents int, maxBytes int64) *oplog {
 
 func splitTS(ts uint64) (uint32, uint32) { return uint32(ts >> 32), uint32(ts) }
 
+// now is the server's clock.
+func (o *oplog) now() time.Time { return time.Now().Add(o.offset) }
+
 // nextTSLocked returns a new cluster time greater than all previous ones.
 func (o *oplog) nextTSLocked() uint64 {
-	sec := uint64(time.Now().Unix())
+	sec := uint64(o.now().Unix())
 	if last := o.last >> 32; sec <= last {
 		o.last++
 	} else {
@@ -168,7 +195,7 @@ func (o *oplog) append(es []*entry, shared bool) {
 		return
 	}
 	o.mu.Lock()
-	wall := nowMS()
+	wall := o.now().UnixMilli()
 	var ts uint64
 	for i, e := range es {
 		if !shared || i == 0 {
@@ -196,6 +223,11 @@ func (o *oplog) append(es []*entry, shared bool) {
 	close(ch)
 }
 
+// compactMin is the discarded prefix below which trimLocked never copies.
+const compactMin = 4096
+
+// trimLocked discards the oldest entries beyond the bounds. Caller holds
+// o.mu.
 func (o *oplog) trimLocked() {
 	n := len(o.entries) - o.head
 	for n > 0 && ((o.maxEvents > 0 && n > o.maxEvents) || (o.maxBytes > 0 && o.bytes > o.maxBytes && n > 1)) {
@@ -204,6 +236,7 @@ func (o *oplog) trimLocked() {
 		o.head++
 		n--
 		o.bytes -= int64(e.size)
+		o.discarded++
 		if e.op != opNoop {
 			// A no-op is no event: discarding it loses no change-stream
 			// history, so resume points before it stay valid.
@@ -211,7 +244,7 @@ func (o *oplog) trimLocked() {
 			o.hasLost = true
 		}
 	}
-	if o.head > 4096 && o.head > len(o.entries)/2 {
+	if o.head > compactMin && o.head > len(o.entries)-o.head {
 		o.entries = append([]*entry(nil), o.entries[o.head:]...)
 		o.head = 0
 	}
@@ -242,7 +275,7 @@ func (o *oplog) historyLost(p token) bool {
 func (o *oplog) read(p token, max int) (out []*entry, last uint64, wait <-chan struct{}, lost bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if now := uint64(time.Now().Unix()) << 32; now > o.last {
+	if now := uint64(o.now().Unix()) << 32; now > o.last {
 		o.last = now
 	}
 	if o.hasLost && o.lost.compare(p) > 0 {
@@ -270,8 +303,30 @@ func (o *oplog) stats() (first, last uint64, n int) {
 }
 
 // snapshot returns the retained entries (shared, read-only).
-func (o *oplog) snapshot() []*entry {
+func (o *oplog) snapshot() []*entry { return o.window(0, 0, false) }
+
+// window returns the retained entries (shared, read-only) in natural
+// order, or newest first, after skipping skip of them and at most limit
+// (0: all). It copies only the entries it returns.
+func (o *oplog) window(skip, limit int64, newest bool) []*entry {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return append([]*entry(nil), o.entries[o.head:]...)
+	live := o.entries[o.head:]
+	n := int64(len(live))
+	if skip >= n {
+		return nil
+	}
+	count := n - skip
+	if limit > 0 && limit < count {
+		count = limit
+	}
+	out := make([]*entry, count)
+	if !newest {
+		copy(out, live[skip:skip+count])
+		return out
+	}
+	for i := range out {
+		out[i] = live[n-1-skip-int64(i)]
+	}
+	return out
 }

@@ -21,12 +21,30 @@ type Options struct {
 	// OplogMaxEvents bounds the number of retained oplog entries; 0 means
 	// unbounded. The oldest entries are discarded beyond this.
 	OplogMaxEvents int
-	// OplogMaxBytes bounds the retained oplog size in bytes; 0 means unbounded.
+	// OplogMaxBytes bounds the retained oplog size in bytes, counted as the
+	// memory the entries keep alive (see entry.computeSize); 0 means
+	// unbounded. The oldest entries are discarded beyond this.
 	OplogMaxBytes int64
 	// Logger receives diagnostics; nil discards them. Every command is logged
 	// at Debug level.
 	Logger *slog.Logger
+	// ClockOffset moves the server's clock by this much: cluster times, the
+	// oplog's and change events' wall times and hello's localTime, the way a
+	// primary whose clock is off would report them. Tests of lag under
+	// clock skew set it.
+	ClockOffset time.Duration
 }
+
+// StandaloneOplogMaxBytes is the OplogMaxBytes of the standalone server
+// (cmd/mongoemu) and of the demo; the library default stays unbounded. An
+// entry takes about 650 bytes for documents of a few hundred bytes, so
+// 64 MiB holds some 100,000 entries: minutes of history at hundreds of
+// writes a second. A change stream that keeps up reads each entry within a
+// second of its write; the rest of the window is room for a reader that
+// pauses or restarts. Older resume points fail with
+// ChangeStreamHistoryLost (286), as on a real server whose oplog rolled
+// over.
+const StandaloneOplogMaxBytes = 64 << 20
 
 // Server is an in-memory MongoDB replica-set member speaking the wire protocol.
 type Server struct {
@@ -79,6 +97,7 @@ func New(opts Options) *Server {
 		started:  time.Now(),
 	}
 	s.oplog = newOplog(opts.OplogMaxEvents, opts.OplogMaxBytes)
+	s.oplog.offset = opts.ClockOffset
 	return s
 }
 

@@ -49,6 +49,8 @@ type Env struct {
 type Options struct {
 	OplogMaxEvents int
 	OplogMaxBytes  int64
+	// ClockOffset moves the emulator's clock (mongoemu.Options.ClockOffset).
+	ClockOffset time.Duration
 }
 
 // New returns a MongoDB for this test.
@@ -65,7 +67,7 @@ func New(t testing.TB, opts ...Options) *Env {
 	case strings.EqualFold(os.Getenv(EnvBackend), "docker"):
 		env.URI = dockerURI(t)
 	case os.Getenv(EnvBackend) == "" || strings.EqualFold(os.Getenv(EnvBackend), "emulator"):
-		srv := mongoemu.New(mongoemu.Options{OplogMaxEvents: o.OplogMaxEvents, OplogMaxBytes: o.OplogMaxBytes})
+		srv := mongoemu.New(mongoemu.Options{OplogMaxEvents: o.OplogMaxEvents, OplogMaxBytes: o.OplogMaxBytes, ClockOffset: o.ClockOffset})
 		if err := srv.Listen("127.0.0.1:0"); err != nil {
 			t.Fatalf("mongotest: emulator: %v", err)
 		}

@@ -43,6 +43,7 @@ type Capture struct {
 	log      *slog.Logger
 	met      *metrics
 
+	skew      skew            // the source's clock minus this host's (skew.go)
 	saveMu    sync.Mutex      // serialises saves (saveLoop, history-lost recovery, Run's last)
 	lastSaved buffer.Position // guarded by saveMu
 	streaming atomic.Bool     // a change stream is open
@@ -112,6 +113,10 @@ func (c *Capture) Run(ctx context.Context) error {
 		_ = client.Disconnect(dctx)
 	}()
 
+	if err := c.measureSkew(ctx, client); err != nil && ctx.Err() == nil {
+		c.log.Warn("source clock skew not measured; lag assumes the clocks agree until it is", "err", err)
+	}
+
 	lease, err := c.buf.AcquireLease(ctx, c.cfg.Source, c.cfg.LeaseTTL)
 	if err != nil {
 		return fmt.Errorf("capture: %w", err)
@@ -148,6 +153,7 @@ func (c *Capture) Run(ctx context.Context) error {
 	inner, ictx := errgroup.WithContext(readCtx)
 	inner.Go(func() error { return c.read(ictx, client, pub, start) })
 	inner.Go(func() error { return c.saveLoop(ictx, positions, pub) })
+	inner.Go(func() error { return c.skewLoop(ictx, client) })
 	readErr := inner.Wait()
 	if errors.Is(readErr, context.Canceled) {
 		// Asked to stop (ctx), or stopped because the publisher or the

@@ -72,7 +72,7 @@ func (c *Capture) prepare(raw bson.Raw, ord uint32) prepared {
 		Collection:  ns,
 		ClusterTime: ev.ClusterTime,
 		Ordinal:     ord,
-		WallTime:    ev.WallTime,
+		WallTime:    c.skew.local(ev.WallTime),
 		Token:       ev.Token,
 		Operation:   ev.OperationType,
 		DocumentKey: extJSON(ev.DocumentKey),
@@ -135,8 +135,9 @@ func (c *Capture) emit(ctx context.Context, r *reader, p *prepared) error {
 	ev := p.ev
 	c.met.events.WithLabelValues(p.label, ev.OperationType).Inc()
 	if !ev.WallTime.IsZero() {
-		c.met.touch(ev.WallTime)
-		r.vouch = ev.WallTime
+		wall := c.skew.local(ev.WallTime)
+		c.met.touch(wall)
+		r.vouch = wall
 	}
 	if !p.control && r.skips(ev.Namespace(), ev.ClusterTime) {
 		c.met.heldEvents.WithLabelValues(p.label).Inc()
@@ -230,7 +231,7 @@ func (c *Capture) control(ctx context.Context, r *reader, ev *transform.Event, p
 			Kind:        envelope.KindControl,
 			Collection:  ns,
 			ClusterTime: ev.ClusterTime,
-			WallTime:    ev.WallTime,
+			WallTime:    c.skew.local(ev.WallTime),
 			Token:       ev.Token,
 			Operation:   ev.OperationType,
 		})

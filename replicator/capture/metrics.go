@@ -18,6 +18,7 @@ type metrics struct {
 	heartbeats  prometheus.Counter
 	saves       prometheus.Counter
 	historyLost prometheus.Counter
+	skew        prometheus.Gauge
 	held        *prometheus.GaugeVec
 	heldEvents  *prometheus.CounterVec
 	publisher   *buffer.PublisherMetrics
@@ -56,6 +57,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "replicator_capture_history_lost_total",
 			Help: "Times the change stream's resume point was no longer in the oplog (ChangeStreamHistoryLost), whatever source.on_history_lost then did.",
 		}),
+		skew: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "replicator_capture_source_clock_skew_seconds",
+			Help: "The source's clock minus this host's, measured with hello every 30s; capture moves event wall times onto this host's clock by it, so lag stays truthful.",
+		}),
 		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "replicator_capture_collection_held",
 			Help: "1 while capture holds the collection (dropped, renamed, or on_error: halt) until a resync releases it; its events are not published meanwhile.",
@@ -84,7 +89,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	})
 	m.publisher = buffer.NewPublisherMetrics(reg)
 	if reg != nil {
-		reg.MustRegister(m.events, m.deadLetters, m.restarts, m.heartbeats, m.saves, m.historyLost, m.held, m.heldEvents, lag, age)
+		reg.MustRegister(m.events, m.deadLetters, m.restarts, m.heartbeats, m.saves, m.historyLost, m.skew, m.held, m.heldEvents, lag, age)
 	}
 	return m
 }

@@ -47,11 +47,13 @@ type harnessOptions struct {
 	pgURL string
 	// ns: default two databases (a cluster-scoped change stream).
 	ns *workload.Namespaces
+	// mongo configures the emulator (a real server ignores it).
+	mongo mongotest.Options
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, mongo: mongotest.New(t), nats: testenv.NATS(t), pgURL: o.pgURL}
+	h := &harness{t: t, mongo: mongotest.New(t, o.mongo), nats: testenv.NATS(t), pgURL: o.pgURL}
 	if h.pgURL == "" {
 		h.pgURL = testenv.PostgresURL(t)
 	}
