@@ -121,14 +121,14 @@ func ResolveDeadLetter(ctx context.Context, q Querier, id int64, note string) er
 
 // insertDeadLetter is the one statement that writes replicator.dead_letters:
 // the applier queues it in its batch (apply.go, queueRecords), the snapshot
-// runs it in its chunk's transaction (WriteSnapshotDeadLetter). Its
-// arguments come from deadLetter.args.
+// runs it in its chunk's transaction (WriteSnapshotDeadLetter,
+// WriteSnapshotApplyDeadLetter). Its arguments come from deadLetter.args.
 const insertDeadLetter = `INSERT INTO replicator.dead_letters
 (collection, stage, reason, error, field_path, sqlstate, document_key, raw_event, raw_bytes, stream_seq, cluster_ts, cluster_inc)
 VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''), nullif($7, ''), $8::jsonb, $9, $10, $11, $12)`
 
-// reasonSnapshot is the reason of a document a snapshot could not
-// transform (stage transform).
+// reasonSnapshot is the reason of a document a snapshot or resync could
+// not transform (stage transform) or write (stage apply).
 const reasonSnapshot = "snapshot"
 
 // args returns insertDeadLetter's arguments for d in collection ns. seq is
@@ -153,11 +153,65 @@ func (d *deadLetter) args(ns string, seq any) []any {
 // rawEvent is the document as canonical extended JSON; when jsonb cannot
 // hold that (it has \u0000), rawEvent is nil and rawBytes holds the BSON
 // document.
+//
+// An unresolved dead letter identical but for its cluster time (same
+// collection, stage, reason, error, document key and raw document) is not
+// written again: a later snapshot or resync that meets the same document
+// failing the same way leaves the open one as it is (writeSnapshot).
 func WriteSnapshotDeadLetter(ctx context.Context, q Querier, te *transform.Error, rawEvent, rawBytes []byte, t0 transform.ClusterTime) error {
 	d := deadLetter{stage: stageTransform, reason: reasonSnapshot, err: te.Err.Error(), path: te.Path,
 		documentKey: te.DocumentKey, rawEvent: rawEvent, rawBytes: rawBytes, clusterTS: t0.T, clusterIn: t0.I}
-	if _, err := q.Exec(ctx, insertDeadLetter, d.args(te.Collection, nil)...); err != nil {
-		return fmt.Errorf("dead-letter %s: %w", te.DocumentKey, err)
+	return d.writeSnapshot(ctx, q, te.Collection)
+}
+
+// WriteSnapshotApplyDeadLetter records, with q (the snapshot chunk's
+// transaction, so the dead letter commits with the chunk and exactly
+// once), a source document of collection whose rows PostgreSQL refused on
+// their own (cause is an EventError: a CHECK, UNIQUE or foreign-key
+// violation, a value out of range): stage apply, reason snapshot, the
+// error's message (with PostgreSQL's DETAIL, which names the key), its
+// SQLSTATE and, when PostgreSQL names one, its table.column as the field
+// path; documentKey, no stream sequence, cluster time t0. rawEvent and
+// rawBytes are as for WriteSnapshotDeadLetter, and so is the rule against
+// writing an unresolved one twice.
+func WriteSnapshotApplyDeadLetter(ctx context.Context, q Querier, collection, documentKey string, cause error,
+	rawEvent, rawBytes []byte, t0 transform.ClusterTime) error {
+	d := deadLetter{stage: stageApply, reason: reasonSnapshot, err: cause.Error(), documentKey: documentKey,
+		rawEvent: rawEvent, rawBytes: rawBytes, clusterTS: t0.T, clusterIn: t0.I}
+	var pgErr *pgconn.PgError
+	if errors.As(cause, &pgErr) {
+		d.err, d.sqlstate = pgErr.Error(), pgErr.Code
+		if pgErr.Detail != "" {
+			d.err += ": " + pgErr.Detail
+		}
+		if pgErr.TableName != "" && pgErr.ColumnName != "" {
+			d.path = pgErr.TableName + "." + pgErr.ColumnName
+		}
+	}
+	return d.writeSnapshot(ctx, q, collection)
+}
+
+// unresolvedTwin finds an unresolved dead letter equal to the one being
+// written in everything but its cluster time; its arguments are
+// deadLetter.args at positions 0-3 and 6-8.
+const unresolvedTwin = `SELECT EXISTS (SELECT 1 FROM replicator.dead_letters
+WHERE collection = $1 AND resolved_at IS NULL AND stage = $2 AND reason = $3 AND error = $4
+  AND document_key IS NOT DISTINCT FROM nullif($5, '') AND raw_event IS NOT DISTINCT FROM $6::jsonb
+  AND raw_bytes IS NOT DISTINCT FROM $7)`
+
+// writeSnapshot writes d, a snapshot's dead letter of collection ns, with
+// q, unless an unresolved twin exists (unresolvedTwin).
+func (d *deadLetter) writeSnapshot(ctx context.Context, q Querier, ns string) error {
+	args := d.args(ns, nil)
+	var twin bool
+	if err := q.QueryRow(ctx, unresolvedTwin, args[0], args[1], args[2], args[3], args[6], args[7], args[8]).Scan(&twin); err != nil {
+		return fmt.Errorf("dead-letter %s: %w", d.documentKey, err)
+	}
+	if twin {
+		return nil
+	}
+	if _, err := q.Exec(ctx, insertDeadLetter, args...); err != nil {
+		return fmt.Errorf("dead-letter %s: %w", d.documentKey, err)
 	}
 	return nil
 }

@@ -102,9 +102,24 @@ func Retryable(err error) bool {
 	return class == classRetry
 }
 
+// EventError reports whether err carries a PostgreSQL error whose SQLSTATE
+// puts the fault on one event's values (sqlstateClass says event: class
+// 22, 23 or 54). The applier isolates such an event by splitting its batch
+// (apply.go, apply); the snapshot isolates such a document by splitting its
+// chunk (replicator/snapshot, isolate.go), so both isolate the same
+// SQLSTATEs.
+func EventError(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	class, _ := sqlstateClass(pgErr.Code)
+	return class == classEvent
+}
+
 // sqlstateClass is the one table of PostgreSQL SQLSTATEs (the applier's
-// classify, the snapshot's retries through Retryable): the class and, for
-// retries, the reason label.
+// classify, the snapshot's retries through Retryable and its isolation
+// through EventError): the class and, for retries, the reason label.
 //
 //	retry: 40001 serialization_failure, 40P01 deadlock_detected,
 //	       40000 transaction_rollback and 40003 statement_completion_unknown

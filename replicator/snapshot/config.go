@@ -55,6 +55,14 @@ type Config struct {
 	// MaxRetries is how often one chunk is retried after a retryable
 	// failure before the run fails (default DefaultMaxRetries).
 	MaxRetries int
+	// ForeignKeyWait bounds how long chunks that failed on a foreign key
+	// (their referenced rows missing, maybe only because the referencing
+	// collection was copied first) are retried, with backoff, after every
+	// other chunk of the run has been copied; then the documents still
+	// failing are dead-lettered (or halt their collection) like any other
+	// violation (default DefaultForeignKeyWait; snapshot.go,
+	// retryDeferred).
+	ForeignKeyWait time.Duration
 }
 
 // Defaults used for zero fields.
@@ -63,6 +71,9 @@ const (
 	DefaultChunkSize   = 10000
 	DefaultBatchSize   = 2000
 	DefaultMaxRetries  = 8
+	// DefaultForeignKeyWait is the default ForeignKeyWait: long enough
+	// for streaming to apply referenced rows written since T0.
+	DefaultForeignKeyWait = time.Minute
 	// MaxParallelism bounds Parallelism.
 	MaxParallelism = 256
 )
@@ -82,6 +93,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.MaxRetries <= 0 {
 		c.MaxRetries = DefaultMaxRetries
+	}
+	if c.ForeignKeyWait <= 0 {
+		c.ForeignKeyWait = DefaultForeignKeyWait
 	}
 }
 

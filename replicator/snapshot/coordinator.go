@@ -120,7 +120,11 @@ func (c *Coordinator) Remaining() time.Duration {
 // run the hooks record, until ctx ends. A run recorded while another is
 // copying supersedes it: the older one is stopped (its runs in PostgreSQL
 // are already marked superseded). Run returns nil when ctx ends, or the
-// error that stopped a run (running again resumes it).
+// error that stopped a run (running again resumes it). A run whose only
+// failures are halted collections (*HaltError, on_error: halt) does not
+// stop it: the halts are logged and Run waits for the next run, so one
+// collection's halt never stops the process or makes it restart in a
+// loop.
 func (c *Coordinator) Run(ctx context.Context) error {
 	open, err := Unfinished(ctx, c.deps.Target)
 	if err != nil {
@@ -168,6 +172,13 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		if err != nil {
 			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 				return nil
+			}
+			if onlyHalts(err) {
+				// The halted collections wait for the operator (the
+				// error names the recovery); the others are done, and
+				// stopping the process would only halt again on restart.
+				c.deps.Logger.Error("snapshot halted; the other collections are done", "err", err)
+				continue
 			}
 			return err
 		}

@@ -37,7 +37,8 @@
 //     a killed run resumes with exactly the chunks not done (Start) and a
 //     finished chunk is never committed again. A retryable failure
 //     (deadlock, connection loss, network error) retries the chunk (copy.go,
-//     errors.go).
+//     errors.go). Dead letters commit in the chunk's transaction too, so a
+//     retried or resumed chunk writes each once.
 //   - Resync never empties a table. It overwrites rows in place at a new T0,
 //     then one transaction under the root table lock removes the rows older
 //     than T0 that neither the copy nor streaming wrote: their documents are
@@ -46,10 +47,27 @@
 //     leaves a tombstone at T0 and takes its child rows along (sweep.go).
 //   - Bounded. At most Parallelism chunks are copied at once (one source
 //     cursor and one target transaction each), and a chunk holds at most
-//     BatchSize documents in memory (snapshot.go, copy.go).
-//   - Poison isolated. A document the mapping cannot transform becomes a dead
-//     letter in the chunk's transaction, unless the collection says
-//     on_error: halt, which fails the run (copy.go).
+//     BatchSize documents in memory, also while it isolates a document
+//     (snapshot.go, copy.go, isolate.go).
+//   - Poison isolated (ARCHITECTURE.md, guarantee 6). A document the mapping
+//     cannot transform becomes a dead letter in the chunk's transaction
+//     (copy.go, load). A chunk PostgreSQL refuses for one document's rows (a
+//     CHECK, UNIQUE or foreign-key violation, a value out of range: the
+//     SQLSTATE classes sink.EventError names, which the streaming apply
+//     isolates too) is split in halves, re-read, down to that document,
+//     which becomes a dead letter (stage apply, reason snapshot, with its
+//     SQLSTATE) while the rest commits with the chunk (isolate.go). A
+//     foreign-key violation first defers its chunk until the other chunks
+//     are copied, then retries it for at most Config.ForeignKeyWait, since
+//     the referenced rows may only be late (snapshot.go, retryDeferred). An
+//     unresolved dead letter is not written twice for the same document and
+//     error, so later runs with it present add none (sink,
+//     WriteSnapshotDeadLetter).
+//   - One collection halts alone. Under on_error: halt such a document
+//     stops its collection's run with a *HaltError naming the document and
+//     the recovery, leaving the run unfinished; the other collections'
+//     chunks go on (Snapshot.Run), and Coordinator.Run logs the halt instead
+//     of stopping `replicator run` (errors.go, coordinator.go).
 //   - Visible. Progress bars on a terminal, periodic log lines otherwise
 //     (progress.go), and the metrics replicator_snapshot_documents_total,
 //     _documents_remaining and _state{collection,state} (metrics.go).

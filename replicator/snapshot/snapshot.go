@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -10,7 +11,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/mongopg/replicator/replicator/capture"
 	"github.com/mongopg/replicator/transform"
@@ -37,6 +37,10 @@ type job struct {
 	chunks  []Chunk
 	track   *tracker
 	pending atomic.Int64 // chunks not yet done
+	// finishing is set once finish has been started.
+	finishing atomic.Bool
+	// halted holds the halt that stopped the collection (on_error: halt).
+	halted atomic.Pointer[HaltError]
 }
 
 // Run prepares and runs an initial snapshot of the configured collections
@@ -195,6 +199,12 @@ func fmtTS(t transform.ClusterTime) string { return fmt.Sprintf("%d.%d", t.T, t.
 // all collections, then finishes each collection's run (a resync sweeps
 // first). It calls cfg.OnT0 before reading anything. A failed chunk is
 // retried; a run that stops (error, cancel, crash) resumes with Start.
+//
+// A chunk that fails on a foreign key is deferred until every other chunk
+// has been copied, then retried for at most Config.ForeignKeyWait
+// (retryDeferred). A collection that halts (on_error: halt, *HaltError)
+// copies no more chunks while the others go on; Run then returns the
+// halts, joined.
 func (s *Snapshot) Run(ctx context.Context) error {
 	if s.cfg.OnT0 != nil {
 		if err := s.cfg.OnT0(ctx, s.t0); err != nil {
@@ -206,32 +216,26 @@ func (s *Snapshot) Run(ctx context.Context) error {
 	go func() { defer close(progressDone); s.prog.run(pctx) }()
 	defer func() { stopProgress(); <-progressDone }()
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.cfg.Parallelism)
 	for _, j := range s.jobs {
 		s.deps.Metrics.setState(j.m.Namespace(), StateCopying)
 		s.deps.Metrics.setRemaining(j.m.Namespace(), j.track.estimated-j.track.copied())
 		j.track.setState(StateCopying)
-		if j.pending.Load() == 0 {
-			g.Go(func() error { return s.finish(gctx, j) })
-		}
 	}
 	// Interleave the collections so each advances from the start.
-	for _, ref := range roundRobin(s.jobs) {
-		j, c := ref.job, ref.chunk
-		g.Go(func() error {
-			if err := s.copyChunk(gctx, j, c); err != nil {
-				j.track.setState(StateFailed)
-				s.deps.Metrics.setState(j.m.Namespace(), StateFailed)
-				return err
-			}
-			if j.pending.Add(-1) == 0 {
-				return s.finish(gctx, j)
-			}
-			return nil
-		})
+	deferred, err := s.copyPass(ctx, roundRobin(s.jobs), false)
+	if err != nil {
+		return err
 	}
-	return g.Wait()
+	if err := s.retryDeferred(ctx, deferred); err != nil {
+		return err
+	}
+	var halts []error
+	for _, j := range s.jobs {
+		if h := j.halted.Load(); h != nil {
+			halts = append(halts, h)
+		}
+	}
+	return errors.Join(halts...)
 }
 
 type chunkRef struct {

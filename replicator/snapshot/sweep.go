@@ -16,7 +16,9 @@ import (
 // exist in the source. Each is deleted as a delete event at (T0, 0) would
 // delete it (sink.Guard.DeleteOlder): its child rows go with it and it
 // leaves a tombstone at (T0, 0) so an older buffered event cannot bring it
-// back.
+// back. A document the resync dead-lettered (isolate.go) has no row at T0
+// either: a stale row of it is removed too, since the source no longer has
+// that version, and its dead letter holds the document.
 //
 // It runs in one transaction under the root table lock of the load (see
 // guardMerge): streaming writes of the collection wait for it, so none can
