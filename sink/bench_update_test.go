@@ -133,6 +133,11 @@ func (w *updateWorkload) batch() []updateEvent {
 }
 
 // envelope is the buffer message of e, as capture publishes it.
+// updateOrdinal is every event's ordinal: each has a cluster time of its
+// own, so it is the first of its cluster time, and the version the applier
+// writes is (T, I, 1).
+const updateOrdinal = 1
+
 func (w *updateWorkload) envelope(e *updateEvent) ([]byte, error) {
 	key := []transform.Value{transform.Text(e.id)}
 	m := transform.Mutation{Table: "bench.items", Op: transform.OpDelete, Key: key}
@@ -142,7 +147,7 @@ func (w *updateWorkload) envelope(e *updateEvent) ([]byte, error) {
 			transform.Text(strconv.Itoa(int(e.n))), transform.Text(w.created.Format(time.RFC3339Nano)),
 			transform.Text(w.payloadOf(e.ct))}
 	}
-	return envelope.Encode(&envelope.Envelope{Kind: envelope.KindChange, Collection: testNS, ClusterTime: e.ct, Ordinal: 1,
+	return envelope.Encode(&envelope.Envelope{Kind: envelope.KindChange, Collection: testNS, ClusterTime: e.ct, Ordinal: updateOrdinal,
 		WallTime: time.Unix(int64(e.ct.T), 0), Token: fmt.Sprintf("%08x%08x", e.ct.T, e.ct.I), Operation: e.op,
 		DocumentKey: fmt.Sprintf(`{"_id":%q}`, e.id), Mutations: []transform.Mutation{m}})
 }
@@ -161,7 +166,7 @@ func (w *updateWorkload) mergeRows(events []updateEvent) [][]any {
 	rows := make([][]any, 0, len(order))
 	for _, id := range order {
 		e := &events[newest[id]]
-		ver := []any{int64(e.ct.T), int64(e.ct.I), int64(e.seq)}
+		ver := []any{int64(e.ct.T), int64(e.ct.I), int64(updateOrdinal)}
 		if e.op == "delete" {
 			rows = append(rows, append([]any{id, nil, nil, nil, nil}, append(ver, true)...))
 			continue

@@ -36,12 +36,12 @@ type SourceConfig struct {
 	// OnHistoryLost is what to do when the resume point fell off the
 	// oplog: stop (default) or resync.
 	OnHistoryLost string `yaml:"on_history_lost"`
-	// BatchSize is the change-stream batch size (default 1000).
+	// BatchSize is the change-stream batch size (default capture.DefaultBatchSize).
 	BatchSize int `yaml:"batch_size"`
-	// MaxAwait is the getMore maxAwaitTimeMS (default 1s).
+	// MaxAwait is the getMore maxAwaitTimeMS (default capture.DefaultMaxAwait).
 	MaxAwait time.Duration `yaml:"max_await"`
 	// OplogHeadroomWarning warns when the oplog window left for the resume
-	// point drops below it (default 24h).
+	// point drops below it (default oplogwindow.DefaultWarning).
 	OplogHeadroomWarning time.Duration `yaml:"oplog_headroom_warning"`
 }
 
@@ -49,27 +49,29 @@ type SourceConfig struct {
 type BufferConfig struct {
 	// NATSURL is the server URL; "" runs an embedded server under DataDir.
 	NATSURL string `yaml:"nats_url"`
-	// DataDir holds the embedded server's files (default ./replicator-data).
+	// DataDir holds the embedded server's files (default buffer.DefaultDataDir).
 	DataDir string `yaml:"data_dir"`
-	// Stream is the JetStream stream name (default REPLICATOR).
+	// Stream is the JetStream stream name (default buffer.DefaultStream).
 	Stream string `yaml:"stream"`
-	// SubjectPrefix prefixes per-collection subjects (default replicator).
+	// SubjectPrefix prefixes per-collection subjects (default buffer.DefaultSubjectPrefix).
 	SubjectPrefix   string    `yaml:"subject_prefix"`
 	CredentialsFile string    `yaml:"credentials_file"`
 	TLS             TLSConfig `yaml:"tls"`
-	// MaxAge is the stream's retention (default 168h).
+	// MaxAge is the stream's retention (default buffer.DefaultMaxAge).
 	MaxAge time.Duration `yaml:"max_age"`
 	// MaxBytes limits the stream's size (default 0: unlimited).
 	MaxBytes ByteSize `yaml:"max_bytes"`
-	// DuplicateWindow is JetStream's de-duplication window (default 2m;
-	// buffer.Config.DuplicateWindow says what it costs).
+	// DuplicateWindow is JetStream's de-duplication window (default
+	// buffer.DefaultDuplicateWindow; buffer.Config.DuplicateWindow says what
+	// it costs).
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
-	// Replicas is the stream's replica count (default 1).
+	// Replicas is the stream's replica count (default buffer.DefaultReplicas).
 	Replicas int `yaml:"replicas"`
-	// PublishWindow bounds in-flight asynchronous publishes (default 1024).
+	// PublishWindow bounds in-flight asynchronous publishes (default
+	// buffer.DefaultPublishWindow).
 	PublishWindow int `yaml:"publish_window"`
 	// HeartbeatInterval is how often idle collections publish heartbeats
-	// (default 1s).
+	// (default capture.DefaultHeartbeatInterval).
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 	// EmbeddedMemoryLimit is the soft memory limit (Go's GOMEMLIMIT) of a
 	// `run` process whose JetStream server is embedded (NATSURL empty):
@@ -93,38 +95,38 @@ type TLSConfig struct {
 type TargetConfig struct {
 	// URL is the PostgreSQL connection URL (env REPLICATOR_TARGET_URL).
 	URL string `yaml:"url"`
-	// MaxConns bounds the connection pool (default 8).
+	// MaxConns bounds the connection pool (default DefaultMaxConns).
 	MaxConns int `yaml:"max_conns"`
 }
 
 // ApplyConfig tunes the sink.
 type ApplyConfig struct {
-	// BatchSize is the most messages per transaction (default 2000).
+	// BatchSize is the most messages per transaction (default sink.DefaultBatchSize).
 	BatchSize int `yaml:"batch_size"`
-	// BatchBytes is the most message bytes per transaction (default 8MiB).
+	// BatchBytes is the most message bytes per transaction (default sink.DefaultBatchBytes).
 	BatchBytes ByteSize `yaml:"batch_bytes"`
-	// BatchWait is how long to wait to fill a batch (default 100ms).
+	// BatchWait is how long to wait to fill a batch (default sink.DefaultBatchWait).
 	BatchWait time.Duration `yaml:"batch_wait"`
-	// MaxAckPending bounds unacknowledged messages (default 20000).
+	// MaxAckPending bounds unacknowledged messages (default sink.DefaultMaxAckPending).
 	MaxAckPending int `yaml:"max_ack_pending"`
-	// MaxRetryBackoff caps the retry backoff (default 30s).
+	// MaxRetryBackoff caps the retry backoff (default sink.DefaultMaxRetryBackoff).
 	MaxRetryBackoff time.Duration `yaml:"max_retry_backoff"`
 	// CopyThreshold: batches of at least this many rows use COPY staging
-	// (default 100).
+	// (default sink.DefaultCopyThreshold).
 	CopyThreshold int `yaml:"copy_threshold"`
 }
 
 // SnapshotConfig tunes initial loads and resyncs.
 type SnapshotConfig struct {
-	// Parallelism is the number of concurrent _id ranges (default 4).
+	// Parallelism is the number of concurrent _id ranges (default snapshot.DefaultParallelism).
 	Parallelism int `yaml:"parallelism"`
-	// ChunkSize is the documents per range (default 10000).
+	// ChunkSize is the documents per range (default snapshot.DefaultChunkSize).
 	ChunkSize int `yaml:"chunk_size"`
 }
 
 // MetricsConfig is the HTTP endpoint for /metrics, /healthz, /readyz.
 type MetricsConfig struct {
-	// Listen is host:port (default 127.0.0.1:9187).
+	// Listen is host:port (default DefaultMetricsListen).
 	Listen string `yaml:"listen"`
 	// Pprof also serves Go's profiles under /debug/pprof/ (default off).
 	// They show memory contents and cost CPU while taken, so keep the

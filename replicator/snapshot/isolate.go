@@ -79,24 +79,38 @@ func (iso *isolation) try(ctx context.Context, p Chunk) error {
 	if err != nil {
 		return err
 	}
-	if err := iso.savepoint(ctx); err != nil {
+	refused, err := iso.attempt(ctx, func(fl *inflight) (counts, error) {
+		return iso.s.loadRange(ctx, iso.tx, iso.j, filter, fl)
+	})
+	if err != nil || refused == nil {
 		return err
 	}
+	return iso.failed(ctx, p, refused)
+}
+
+// attempt runs load under the piece savepoint. Loaded, the piece is kept
+// (its counts and in-flight documents join the chunk's). Refused for an
+// event-class reason (sink.EventError), it is rolled back and the refusal
+// returned for the caller to isolate; any other failure is err.
+func (iso *isolation) attempt(ctx context.Context, load func(fl *inflight) (counts, error)) (refused, err error) {
+	if err := iso.savepoint(ctx); err != nil {
+		return nil, err
+	}
 	fl := &inflight{t: iso.j.track}
-	n, err := iso.s.loadRange(ctx, iso.tx, iso.j, filter, fl)
+	n, err := load(fl)
 	if err == nil {
 		iso.fl.adopt(fl)
 		iso.n.add(n)
-		return iso.release(ctx)
+		return nil, iso.release(ctx)
 	}
 	fl.release()
 	if !sink.EventError(err) {
-		return err
+		return nil, err
 	}
 	if err := iso.rollback(ctx); err != nil {
-		return err
+		return nil, err
 	}
-	return iso.failed(ctx, p, err)
+	return err, nil
 }
 
 // split returns two or more pieces that together select exactly p's
@@ -182,30 +196,20 @@ func (iso *isolation) oneByOne(ctx context.Context, p Chunk) error {
 // one loads a single document under a savepoint; refused on its own, it
 // is the document at fault: a dead letter, or a *HaltError.
 func (iso *isolation) one(ctx context.Context, doc bson.Raw) error {
-	if err := iso.savepoint(ctx); err != nil {
+	refused, err := iso.attempt(ctx, func(fl *inflight) (counts, error) {
+		sent := false
+		return iso.s.load(ctx, iso.tx, iso.j, func() (bson.Raw, error) {
+			if sent {
+				return nil, nil
+			}
+			sent = true
+			return doc, nil
+		}, 1, fl)
+	})
+	if err != nil || refused == nil {
 		return err
 	}
-	fl := &inflight{t: iso.j.track}
-	sent := false
-	n, err := iso.s.load(ctx, iso.tx, iso.j, func() (bson.Raw, error) {
-		if sent {
-			return nil, nil
-		}
-		sent = true
-		return doc, nil
-	}, 1, fl)
-	if err == nil {
-		iso.fl.adopt(fl)
-		iso.n.add(n)
-		return iso.release(ctx)
-	}
-	fl.release()
-	if !sink.EventError(err) {
-		return err
-	}
-	if err := iso.rollback(ctx); err != nil {
-		return err
-	}
+	err = refused
 	if foreignKey(err) && !iso.final {
 		return errDeferred
 	}
