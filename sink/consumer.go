@@ -83,9 +83,15 @@ func (c *collection) session(ctx context.Context, js consumers) (progressed bool
 		defer close(done)
 		c.fetchLoop(fctx, cons, st, start, batches)
 	}()
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		c.watchBacklog(fctx, cons)
+	}()
 	defer func() {
 		cancel()
-		<-done // the fetcher ends before the session returns
+		<-done // the fetcher and the backlog watcher end before the session returns
+		<-watched
 	}()
 	idle := time.NewTicker(epochCheckInterval)
 	defer idle.Stop()
@@ -249,9 +255,8 @@ func (c *collection) fetch(cons jetstream.Consumer) ([]message, []jetstream.Msg,
 		return nil, nil, fmt.Errorf("fetch: %w", err)
 	}
 	var (
-		raw     []jetstream.Msg
-		seqs    []uint64
-		pending uint64
+		raw  []jetstream.Msg
+		seqs []uint64
 	)
 	for m := range batch.Messages() {
 		md, err := m.Metadata()
@@ -260,7 +265,6 @@ func (c *collection) fetch(cons jetstream.Consumer) ([]message, []jetstream.Msg,
 		}
 		raw = append(raw, m)
 		seqs = append(seqs, md.Sequence.Stream)
-		pending = md.NumPending
 	}
 	err = batch.Error()
 	if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, jetstream.ErrMaxBytesExceeded) {
@@ -275,7 +279,6 @@ func (c *collection) fetch(cons jetstream.Consumer) ([]message, []jetstream.Msg,
 	}
 	sortBySeq(seqs, raw)
 	msgs := decodeAll(c.cfg.Namespace, seqs, func(i int) []byte { return raw[i].Data() })
-	c.m.pending.WithLabelValues(c.cfg.Namespace).Set(float64(pending))
 	return msgs, raw, nil
 }
 
@@ -312,7 +315,6 @@ func (c *collection) fetchOne(cons jetstream.Consumer) ([]message, []jetstream.M
 	if err != nil {
 		return nil, nil, fmt.Errorf("message metadata: %w", err)
 	}
-	c.m.pending.WithLabelValues(c.cfg.Namespace).Set(float64(md.NumPending))
 	return []message{decode(c.cfg.Namespace, md.Sequence.Stream, m.Data())}, []jetstream.Msg{m}, nil
 }
 

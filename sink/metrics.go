@@ -56,7 +56,7 @@ func newMetrics(cols []string) *metrics {
 		}, []string{"collection", "reason"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "replicator_buffer_pending_messages",
-			Help: "Messages in the buffer not yet delivered to the collection's applier.",
+			Help: "Messages in the buffer the collection's applier has not committed yet: not yet delivered plus delivered and unacknowledged, read from the consumer every 2s (so it grows while PostgreSQL stalls).",
 		}, []string{"collection"}),
 		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "replicator_apply_gaps_total",
