@@ -157,8 +157,7 @@ func (c *collection) isolate(m *message, err error) error {
 		return &HaltError{Collection: c.cfg.Namespace, Seq: m.seq, Err: fmt.Errorf("document %s: %w", key, err),
 			Hint: "on_error is halt: fix the cause (or set on_error: dead_letter) and restart"}
 	case m.bad == nil:
-		m.poisoned(err)
-		c.log.Warn("event dead-lettered", "collection", c.cfg.Namespace, "seq", m.seq, "reason", m.bad.reason, "sqlstate", m.bad.sqlstate, "error", err)
+		m.poisoned(err) // logged with the batch that records it (committed)
 		return nil
 	case m.bad.rawEvent != nil:
 		// The dead letter itself did not fit (jsonb refuses \u0000): keep
@@ -268,6 +267,8 @@ func (c *collection) committed(p *batchPlan, n int, start time.Time) {
 	}
 	for _, d := range p.deadLetters {
 		c.m.deadLetters.WithLabelValues(ns, d.reason).Inc()
+		c.log.Warn("dead letter recorded", "collection", ns, "seq", d.seq, "stage", d.stage, "reason", d.reason,
+			"path", d.path, "sqlstate", d.sqlstate, "document_key", d.documentKey, "err", d.err)
 	}
 	c.m.batchSize.WithLabelValues(ns).Observe(float64(n))
 	c.m.duration.WithLabelValues(ns).Observe(time.Since(start).Seconds())

@@ -114,3 +114,28 @@ func TestStallIsLogged(t *testing.T) {
 		t.Fatalf("a backlog with a recent commit logged as a stall: %q", out.String())
 	}
 }
+
+// TestCountersStartAtZero: every collection's dead-letter and retry
+// counters exist from the start, one series per reason, so an alert on
+// increase() fires on the first dead letter or retry after a start.
+func TestCountersStartAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := New(nil, []Collection{{Namespace: testNS, Tables: testTables()}},
+		Config{Stream: "S", SubjectPrefix: "p"}, reg, testLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]int{}
+	for _, mf := range mfs {
+		series[mf.GetName()] = len(mf.GetMetric())
+	}
+	if n := series["replicator_dead_letters_total"]; n != len(deadLetterReasons) {
+		t.Errorf("replicator_dead_letters_total has %d series at start, want %d", n, len(deadLetterReasons))
+	}
+	if n := series["replicator_apply_retries_total"]; n != len(retryReasons) {
+		t.Errorf("replicator_apply_retries_total has %d series at start, want %d", n, len(retryReasons))
+	}
+}

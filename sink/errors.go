@@ -72,6 +72,9 @@ const (
 	classFatal
 )
 
+// retryReasons are the reason labels classify gives retries.
+var retryReasons = []string{"connection", "serialization", "deadlock", "shutdown", "read_only", "resources", "timeout"}
+
 // classify maps an apply error to its class and, for retries, a bounded
 // reason label: a PostgreSQL error by its SQLSTATE (sqlstateClass). Errors
 // that are not PostgreSQL errors come from the connection (refused, reset,

@@ -87,6 +87,13 @@ func newMetrics(cols []string) *metrics {
 		m.gaps.WithLabelValues(c)
 		m.resets.WithLabelValues(c)
 		m.tombstones.WithLabelValues(c)
+		// Counters start at zero, so increase() sees the first event.
+		for _, r := range deadLetterReasons {
+			m.deadLetters.WithLabelValues(c, r)
+		}
+		for _, r := range retryReasons {
+			m.retries.WithLabelValues(c, r)
+		}
 	}
 	return m
 }

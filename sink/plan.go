@@ -55,6 +55,12 @@ const (
 	reasonLimit           = "limit"
 )
 
+// deadLetterReasons lists every reason, so each collection's dead-letter
+// counter starts at zero for each (an alert on increase() then sees the
+// first dead letter after a start).
+var deadLetterReasons = []string{reasonDecode, reasonTransform, reasonWrongCollection, reasonInvalid,
+	reasonConstraint, reasonData, reasonLimit}
+
 // decodeEnvelope is how the applier decodes every buffer message:
 // envelope.DecodeShared, so the result's strings share data's memory. The
 // data of a received message is never written and lives as long as the

@@ -93,6 +93,10 @@ func New(cfg Config, buf *buffer.Buffer, mappings []*transform.Mapping, reg *tra
 		}
 		c.mappings[m.Namespace()] = m
 		c.names = append(c.names, m.Namespace())
+		// Series start at zero, so increase() sees the first event.
+		c.met.deadLetters.WithLabelValues(m.Namespace())
+		c.met.heldEvents.WithLabelValues(m.Namespace())
+		c.met.held.WithLabelValues(m.Namespace())
 	}
 	sort.Strings(c.names)
 	return c, nil
