@@ -82,6 +82,7 @@ func (a *Applier) Run(ctx context.Context, js jetstream.JetStream) error {
 			err := c.run(ctx, js)
 			if err != nil {
 				a.log.Error("collection halted", "collection", c.cfg.Namespace, "error", err)
+				c.m.halted.WithLabelValues(c.cfg.Namespace).Set(1)
 				mu.Lock()
 				halted = append(halted, err)
 				mu.Unlock()

@@ -377,10 +377,11 @@ func TestHaltedCollectionDoesNotStallOthers(t *testing.T) {
 		last = pub(otherNS, item{id: fmt.Sprint(i), qty: i, tags: []string{"t"}})
 	}
 	cfg := Config{Stream: testStream, SubjectPrefix: testPrefix, BatchSize: 7, BatchWait: 50 * time.Millisecond, MaxRetryBackoff: 200 * time.Millisecond}
+	reg := prometheusRegistry()
 	a, err := New(pool, []Collection{
 		{Namespace: testNS, Tables: testTables(), OnError: transform.OnErrorHalt},
 		{Namespace: otherNS, Tables: other},
-	}, cfg, prometheusRegistry(), testLogger(t))
+	}, cfg, reg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,6 +396,12 @@ func TestHaltedCollectionDoesNotStallOthers(t *testing.T) {
 	waitFor(t, "the other collection to apply", 20*time.Second, func() bool { return seqOf(otherNS) == last })
 	if s := seqOf(testNS); s != 1 {
 		t.Errorf("halted collection's checkpoint %d, want 1", s)
+	}
+	waitFor(t, "the halted gauge", 10*time.Second, func() bool {
+		return gaugeValue(t, reg, "replicator_apply_collection_halted", testNS) == 1
+	})
+	if v := gaugeValue(t, reg, "replicator_apply_collection_halted", otherNS); v != 0 {
+		t.Errorf("replicator_apply_collection_halted of the other collection = %v, want 0", v)
 	}
 	select {
 	case err := <-done:

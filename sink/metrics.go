@@ -16,6 +16,7 @@ type metrics struct {
 	retries     *prometheus.CounterVec
 	deadLetters *prometheus.CounterVec
 	pending     *prometheus.GaugeVec
+	halted      *prometheus.GaugeVec
 	gaps        *prometheus.CounterVec
 	resets      *prometheus.CounterVec
 	tombstones  *prometheus.CounterVec
@@ -58,6 +59,10 @@ func newMetrics(cols []string) *metrics {
 			Name: "replicator_buffer_pending_messages",
 			Help: "Messages in the buffer the collection's applier has not committed yet: not yet delivered plus delivered and unacknowledged, read from the consumer every 2s (so it grows while PostgreSQL stalls).",
 		}, []string{"collection"}),
+		halted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "replicator_apply_collection_halted",
+			Help: "1 once the collection's applier halted (on_error: halt, dead_letter_threshold, a fatal error) until the process restarts; 0 while it applies.",
+		}, []string{"collection"}),
 		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "replicator_apply_gaps_total",
 			Help: "Ranges of buffer sequences the stream removed (retention) before the collection applied them; changes may be lost and the collection needs a resync.",
@@ -84,6 +89,7 @@ func newMetrics(cols []string) *metrics {
 	for _, c := range cols {
 		m.clocks[c] = &clock{}
 		m.pending.WithLabelValues(c)
+		m.halted.WithLabelValues(c).Set(0)
 		m.gaps.WithLabelValues(c)
 		m.resets.WithLabelValues(c)
 		m.tombstones.WithLabelValues(c)
@@ -126,5 +132,5 @@ func since(now, t int64) float64 {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.events, m.batchSize, m.duration, m.retries, m.deadLetters, m.pending, m.gaps, m.resets, m.tombstones, m.lag, m.age}
+	return []prometheus.Collector{m.events, m.batchSize, m.duration, m.retries, m.deadLetters, m.pending, m.halted, m.gaps, m.resets, m.tombstones, m.lag, m.age}
 }
