@@ -16,5 +16,6 @@ func commands() []command {
 		checkpointsCommand(),
 		dlqCommand(),
 		bufferCommand(),
+		versionCommand(),
 	}
 }

@@ -58,6 +58,8 @@ func runPipeline(ctx context.Context, name string, args []string, stderr io.Writ
 		return err
 	}
 	opts.Logger = log
+	b := replicator.Build()
+	log.Info("replicator starting", "command", name, "version", b.Version, "revision", b.Revision, "go", b.GoVersion)
 	if opts.Snapshot && !opts.Apply && cfg.Target.URL == "" {
 		// capture alone without a target: the snapshot is left to
 		// `replicator snapshot` (started after capture, so nothing is
