@@ -5,7 +5,7 @@ BIN       := bin
 PKGS      := ./...
 FUZZTIME  ?= 5000x
 
-.PHONY: all build test test-unit test-docker fuzz bench lint vet demo deps clean
+.PHONY: all build test test-unit test-docker fuzz bench lint vet demo deps test-deps clean
 
 all: build
 
@@ -14,6 +14,10 @@ build:
 
 deps:
 	@scripts/ensure-postgres.sh
+
+# The tests also need promtool (alert-rule tests) and Prometheus.
+test-deps: deps
+	@scripts/ensure-prometheus.sh
 
 vet:
 	$(GO) vet $(PKGS)
@@ -25,7 +29,7 @@ lint: vet
 # The whole suite: vet, gofmt, unit + integration tests against a real
 # PostgreSQL, an in-process NATS and the MongoDB emulator, the MongoDB
 # change-stream specification tests, and a short run of every fuzz target.
-test: deps lint
+test: test-deps lint
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 	$(MAKE) fuzz
 
