@@ -81,7 +81,7 @@ func (a *Applier) Run(ctx context.Context, js jetstream.JetStream) error {
 		g.Go(func() error {
 			err := c.run(ctx, js)
 			if err != nil {
-				a.log.Error("collection halted", "collection", c.cfg.Namespace, "error", err)
+				a.log.Error("collection halted", "collection", c.cfg.Namespace, "err", err)
 				c.m.halted.WithLabelValues(c.cfg.Namespace).Set(1)
 				mu.Lock()
 				halted = append(halted, err)

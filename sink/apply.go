@@ -108,7 +108,7 @@ func (c *collection) apply(ctx context.Context, msgs []message) error {
 		case classRetry:
 			c.m.retries.WithLabelValues(c.cfg.Namespace, reason).Inc()
 			c.log.Warn("apply failed, retrying", "collection", c.cfg.Namespace, "attempt", attempt,
-				"first_seq", msgs[0].seq, "last_seq", msgs[len(msgs)-1].seq, "reason", reason, "error", err)
+				"first_seq", msgs[0].seq, "last_seq", msgs[len(msgs)-1].seq, "reason", reason, "err", err)
 			if err := bo.wait(ctx); err != nil {
 				return err
 			}

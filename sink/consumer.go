@@ -46,7 +46,7 @@ func (c *collection) run(ctx context.Context, js consumers) error {
 			c.log.Info("apply checkpoint was reset, restarting delivery", "collection", c.cfg.Namespace)
 			continue
 		}
-		c.log.Warn("apply session ended, restarting", "collection", c.cfg.Namespace, "seq", c.pos.seq, "error", err)
+		c.log.Warn("apply session ended, restarting", "collection", c.cfg.Namespace, "seq", c.pos.seq, "err", err)
 		if bo.wait(ctx) != nil {
 			return nil
 		}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -38,7 +36,7 @@ func quoteTable(name string) (string, error) {
 	if !ok || schema == "" || tbl == "" || strings.Contains(tbl, ".") {
 		return "", fmt.Errorf("table %q: want schema.table", name)
 	}
-	return pgx.Identifier{schema, tbl}.Sanitize(), nil
+	return transform.QuoteTable(name), nil
 }
 
 func resolveTable(def transform.TableDef) (*table, error) {
@@ -55,8 +53,13 @@ func resolveTable(def transform.TableDef) (*table, error) {
 		if _, dup := pos[c.Name]; dup {
 			return nil, fmt.Errorf("table %s: column %s appears twice", def.Name, c.Name)
 		}
+		// Types are written into SQL casts unquoted: only the canonical
+		// spellings transform.Compile produces are accepted.
+		if canon, err := transform.CanonicalType(c.Type); err != nil || canon != c.Type {
+			return nil, fmt.Errorf("table %s: column %s: type %q is not a canonical column type", def.Name, c.Name, c.Type)
+		}
 		pos[c.Name] = i
-		t.cols = append(t.cols, pgx.Identifier{c.Name}.Sanitize())
+		t.cols = append(t.cols, transform.QuoteIdent(c.Name))
 		t.types = append(t.types, c.Type)
 	}
 	find := func(names []string, what string) ([]int, error) {

@@ -76,7 +76,7 @@ func (a *Applier) collectTombstones(ctx context.Context) {
 		for _, c := range a.cols {
 			n, err := c.collectTombstones(ctx, a.conf.TombstoneRetention)
 			if err != nil && ctx.Err() == nil {
-				a.log.Warn("tombstone garbage collection failed", "collection", c.cfg.Namespace, "error", err)
+				a.log.Warn("tombstone garbage collection failed", "collection", c.cfg.Namespace, "err", err)
 			}
 			if n > 0 {
 				a.log.Debug("tombstones removed", "collection", c.cfg.Namespace, "count", n)
