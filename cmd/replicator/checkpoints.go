@@ -12,6 +12,7 @@ import (
 	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/config"
+	"github.com/mongopg/replicator/replicator/redact"
 	"github.com/mongopg/replicator/sink"
 )
 
@@ -126,7 +127,7 @@ func runCheckpointsSet(ctx context.Context, args []string, stdout, stderr io.Wri
 		if *timeFlag != "" {
 			return fmt.Errorf("--time needs the buffer: %w", err)
 		}
-		fmt.Fprintf(stderr, "warning: buffer unreachable (%v); a running applier notices the reset by itself\n", err)
+		fmt.Fprintf(stderr, "warning: buffer unreachable (%v); a running applier notices the reset by itself\n", redact.Error(err))
 	} else {
 		defer buf.Close()
 	}
@@ -176,9 +177,5 @@ func openBuffer(ctx context.Context, cfg *config.Config, natsURL, stream, prefix
 	if prefix != "" {
 		bc.SubjectPrefix = prefix
 	}
-	buf, err := buffer.Connect(ctx, bc, nil)
-	if err != nil {
-		return nil, fmt.Errorf("buffer: %w", err)
-	}
-	return buf, nil
+	return buffer.Connect(ctx, bc, nil) // its errors start with "buffer:"
 }
