@@ -7,6 +7,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongopg/replicator/replicator/redact"
 )
 
 // OpenSource returns a MongoDB client for uri, named appName in the
@@ -16,7 +18,7 @@ import (
 func OpenSource(uri, appName string) (*mongo.Client, error) {
 	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetAppName(appName))
 	if err != nil {
-		return nil, fmt.Errorf("source: %w", err)
+		return nil, fmt.Errorf("source: %w", redact.Error(err))
 	}
 	return client, nil
 }

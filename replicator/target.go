@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mongopg/replicator/replicator/config"
+	"github.com/mongopg/replicator/replicator/redact"
 	"github.com/mongopg/replicator/schemas"
 	"github.com/mongopg/replicator/transform"
 )
@@ -31,18 +32,18 @@ func TargetConns(cfg *config.Config, snapshotParallelism int) int {
 func OpenTarget(ctx context.Context, url string, conns int) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("target url: %w", err)
+		return nil, fmt.Errorf("target url: %w", redact.Error(err))
 	}
 	if conns > 0 {
 		pcfg.MaxConns = int32(conns)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
-		return nil, fmt.Errorf("target: %w", err)
+		return nil, fmt.Errorf("target: %w", redact.Error(err))
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("target: %w", err)
+		return nil, fmt.Errorf("target: %w", redact.Error(err))
 	}
 	return pool, nil
 }
@@ -53,7 +54,11 @@ func Prepare(ctx context.Context, pool *pgxpool.Pool, mappings []*transform.Mapp
 	if err := schemas.Migrate(ctx, pool); err != nil {
 		return fmt.Errorf("migrate metadata schema: %w", err)
 	}
-	if _, err := pool.Exec(ctx, transform.DDL(mappings)); err != nil {
+	ddl := transform.DDL(mappings)
+	if err := transform.CheckDDL(ddl); err != nil {
+		return fmt.Errorf("create target tables: refusing generated DDL: %w", err)
+	}
+	if _, err := pool.Exec(ctx, ddl); err != nil {
 		return fmt.Errorf("create target tables: %w", err)
 	}
 	return nil
@@ -66,7 +71,7 @@ func openTarget(ctx context.Context, cfg *config.Config, mappings []*transform.M
 	log *slog.Logger) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(cfg.Target.URL)
 	if err != nil {
-		return nil, fmt.Errorf("target url: %w", err)
+		return nil, fmt.Errorf("target url: %w", redact.Error(err))
 	}
 	pcfg.MaxConns = int32(TargetConns(cfg, snapshotParallelism))
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)

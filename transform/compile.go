@@ -77,8 +77,8 @@ func Compile(cfg CollectionConfig) (*Mapping, error) {
 	if c.IDColumn == "" {
 		c.IDColumn = defaultIDColumn
 	}
-	if db, coll, ok := strings.Cut(c.Source, "."); !ok || db == "" || coll == "" {
-		p.add("source", "source %q must be database.collection", c.Source)
+	if err := CheckNamespace(c.Source); err != nil {
+		p.addErr("source", err)
 	}
 	m.ns = c.Source
 	table, ok := QualifiedTable(c.Table)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // fieldPath is a parsed dotted path. A segment of digits indexes an array
@@ -27,9 +28,18 @@ type pathSeg struct {
 
 var errCrossesArray = errors.New("path crosses an array; index it with a number or map it as a child table")
 
-// parsePath parses a dotted path. allowSelf admits ".".
+// parsePath parses a dotted path. allowSelf admits ".". A path never holds
+// a NUL byte or invalid UTF-8 (no BSON field name does), so the path text
+// a dead letter records is always valid PostgreSQL text; paths reach SQL
+// only as bound parameters and never reach subjects.
 func parsePath(s string, allowSelf bool) (fieldPath, error) {
 	p := fieldPath{text: s, top: -1}
+	if strings.IndexByte(s, 0) >= 0 {
+		return p, fmt.Errorf("path %q contains a NUL character", s)
+	}
+	if !utf8.ValidString(s) {
+		return p, fmt.Errorf("path %q is not valid UTF-8", s)
+	}
 	if s == "." {
 		if !allowSelf {
 			return p, errors.New(`path "." (the element itself) only works in a child table`)

@@ -33,6 +33,7 @@ import (
 	"github.com/mongopg/replicator/internal/workload"
 	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/config"
+	"github.com/mongopg/replicator/replicator/redact"
 )
 
 func main() {
@@ -40,7 +41,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout)
 	stop()
 	if err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintln(os.Stderr, "demo:", err)
+		fmt.Fprintln(os.Stderr, "demo:", redact.Error(err))
 		os.Exit(1)
 	}
 }
@@ -81,7 +82,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer logFile.Close()
-	log := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(redact.Handler(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo})))
 
 	fmt.Fprintln(out, "starting the MongoDB emulator, PostgreSQL and the replicator …")
 	emu := mongoemu.New(emulatorOptions(log.With("component", "mongoemu"), *oplogBytes))
@@ -171,7 +172,11 @@ func createDatabase(ctx context.Context, url, name string) error {
 	return err
 }
 
+// printBanner prints where everything runs; the URLs go through
+// redact.String like every other output (the demo's own servers have no
+// passwords, so nothing is lost).
 func printBanner(out io.Writer, mongoURI, pgURL, metrics, cfgPath, dir string) {
+	mongoURI, pgURL = redact.String(mongoURI), redact.String(pgURL)
 	fmt.Fprintf(out, `
 MongoDB emulator  %s   (mongosh works too)
 PostgreSQL        %s

@@ -30,6 +30,7 @@ var productLayers = []layer{
 	8:  {"apply checkpoints", []string{"checkpoints"}},
 	9:  {"metadata schema and envelope", []string{"schemas", "schemas/envelope"}},
 	10: {"transform", []string{"transform"}},
+	11: {"redaction", []string{"replicator/redact"}},
 }
 
 // Test support under internal/, top to bottom. It may import any product

@@ -95,13 +95,6 @@ func expectedRows(ctx context.Context, client *mongo.Client, m *transform.Mappin
 	return out, cur.Err()
 }
 
-func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-
-func quoteTable(name string) string {
-	schema, table, _ := strings.Cut(name, ".")
-	return quoteIdent(schema) + "." + quoteIdent(table)
-}
-
 func compareTable(ctx context.Context, pool *pgxpool.Pool, def transform.TableDef, rows [][]transform.Value) (TableDiff, error) {
 	d := TableDiff{Table: def.Name, Expected: int64(len(rows))}
 	tx, err := pool.Begin(ctx)
@@ -115,7 +108,7 @@ func compareTable(ctx context.Context, pool *pgxpool.Pool, def transform.TableDe
 		names[i] = "c" + fmt.Sprint(i)
 		cols = append(cols, names[i]+" text")
 		typed = append(typed, fmt.Sprintf("%s::%s", names[i], c.Type))
-		real = append(real, quoteIdent(c.Name))
+		real = append(real, transform.QuoteIdent(c.Name))
 	}
 	if _, err := tx.Exec(ctx, "CREATE TEMP TABLE expected ("+strings.Join(cols, ", ")+") ON COMMIT DROP"); err != nil {
 		return d, err
@@ -133,8 +126,8 @@ func compareTable(ctx context.Context, pool *pgxpool.Pool, def transform.TableDe
 		return d, err
 	}
 	exp := "SELECT " + strings.Join(typed, ", ") + " FROM expected"
-	act := "SELECT " + strings.Join(real, ", ") + " FROM " + quoteTable(def.Name)
-	if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+quoteTable(def.Name)).Scan(&d.Actual); err != nil {
+	act := "SELECT " + strings.Join(real, ", ") + " FROM " + transform.QuoteTable(def.Name)
+	if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+transform.QuoteTable(def.Name)).Scan(&d.Actual); err != nil {
 		return d, err
 	}
 	if err := tx.QueryRow(ctx, "SELECT count(*) FROM ("+exp+" EXCEPT ALL "+act+") x").Scan(&d.Missing); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mongopg/replicator/replicator/redact"
 	"github.com/mongopg/replicator/schemas/envelope"
 )
 
@@ -66,11 +67,13 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error)
 		nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
-				log.Warn("buffer connection lost", "err", err)
+				log.Warn("buffer connection lost", "err", redact.Error(err))
 			}
 			b.connectionLost()
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("buffer connection restored", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("buffer connection restored", "url", redact.String(nc.ConnectedUrlRedacted()))
+		}),
 	}
 	if url == "" {
 		emb, err := startEmbedded(cfg.DataDir, cfg.ListenAddr, log)
@@ -78,6 +81,7 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error)
 			return nil, err
 		}
 		b.emb, url = emb, emb.url
+		opts = append(opts, nats.Token(emb.token))
 		if emb.srv != nil {
 			opts = append(opts, nats.InProcessServer(emb.srv))
 		}
@@ -95,7 +99,7 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		b.Close()
-		return nil, fmt.Errorf("buffer: connect %s: %w", url, err)
+		return nil, fmt.Errorf("buffer: connect %s: %w", redact.String(url), redact.Error(err))
 	}
 	b.nc = nc
 	// Publishers send asynchronously on their own (replies.go); the
@@ -121,7 +125,9 @@ func (b *Buffer) Subject(namespace string) string {
 	return envelope.Subject(b.cfg.SubjectPrefix, namespace)
 }
 
-// URL is the client URL of the NATS server in use.
+// URL is the client URL of the NATS server in use, as configured: it may
+// hold credentials, so print it through redact.String. The embedded
+// server's URL never holds its token.
 func (b *Buffer) URL() string {
 	if b.emb != nil {
 		return b.emb.url

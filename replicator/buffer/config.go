@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/mongopg/replicator/schemas/envelope"
 )
 
 // Config configures the connection to the buffer and the stream it uses.
@@ -102,6 +104,12 @@ func (c Config) Validate() error {
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, &fieldError{"Replicas", fmt.Errorf("buffer: replicas %d must be 1 to 5", c.Replicas)})
+	}
+	if err := CheckStream(c.Stream); err != nil {
+		errs = append(errs, &fieldError{"Stream", fmt.Errorf("buffer: %w", err)})
+	}
+	if err := envelope.CheckPrefix(c.SubjectPrefix); err != nil {
+		errs = append(errs, &fieldError{"SubjectPrefix", fmt.Errorf("buffer: %w", err)})
 	}
 	if c.PublishWindow < 1 {
 		errs = append(errs, &fieldError{"PublishWindow", fmt.Errorf("buffer: publish_window %d must be positive", c.PublishWindow)})

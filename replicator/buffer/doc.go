@@ -3,8 +3,11 @@
 //
 // It connects to an external NATS (URL, credentials file, TLS) or runs an
 // embedded nats-server with JetStream file storage under a data directory,
-// listening on loopback only (embedded.go). It provisions the stream and the
-// capture position bucket idempotently (stream.go).
+// listening on loopback only (embedded.go) and refusing clients without
+// the token it generates in DataDir/nats.token, mode 0600 (auth.go); every
+// client path (Open, Connect, in process or attached) presents it. It
+// provisions the stream and the capture position bucket idempotently
+// (stream.go).
 //
 // Invariants:
 //

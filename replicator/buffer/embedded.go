@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/mongopg/replicator/replicator/redact"
 )
 
 // embeddedMaxPayload lets one message carry a 16 MB source document and its
@@ -22,23 +24,26 @@ const embeddedMaxPayload = 64 << 20
 // Files under DataDir.
 const (
 	lockFile = "LOCK"      // flock held by the process running the server
-	urlFile  = "nats.url"  // client URL of the running embedded server
+	urlFile  = "nats.url"  // client URL of the running embedded server (no credentials)
 	jsDir    = "jetstream" // JetStream storage
 )
 
 // embedded is a nats-server running inside this process, or a pointer to
 // one another process on this machine runs for the same DataDir.
 type embedded struct {
-	srv  *server.Server
-	lock *os.File
-	url  string
+	srv   *server.Server
+	lock  *os.File
+	url   string
+	token string // every client presents it (auth.go)
 }
 
 // startEmbedded starts the embedded server for dataDir, or, when another
-// process already runs it, returns that server's URL with srv nil. Only one
-// server ever uses a data directory: a flock on DataDir/LOCK guards it.
+// process already runs it, returns that server's URL and token with srv
+// nil. Only one server ever uses a data directory: a flock on DataDir/LOCK
+// guards it. The server listens on loopback only and requires the token of
+// DataDir/nats.token (auth.go).
 func startEmbedded(dataDir, listen string, log *slog.Logger) (*embedded, error) {
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	lock, err := os.OpenFile(filepath.Join(dataDir, lockFile), os.O_CREATE|os.O_RDWR, 0o644)
@@ -61,6 +66,11 @@ func startEmbedded(dataDir, listen string, log *slog.Logger) (*embedded, error) 
 		lock.Close()
 		return nil, fmt.Errorf("embedded nats: listen address %q is not loopback; run a NATS server and set nats_url to expose the buffer", listen)
 	}
+	tok, err := ownToken(dataDir)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
 		lock.Close()
@@ -82,8 +92,11 @@ func startEmbedded(dataDir, listen string, log *slog.Logger) (*embedded, error) 
 		JetStream:  true,
 		StoreDir:   filepath.Join(dataDir, jsDir),
 		MaxPayload: embeddedMaxPayload,
-		NoSigs:     true,
-		NoLog:      true,
+		// Authorization makes the server refuse clients without the
+		// token, in process and on the loopback port alike.
+		Authorization: tok,
+		NoSigs:        true,
+		NoLog:         true,
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -102,17 +115,23 @@ func startEmbedded(dataDir, listen string, log *slog.Logger) (*embedded, error) 
 		lock.Close()
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
-	log.Info("embedded NATS JetStream started", "url", url, "store_dir", opts.StoreDir)
-	return &embedded{srv: srv, lock: lock, url: url}, nil
+	log.Info("embedded NATS JetStream started", "url", redact.String(url), "store_dir", opts.StoreDir,
+		"token_file", filepath.Join(dataDir, tokenFile))
+	return &embedded{srv: srv, lock: lock, url: url, token: tok}, nil
 }
 
-// attachEmbedded connects to the embedded server another process runs.
+// attachEmbedded connects to the embedded server another process runs,
+// with the token that process keeps in DataDir/nats.token.
 func attachEmbedded(dataDir string) (*embedded, error) {
 	b, err := os.ReadFile(filepath.Join(dataDir, urlFile))
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %s is locked by another process but its URL is unknown: %w", dataDir, err)
 	}
-	return &embedded{url: strings.TrimSpace(string(b))}, nil
+	tok, err := readToken(filepath.Join(dataDir, tokenFile))
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %s is locked by another process but its token is unreadable (run as the same user): %w", dataDir, err)
+	}
+	return &embedded{url: strings.TrimSpace(string(b)), token: tok}, nil
 }
 
 // close shuts the server down (its files stay) and releases the lock.

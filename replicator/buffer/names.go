@@ -3,6 +3,8 @@ package buffer
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
+	"strings"
 )
 
 // MsgID returns the Nats-Msg-Id of the message that carries the event with
@@ -17,4 +19,22 @@ import (
 func MsgID(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// maxStreamName is the longest JetStream stream name NATS accepts.
+const maxStreamName = 255
+
+// CheckStream reports whether name can be a JetStream stream name: at most
+// 255 bytes of printable ASCII without whitespace, ".", "*", ">", "/" or
+// "\" (NATS puts stream names into subjects and file paths).
+func CheckStream(name string) error {
+	if name == "" || len(name) > maxStreamName {
+		return fmt.Errorf("stream name %q must be 1 to %d bytes", name, maxStreamName)
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`.*>/\`, c) >= 0 {
+			return fmt.Errorf("stream name %q: %q is not allowed (printable ASCII without spaces, '.', '*', '>', '/' or '\\')", name, c)
+		}
+	}
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/replicator/buffer"
+	"github.com/mongopg/replicator/replicator/redact"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -109,7 +110,7 @@ func New(cfg Config, buf *buffer.Buffer, mappings []*transform.Mapping, reg *tra
 func (c *Capture) Run(ctx context.Context) error {
 	client, err := mongo.Connect(options.Client().ApplyURI(c.cfg.URI).SetAppName("replicator-capture"))
 	if err != nil {
-		return fmt.Errorf("capture: connect: %w", err)
+		return fmt.Errorf("capture: connect: %w", redact.Error(err))
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -12,20 +12,24 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Environment variables that override the file.
+// Environment variables that override the file. A non-empty value wins
+// over the file's key, so secrets can stay out of the file.
 const (
-	EnvSourceURI = "REPLICATOR_SOURCE_URI"
-	EnvTargetURL = "REPLICATOR_TARGET_URL"
+	EnvSourceURI     = "REPLICATOR_SOURCE_URI"
+	EnvTargetURL     = "REPLICATOR_TARGET_URL"
+	EnvBufferNATSURL = "REPLICATOR_BUFFER_NATS_URL"
 )
 
-// Load reads the file at path, applies the environment overrides, the
-// defaults and Validate. An invalid file yields Problems.
+// Load reads the file at path, expands its ${NAME} references from the
+// environment (expand.go), applies the environment overrides, the
+// defaults and Validate. An invalid file, or a reference to an unset
+// variable, yields Problems.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
-	c, err := decode(data, path)
+	c, err := decode(data, path, os.LookupEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -35,13 +39,17 @@ func Load(path string) (*Config, error) {
 	if v := os.Getenv(EnvTargetURL); v != "" {
 		c.Target.URL = v
 	}
+	if v := os.Getenv(EnvBufferNATSURL); v != "" {
+		c.Buffer.NATSURL = v
+	}
 	return c, c.finish()
 }
 
 // Parse reads a config from data (name is used in problem positions),
-// applies the defaults and Validate. It does not read the environment.
+// applies the defaults and Validate. It does not read the environment: a
+// ${NAME} reference in data is a Problem, as for an unset variable.
 func Parse(data []byte, name string) (*Config, error) {
-	c, err := decode(data, name)
+	c, err := decode(data, name, noEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -61,9 +69,13 @@ var (
 	backtickRE = regexp.MustCompile("`([^`]*)`")
 )
 
-// decode parses YAML into a Config, reporting unknown keys and type errors
-// together.
-func decode(data []byte, name string) (*Config, error) {
+// noEnv is the lookup of Parse: no variable is set.
+func noEnv(string) (string, bool) { return "", false }
+
+// decode parses YAML into a Config, expands the ${NAME} references of its
+// scalar values with lookup, and reports reference problems, unknown keys
+// and type errors together.
+func decode(data []byte, name string, lookup func(string) (string, bool)) (*Config, error) {
 	c := &Config{File: name}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -76,7 +88,8 @@ func decode(data []byte, name string) (*Config, error) {
 	if doc := root.Content[0]; doc.Kind != yaml.MappingNode {
 		return nil, Problems{{File: name, Line: doc.Line, Column: doc.Column, Msg: "the config must be a mapping of sections (source, target, collections, ...)"}}
 	}
-	ps := c.unknownKeys(root.Content[0], reflect.TypeOf(Config{}), "")
+	ps := c.expandEnv(&root, lookup)
+	ps = append(ps, c.unknownKeys(root.Content[0], reflect.TypeOf(Config{}), "")...)
 	if err := root.Decode(c); err != nil {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {

@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/mongopg/replicator/replicator/redact"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -21,6 +22,8 @@ type Problem struct {
 	Msg string
 }
 
+// String is "file:line:col: key: message", with any credential a message
+// quotes (a value in a type error, say) removed by redact.String.
 func (p Problem) String() string {
 	var b strings.Builder
 	b.WriteString(p.File)
@@ -31,7 +34,7 @@ func (p Problem) String() string {
 	if p.Key != "" {
 		b.WriteString(p.Key + ": ")
 	}
-	b.WriteString(p.Msg)
+	b.WriteString(redact.String(p.Msg))
 	return b.String()
 }
 
