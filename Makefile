@@ -5,7 +5,7 @@ BIN       := bin
 PKGS      := ./...
 FUZZTIME  ?= 5000x
 
-.PHONY: all build test test-unit test-docker fuzz bench lint vet demo deps test-deps clean
+.PHONY: all build test test-unit test-docker test-deploy deploy-manifests fuzz bench lint vet demo deps test-deps clean
 
 all: build
 
@@ -31,6 +31,7 @@ lint: vet
 # change-stream specification tests, and a short run of every fuzz target.
 test: test-deps lint
 	$(GO) test -count=1 -timeout 30m $(PKGS)
+	$(MAKE) test-deploy
 	$(MAKE) fuzz
 
 # The same test bodies against a real mongo:8 replica set in Docker.
@@ -39,6 +40,17 @@ test-docker: deps
 
 fuzz:
 	@scripts/fuzz.sh $(FUZZTIME)
+
+# The deployment files: helm lint and render the chart (Helm's Go packages),
+# decode every object into its Kubernetes API type, check the restricted Pod
+# Security Standard, the Dockerfile, and that deploy/kubernetes/ is the chart's
+# current rendering. A module of its own, so Helm stays out of go.mod.
+test-deploy:
+	cd deploy/deploytest && $(GO) test -count=1 ./...
+
+# Rewrites deploy/kubernetes/*.yaml and the chart's copy of the alert rules.
+deploy-manifests:
+	cd deploy/deploytest && $(GO) test -count=1 -run TestManifests . -args -update
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -timeout 60m $(PKGS)
