@@ -18,12 +18,13 @@ import (
 
 // health tracks readiness checks by name.
 type health struct {
-	mu     sync.Mutex
-	checks map[string]func() error
-	failed error // a component stopped with this error
+	mu      sync.Mutex
+	checks  map[string]func() error
+	failed  error     // a component stopped with this error
+	started time.Time // when the process built its health
 }
 
-func newHealth() *health { return &health{checks: map[string]func() error{}} }
+func newHealth() *health { return &health{checks: map[string]func() error{}, started: time.Now()} }
 
 func (h *health) add(name string, check func() error) {
 	h.mu.Lock()
@@ -71,17 +72,21 @@ func NewRegistry() *prometheus.Registry {
 	return r
 }
 
-// ServeMetrics serves /metrics from g, and /healthz and /readyz (always
-// healthy), on ln until ctx ends: the endpoint of a command that runs one
-// job, such as `replicator snapshot --metrics-listen`.
+// ServeMetrics serves /metrics from g, and /healthz, /readyz (always
+// healthy) and /status (the build and uptime), on ln until ctx ends: the
+// endpoint of a command that runs one job, such as `replicator snapshot
+// --metrics-listen`.
 func ServeMetrics(ctx context.Context, ln net.Listener, g prometheus.Gatherer, log *slog.Logger) error {
-	return serveHTTP(ctx, ln, g, newHealth(), false, log)
+	return serveHTTP(ctx, ln, g, newHealth(), false, nil, log)
 }
 
-// serveHTTP serves /metrics, /healthz and /readyz on ln until ctx ends,
-// and Go's profiles under /debug/pprof/ when withPprof is set.
-func serveHTTP(ctx context.Context, ln net.Listener, g prometheus.Gatherer, h *health, withPprof bool, log *slog.Logger) error {
+// serveHTTP serves /metrics, /healthz, /readyz and /status on ln until ctx
+// ends, and Go's profiles under /debug/pprof/ when withPprof is set. src
+// is what /status reads beside the process's own state; nil serves the
+// process's state only.
+func serveHTTP(ctx context.Context, ln net.Listener, g prometheus.Gatherer, h *health, withPprof bool, src *StatusSources, log *slog.Logger) error {
 	mux := http.NewServeMux()
+	mux.Handle("/status", statusHandler(h, src))
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -25,7 +25,7 @@ func TestHealthEndpoints(t *testing.T) {
 	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "replicator_test_total", Help: "x"}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serveHTTP(ctx, ln, reg, h, false, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- serveHTTP(ctx, ln, reg, h, false, nil, slog.New(slog.DiscardHandler)) }()
 	base := "http://" + ln.Addr().String()
 	get := func(path string) (int, string) {
 		t.Helper()
@@ -75,7 +75,7 @@ func TestPprofEndpoint(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- serveHTTP(ctx, ln, prometheus.NewRegistry(), newHealth(), true, slog.New(slog.DiscardHandler))
+		done <- serveHTTP(ctx, ln, prometheus.NewRegistry(), newHealth(), true, nil, slog.New(slog.DiscardHandler))
 	}()
 	for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/goroutine?debug=1"} {
 		resp, err := http.Get("http://" + ln.Addr().String() + path)

@@ -153,7 +153,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		h.add("apply", a.ready)
 	}
 	if ln != nil {
-		g.Go(func() error { return serveHTTP(gctx, ln, gath, h, cfg.Metrics.Pprof, log) })
+		src := &StatusSources{Buffer: buf, Target: pool, Source: cfg.ForCapture().Source}
+		for _, m := range mappings {
+			src.Collections = append(src.Collections, m.Namespace())
+		}
+		g.Go(func() error { return serveHTTP(gctx, ln, gath, h, cfg.Metrics.Pprof, src, log) })
 	}
 	if side != nil {
 		side.start(gctx, g, capt, h)

@@ -14,10 +14,10 @@ var version string
 
 // BuildInfo says which build is running.
 type BuildInfo struct {
-	Version   string // the release, or "devel"
-	Revision  string // the VCS revision, "" when unknown
-	Modified  bool   // built from a tree with uncommitted changes
-	GoVersion string
+	Version   string `json:"version"`    // the release, or "devel"
+	Revision  string `json:"revision"`   // the VCS revision, "" when unknown
+	Modified  bool   `json:"modified"`   // built from a tree with uncommitted changes
+	GoVersion string `json:"go_version"` // the Go toolchain's version
 }
 
 // Build returns the running build's information: the version stamped at

@@ -28,7 +28,7 @@ func runBuffer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case "show":
 		return runBufferShow(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
-		fmt.Fprintln(stderr, "Inspect the buffer (the NATS JetStream stream between capture and apply)\n"+
+		fmt.Fprintln(stdout, "Inspect the buffer (the NATS JetStream stream between capture and apply)\n"+
 			"without changing it. Buffer messages are encoded envelopes, which `nats stream\n"+
 			"get` cannot show readably; `buffer show` decodes them.\n\n"+
 			"Usage:\n  replicator buffer show --collection C [--seq N [--count K] | --last K] [--config FILE] [--nats-url URL]\n\n"+

@@ -220,9 +220,9 @@ func TestBufferShowCommand(t *testing.T) {
 		}
 	})
 	t.Run("help", func(t *testing.T) {
-		code, _, errs := run(t, "buffer", "show", "--help")
-		if code != 0 || !strings.Contains(errs, "JSON Lines") || !strings.Contains(errs, "--last") {
-			t.Fatalf("code %d, stderr %q", code, errs)
+		code, out, errs := run(t, "buffer", "show", "--help")
+		if code != 0 || errs != "" || !strings.Contains(out, "JSON Lines") || !strings.Contains(out, "--last") {
+			t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
 		}
 	})
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mongopg/replicator/checkpoints"
+	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator/redact"
@@ -34,7 +35,7 @@ func runCheckpoints(ctx context.Context, args []string, stdout, stderr io.Writer
 	case "set":
 		return runCheckpointsSet(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
-		fmt.Fprintln(stderr, "Show each collection's apply checkpoint (the last applied buffer sequence, its\n"+
+		fmt.Fprintln(stdout, "Show each collection's apply checkpoint (the last applied buffer sequence, its\n"+
 			"source time and the lag), or rewind one collection's checkpoint to replay from\n"+
 			"the buffer: the applier re-applies from there, and the version guard keeps\n"+
 			"every row from moving backwards. Replay reaches back as far as buffer.max_age.\n\n"+
@@ -50,11 +51,15 @@ func runCheckpointsList(ctx context.Context, args []string, stdout, stderr io.Wr
 	const summary = "List each collection's apply checkpoint: the last applied buffer sequence,\n" +
 		"the source cluster and wall time it reached, the lag behind that time, and\n" +
 		"when it was committed. `replicator status` adds the capture position."
-	fs := newFlagSet("checkpoints list", "checkpoints list [--config FILE | --target URL]", summary, stderr)
+	fs := newFlagSet("checkpoints list", "checkpoints list [--config FILE | --target URL] [--format text|json]", summary, stderr)
 	var tf targetFlags
 	tf.register(fs)
+	format := registerFormat(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	pool, _, err := tf.open(ctx, stderr)
 	if err != nil {
@@ -66,6 +71,13 @@ func runCheckpointsList(ctx context.Context, args []string, stdout, stderr io.Wr
 		return err
 	}
 	now := time.Now()
+	if *format == formatJSON {
+		doc := checkpointsDoc{Checkpoints: make([]replicator.CheckpointStatus, 0, len(list))}
+		for _, c := range list {
+			doc.Checkpoints = append(doc.Checkpoints, replicator.NewCheckpointStatus(c, now))
+		}
+		return writeJSON(stdout, doc)
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "collection\tapplied seq\tcluster time\tsource time\tlag\tcommitted")
 	for _, c := range list {
@@ -80,6 +92,11 @@ func runCheckpointsList(ctx context.Context, args []string, stdout, stderr io.Wr
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s ago\n", c.Collection, c.Seq, ct, src, lag, now.Sub(c.UpdatedAt).Truncate(time.Second))
 	}
 	return tw.Flush()
+}
+
+// checkpointsDoc is the document of `checkpoints list --format json`.
+type checkpointsDoc struct {
+	Checkpoints []replicator.CheckpointStatus `json:"checkpoints"`
 }
 
 func runCheckpointsSet(ctx context.Context, args []string, stdout, stderr io.Writer) error {

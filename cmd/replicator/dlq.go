@@ -29,13 +29,14 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	const summary = "Dead letters are events that could not be decoded, transformed or applied,\n" +
 		"kept with the raw event, the error, the field path and the SQLSTATE. Resolved\n" +
 		"ones no longer count toward a collection's dead_letter_threshold."
-	fs := newFlagSet("dlq "+args[0], "dlq list [--collection C] [--all] | show ID | resolve ID [--note TEXT]", summary, stderr)
+	fs := newFlagSet("dlq "+args[0], "dlq list [--collection C] [--all] [--format text|json] | show ID | resolve ID [--note TEXT]", summary, stderr)
 	var tf targetFlags
 	tf.register(fs)
 	collection := fs.String("collection", "", "only this source `namespace`")
 	all := fs.Bool("all", false, "include resolved dead letters")
 	limit := fs.Int("limit", 100, "at most `n` rows")
 	note := fs.String("note", "", "resolution `note`")
+	format := registerFormat(fs)
 	sub := args[0]
 	if sub == "-h" || sub == "--help" || sub == "help" {
 		fs.Usage()
@@ -58,6 +59,9 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	} else if len(pos) > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
 	}
+	if *format != formatText && sub != "list" {
+		return fmt.Errorf("%w: --format goes with dlq list", errUsage)
+	}
 	pool, _, err := tf.open(ctx, stderr)
 	if err != nil {
 		return err
@@ -68,6 +72,9 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		dls, err := sink.ListDeadLetters(ctx, pool, sink.DeadLetterFilter{Collection: *collection, Resolved: *all, Limit: *limit})
 		if err != nil {
 			return err
+		}
+		if *format == formatJSON {
+			return writeJSON(stdout, newDeadLettersDoc(dls))
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "id\tcollection\tstage\treason\tsqlstate\tseq\tdocument\tcreated\terror")

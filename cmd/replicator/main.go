@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/mongopg/replicator/replicator/redact"
 )
 
 // command is one subcommand. Each lives in its own file and adds itself to
@@ -28,6 +30,24 @@ type command struct {
 
 var errUsage = errors.New("usage")
 
+// errUnhealthy is returned (wrapped) by a command that ran and found the
+// replicator unhealthy: `status`.
+var errUnhealthy = errors.New("unhealthy")
+
+// The exit codes of every command (README, Exit codes).
+const (
+	exitOK        = 0 // done; for status: healthy
+	exitError     = 1 // the command failed (config problems, a server error, ...)
+	exitUsage     = 2 // bad flags or arguments; nothing was done
+	exitUnhealthy = 3 // status ran and found the replicator unhealthy
+)
+
+const exitCodesHelp = `Exit codes:
+  0  success (status: healthy)
+  1  error: the command failed (config problems, a server refused, ...)
+  2  usage: unknown command, flag or argument; nothing was done
+  3  status only: it ran and found the replicator unhealthy (see status --help)`
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := runMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -40,34 +60,39 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
 		args = []string{"version"}
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		usage(stderr, cmds)
+		return exitUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout, cmds)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+		return exitOK
 	}
 	for _, c := range cmds {
 		if c.name != args[0] {
 			continue
 		}
-		err := c.run(ctx, args[1:], stdout, stderr)
+		out := &commandStderr{Writer: stderr, stdout: stdout}
+		// Every command's error is printed through redact: a URL or
+		// driver error it quotes loses its credentials.
+		err := redact.Error(c.run(ctx, args[1:], stdout, out))
 		switch {
-		case err == nil:
-			return 0
-		case errors.Is(err, flag.ErrHelp):
-			return 0
-		case errors.Is(err, errUsage):
+		case err == nil, errors.Is(err, flag.ErrHelp):
+			return exitOK
+		case errors.Is(err, errUsage), out.flagError:
 			fmt.Fprintf(stderr, "replicator %s: %v\n", c.name, err)
-			return 2
+			return exitUsage
+		case errors.Is(err, errUnhealthy):
+			fmt.Fprintf(stderr, "replicator %s: %v\n", c.name, err)
+			return exitUnhealthy
 		default:
 			fmt.Fprintf(stderr, "replicator %s: %v\n", c.name, err)
-			return 1
+			return exitError
 		}
 	}
 	fmt.Fprintf(stderr, "replicator: unknown command %q\n\n", args[0])
 	usage(stderr, cmds)
-	return 2
+	return exitUsage
 }
 
 func usage(w io.Writer, cmds []command) {
@@ -78,19 +103,30 @@ func usage(w io.Writer, cmds []command) {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'replicator <command> --help' for the flags of one command.")
+	fmt.Fprintln(w, "\n"+exitCodesHelp)
 }
 
 // newFlagSet returns a FlagSet whose --help prints the command's summary,
-// its usage line and its flags.
+// its usage line and its flags on standard output (helpOutput); after a
+// bad flag, the flag package's message and the same text go to stderr,
+// and runMain exits with exitUsage.
 func newFlagSet(name, usageLine, summary string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	errOut := &flagOutput{w: stderr}
+	fs.SetOutput(errOut)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\n\nUsage:\n  replicator %s\n", summary, usageLine)
+		w := io.Writer(stderr)
+		if !errOut.failed {
+			// No error message came first: --help was asked for.
+			w = helpOutput(stderr)
+		}
+		fs.SetOutput(w)
+		defer fs.SetOutput(errOut)
+		fmt.Fprintf(w, "%s\n\nUsage:\n  replicator %s\n", summary, usageLine)
 		var any bool
 		fs.VisitAll(func(*flag.Flag) { any = true })
 		if any {
-			fmt.Fprintln(stderr, "\nFlags:")
+			fmt.Fprintln(w, "\nFlags:")
 			fs.PrintDefaults()
 		}
 	}

@@ -169,7 +169,7 @@ func (o *snapshotFlags) open(ctx context.Context, stderr io.Writer) (*snapshotEn
 
 // isTerminal reports whether w is a character device (a terminal).
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := unwrapStderr(w).(*os.File)
 	if !ok {
 		return false
 	}

@@ -2,16 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"text/tabwriter"
+	"strings"
 	"time"
 
-	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/replicator"
-	"github.com/mongopg/replicator/replicator/buffer"
-	"github.com/mongopg/replicator/sink"
+	"github.com/mongopg/replicator/replicator/config"
+	"github.com/mongopg/replicator/transform"
 )
 
 func statusCommand() command {
@@ -22,100 +20,72 @@ func statusCommand() command {
 	}
 }
 
+const statusSummary = "Show where capture is (the saved position in the buffer), what the buffer\n" +
+	"holds, and per collection the applied buffer sequence, the messages still to\n" +
+	"apply and the apply lag. It reads the buffer (starting the embedded server on\n" +
+	"data_dir when no replicator runs) and PostgreSQL; it changes nothing.\n\n" +
+	"Exit status: 0 healthy; 3 unhealthy, each problem named on standard error:\n" +
+	"the buffer or PostgreSQL unreachable or not answering within --timeout, no\n" +
+	"capture position saved (capture never ran), a collection held (until a\n" +
+	"resync releases it), or with --max-lag a collection's apply lag above it;\n" +
+	"1 when status itself fails (config problems); 2 for bad flags.\n" +
+	"--format json prints one JSON document (README, Operations: Status)."
+
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const summary = "Show where capture is (the saved position in the buffer), what the buffer\n" +
-		"holds, and per collection the applied buffer sequence, the messages still to\n" +
-		"apply and the apply lag. It reads the buffer (starting the embedded server on\n" +
-		"data_dir when no replicator runs) and PostgreSQL; it changes nothing."
-	fs := newFlagSet("status", "status --config FILE", summary, stderr)
+	fs := newFlagSet("status", "status --config FILE [--format text|json] [--timeout D] [--max-lag D]", statusSummary, stderr)
 	cfgPath := fs.String("config", "replicator.yaml", "config `file`")
+	format := registerFormat(fs)
+	timeout := fs.Duration("timeout", 10*time.Second, "give up on NATS and PostgreSQL after this `duration` (the whole command)")
+	maxLag := fs.Duration("max-lag", 0, "unhealthy when a collection's apply lag is above this `duration` (0: not judged)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
+	if *timeout <= 0 {
+		return fmt.Errorf("%w: --timeout %s: want a positive duration", errUsage, *timeout)
+	}
+	if *maxLag < 0 {
+		return fmt.Errorf("%w: --max-lag %s: want a positive duration or 0", errUsage, *maxLag)
+	}
 	cfg, mappings, err := loadMappings(*cfgPath, stderr)
 	if err != nil {
 		return err
 	}
-	bcfg := cfg.ForBuffer()
-	buf, err := buffer.Open(ctx, bcfg, nil)
+	st := gatherStatus(ctx, cfg, mappings, *timeout)
+	st.Assess(*maxLag)
+	if *format == formatJSON {
+		err = writeJSON(stdout, st)
+	} else {
+		err = writeStatusText(stdout, st)
+	}
 	if err != nil {
 		return err
 	}
-	defer buf.Close()
-	now := time.Now()
-	source := cfg.ForCapture().Source
-	pos, err := buf.Positions().Load(ctx, source)
-	switch {
-	case errors.Is(err, buffer.ErrNoPosition):
-		fmt.Fprintf(stdout, "capture (source %s): no position saved yet (capture never ran)\n", source)
-	case err != nil:
-		return err
-	default:
-		ct := time.Unix(int64(pos.ClusterTime.T), 0)
-		fmt.Fprintf(stdout, "capture (source %s): cluster time %d.%d (%s, %s behind), saved %s ago\n  token %s\n",
-			source, pos.ClusterTime.T, pos.ClusterTime.I, ct.UTC().Format(time.RFC3339), now.Sub(ct).Truncate(time.Millisecond),
-			now.Sub(pos.SavedAt).Truncate(time.Millisecond), pos.Token)
+	if !st.Healthy {
+		return fmt.Errorf("%w: %s", errUnhealthy, strings.Join(st.Problems, "; "))
 	}
-	holds, err := buf.Holds().List(ctx, source)
-	if err != nil {
-		return err
-	}
-	for _, h := range holds {
-		state := "held"
-		if h.Released() {
-			state = fmt.Sprintf("released at %d.%d for a resync", h.ReleasedAt.T, h.ReleasedAt.I)
-		}
-		fmt.Fprintf(stdout, "capture %s %s since %s: %s\n  to recover: %s\n", state, h.Collection,
-			h.Since.Format(time.RFC3339), h.Reason, h.Recovery)
-	}
-	js := buf.JetStream()
-	bc := buf.Config()
-	if s, err := js.Stream(ctx, bc.Stream); err == nil {
-		st := s.CachedInfo().State
-		fmt.Fprintf(stdout, "buffer: stream %s at %s, %d messages, %.1f MB, sequences %d–%d\n",
-			bc.Stream, buf.URL(), st.Msgs, float64(st.Bytes)/1e6, st.FirstSeq, st.LastSeq)
-	}
+	return nil
+}
 
-	var cps map[string]checkpoints.Checkpoint
-	if cfg.Target.URL != "" {
-		var list []checkpoints.Checkpoint
-		pool, err := replicator.OpenTarget(ctx, cfg.Target.URL, replicator.TargetConns(cfg, 0))
-		if err == nil {
-			defer pool.Close()
-			list, err = checkpoints.List(ctx, pool)
-		}
-		if err != nil {
-			fmt.Fprintf(stdout, "apply checkpoints: %v\n", err)
-		}
-		cps = map[string]checkpoints.Checkpoint{}
-		for _, c := range list {
-			cps[c.Collection] = c
-		}
+// gatherStatus opens the buffer and the target of cfg and reads the
+// status through them (replicator.ReadStatus), all within timeout: a
+// server that does not answer in time is reported as such, by name.
+func gatherStatus(ctx context.Context, cfg *config.Config, mappings []*transform.Mapping, timeout time.Duration) replicator.Status {
+	// Every read follows readCtx, which ends a little before timeout so
+	// that what was read can still be reported; a read that ignores it is
+	// cut off at timeout and the server it waits for is named.
+	grace := min(timeout/10, 500*time.Millisecond)
+	readCtx, cancel := context.WithTimeout(ctx, timeout-grace)
+	defer cancel()
+	g := newStatusGatherer(cfg, mappings, timeout)
+	done := make(chan replicator.Status, 1)
+	go func() { done <- g.read(readCtx) }()
+	select {
+	case st := <-done:
+		return st
+	case <-time.After(timeout):
+		return g.timedOut()
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\ncollection\tapplied seq\tto apply\tsource time\tlag\tcommitted")
-	for _, m := range mappings {
-		ns := m.Namespace()
-		pending := "?"
-		if c, err := js.Consumer(ctx, bc.Stream, sink.Durable(ns)); err == nil {
-			if info, err := c.Info(ctx); err == nil {
-				pending = fmt.Sprint(info.NumPending + uint64(info.NumAckPending))
-			}
-		}
-		cp, ok := cps[ns]
-		if !ok {
-			fmt.Fprintf(tw, "%s\t-\t%s\t-\t-\t-\n", ns, pending)
-			continue
-		}
-		src, lag := "-", "-"
-		if !cp.WallTime.IsZero() {
-			src = cp.WallTime.UTC().Format(time.RFC3339)
-			lag = cp.Lag(now).Truncate(time.Millisecond).String()
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s ago\n", ns, cp.Seq, pending, src, lag, now.Sub(cp.UpdatedAt).Truncate(time.Second))
-	}
-	return tw.Flush()
 }
