@@ -18,6 +18,7 @@ import (
 	"github.com/mongopg/replicator/replicator/capture"
 	"github.com/mongopg/replicator/replicator/capture/oplogwindow"
 	"github.com/mongopg/replicator/replicator/config"
+	"github.com/mongopg/replicator/replicator/redact"
 	"github.com/mongopg/replicator/schemas"
 	"github.com/mongopg/replicator/transform"
 )
@@ -157,7 +158,10 @@ func preflightBuffer(ctx context.Context, cfg *config.Config, timeout time.Durat
 	defer buf.Close()
 	info, err := buf.JetStream().AccountInfo(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
-		return []Finding{problem(side, "NATS at %s did not answer within %s: is it running, and are buffer.credentials_file and buffer.tls right?", buf.URL(), timeout)}
+		if last := buf.LastError(); last != nil {
+			return []Finding{problem(side, "NATS at %s refused the connection: %v", redact.String(buf.URL()), last)}
+		}
+		return []Finding{problem(side, "NATS at %s did not answer within %s: is it running, and are buffer.credentials_file and buffer.tls right?", redact.String(buf.URL()), timeout)}
 	}
 	if err != nil {
 		return []Finding{problem(side, "NATS at %s: JetStream not available to this account: %v", buf.URL(), err)}

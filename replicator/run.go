@@ -113,6 +113,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	defer buf.Close()
 	h.add("buffer", func() error {
 		if !buf.Connected() {
+			if last := buf.LastError(); last != nil {
+				return fmt.Errorf("not connected to NATS: %w", last)
+			}
 			return errors.New("not connected to NATS")
 		}
 		return nil

@@ -103,7 +103,7 @@ func readBuffer(ctx context.Context, in StatusSources, now time.Time, st *Status
 	st.Buffer.Stream = b.Config().Stream
 	s, err := b.JetStream().Stream(ctx, b.Config().Stream)
 	if err != nil {
-		st.Buffer.Error = noAnswer("NATS", err)
+		st.Buffer.Error = noAnswer("NATS", in.Buffer.Cause(err))
 	} else {
 		state := s.CachedInfo().State
 		st.Buffer.Reachable = true
@@ -113,7 +113,7 @@ func readBuffer(ctx context.Context, in StatusSources, now time.Time, st *Status
 	switch {
 	case errors.Is(err, buffer.ErrNoPosition):
 	case err != nil:
-		st.Capture.Error = noAnswer("NATS", err)
+		st.Capture.Error = noAnswer("NATS", in.Buffer.Cause(err))
 	default:
 		ct := time.Unix(int64(pos.ClusterTime.T), 0).UTC()
 		st.Capture.Position = &PositionStatus{
@@ -123,7 +123,7 @@ func readBuffer(ctx context.Context, in StatusSources, now time.Time, st *Status
 	}
 	holds, err := b.Holds().List(ctx, in.Source)
 	if err != nil {
-		st.Capture.Error = noAnswer("NATS", err)
+		st.Capture.Error = noAnswer("NATS", in.Buffer.Cause(err))
 	}
 	for _, h := range holds {
 		hs := HoldStatus{Collection: h.Collection, Reason: h.Reason, Recovery: h.Recovery, ClusterTime: h.ClusterTime,

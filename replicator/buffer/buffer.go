@@ -23,6 +23,8 @@ type Buffer struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	kv  jetstream.KeyValue
+	// last is the connection's last error (cause.go).
+	last lastError
 
 	// mu guards live: the publishers' reply routers, told when the
 	// connection drops (replies.go, connectionLost).
@@ -38,6 +40,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error) {
 		return nil, err
 	}
 	if err := b.provision(ctx); err != nil {
+		err = b.Cause(err)
 		b.Close()
 		return nil, err
 	}
@@ -75,6 +78,7 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error)
 			log.Info("buffer connection restored", "url", redact.String(nc.ConnectedUrlRedacted()))
 		}),
 	}
+	opts = append(opts, b.errorOptions()...)
 	if url == "" {
 		emb, err := startEmbedded(cfg.DataDir, cfg.ListenAddr, log)
 		if err != nil {
