@@ -111,6 +111,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 	defer buf.Close()
+	if reg != nil {
+		if err := reg.Register(buf.Collector()); err != nil {
+			return fmt.Errorf("buffer metrics: %w", err)
+		}
+	}
 	h.add("buffer", func() error {
 		if !buf.Connected() {
 			if last := buf.LastError(); last != nil {
