@@ -34,7 +34,7 @@ func TestAlertRules(t *testing.T) {
 // metric cannot leave an alert that never fires.
 func TestDeployedQueriesNameExistingMetrics(t *testing.T) {
 	exported := map[string]bool{}
-	def := regexp.MustCompile(`Name:\s*"(replicator_[a-z_]+)"`)
+	def := regexp.MustCompile(`(?:Name:\s*|NewDesc\()"(replicator_[a-z_]+)"`)
 	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
