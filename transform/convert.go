@@ -217,15 +217,24 @@ func canonicalCoefficient(c *big.Int) *big.Int {
 // appendDoubleText appends the column text of a double: the shortest
 // decimal that reads back as f, or NaN, Infinity, -Infinity.
 func appendDoubleText(b []byte, f float64) []byte {
-	switch {
-	case math.IsNaN(f):
-		return append(b, "NaN"...)
-	case math.IsInf(f, 1):
-		return append(b, "Infinity"...)
-	case math.IsInf(f, -1):
-		return append(b, "-Infinity"...)
+	if s, ok := nonFinite(f); ok {
+		return append(b, s...)
 	}
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
+}
+
+// nonFinite spells NaN and the infinities as PostgreSQL and the key text
+// do; ok is false for a finite f.
+func nonFinite(f float64) (string, bool) {
+	switch {
+	case math.IsNaN(f):
+		return "NaN", true
+	case math.IsInf(f, 1):
+		return "Infinity", true
+	case math.IsInf(f, -1):
+		return "-Infinity", true
+	}
+	return "", false
 }
 
 func doubleText(f float64) string {

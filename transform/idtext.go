@@ -168,13 +168,10 @@ func needsStrTag(s []byte) bool {
 
 // appendDoubleKey appends the canonical number text of f (appendNumKey).
 func appendDoubleKey(b []byte, f float64) []byte {
+	if s, ok := nonFinite(f); ok {
+		return append(b, s...)
+	}
 	switch {
-	case math.IsNaN(f):
-		return append(b, "NaN"...)
-	case math.IsInf(f, 1):
-		return append(b, "Infinity"...)
-	case math.IsInf(f, -1):
-		return append(b, "-Infinity"...)
 	case f == math.Trunc(f) && math.Abs(f) < 1<<63:
 		// Integral and in int64 range (-0 too): exactly the int64's text.
 		return strconv.AppendInt(b, int64(f), 10)
