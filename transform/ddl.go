@@ -1,8 +1,8 @@
 package transform
 
 import (
+	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -119,16 +119,22 @@ func QuoteIdent(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
 
-// commentText returns s for a -- comment: s itself when every rune is a
-// graphic character, else s as a Go string literal (strconv.QuoteToGraphic),
-// so that no control character, line or paragraph separator or invalid
-// byte of s reaches the output and a comment cannot end early.
+// commentText returns s for a -- comment: printable ASCII as it is, and
+// every other byte, '"' and '\' as \xNN, so that no control character,
+// line or paragraph separator or invalid byte of s reaches the output, a
+// comment cannot end early, and it holds no quote a reader could take for
+// the start of an identifier.
 func commentText(s string) string {
-	q := strconv.QuoteToGraphic(s)
-	if q[1:len(q)-1] == s {
-		return s
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, `\x%02x`, c)
 	}
-	return q
+	return b.String()
 }
 
 // ddlType returns a column type for DDL: the type when it is canonical
