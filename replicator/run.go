@@ -54,7 +54,7 @@ type Options struct {
 // stops them all and returns the first error (nil on a requested stop).
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if !opts.Capture && !opts.Apply {
-		return errors.New("pipeline: nothing to run")
+		return errors.New("run: nothing to run (neither capture nor apply selected)")
 	}
 	log := opts.Logger
 	if log == nil {
@@ -89,7 +89,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 	}
 	if opts.Snapshot && (!opts.Capture || opts.OnFirstStart != nil) {
-		return errors.New("pipeline: the snapshot coordinator runs with capture and replaces OnFirstStart")
+		return errors.New("run: the snapshot coordinator runs with capture and replaces OnFirstStart")
 	}
 	if opts.Capture && !opts.Snapshot && cfg.Source.OnHistoryLost == onHistoryLostResync {
 		return errors.New("source.on_history_lost: resync needs the target: run capture with target.url set")
