@@ -81,14 +81,21 @@ func openTarget(ctx context.Context, cfg *config.Config, mappings []*transform.M
 	if noMigrate {
 		return pool, nil
 	}
+	// PostgreSQL may still be starting: retry for a minute, backing off
+	// from 250ms to 8s, and stop at once when ctx ends.
 	deadline := time.Now().Add(time.Minute)
+	wait := 250 * time.Millisecond
 	for {
 		err = Prepare(ctx, pool, mappings)
 		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
-		log.Warn("preparing the target failed; retrying", "err", err)
-		time.Sleep(time.Second)
+		log.Warn("preparing the target failed; retrying", "err", err, "after", wait)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 8*time.Second)
 	}
 	if err != nil {
 		pool.Close()
