@@ -13,7 +13,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// errType reports a BSON type a column type does not accept.
+// errType reports a BSON type a column type does not accept. For the
+// types that take strings only, the message says so.
 type errType struct {
 	bsonType byte
 	col      colType
@@ -25,7 +26,15 @@ func (e errType) Error() string {
 	if strings.ContainsAny(col[:1], "aeiou") {
 		article = "an"
 	}
-	return fmt.Sprintf("cannot store BSON %s in %s %s column", typeName(e.bsonType), article, col)
+	msg := fmt.Sprintf("cannot store BSON %s in %s %s column", typeName(e.bsonType), article, col)
+	switch e.col.kind {
+	case kInet, kCidr, kMacaddr, kMacaddr8:
+		if e.col.array {
+			return msg + " (it takes an array of strings)"
+		}
+		return msg + " (it takes a string)"
+	}
+	return msg
 }
 
 // appendConvert appends the PostgreSQL text of v for a column of type t to
@@ -79,8 +88,12 @@ func appendScalar(b []byte, t colType, v rawValue, order uuidOrder) ([]byte, err
 			_, data := v.binary()
 			return hex.AppendEncode(append(b, `\x`...), data), nil
 		}
-	case kJSONB:
+	case kJSONB, kJSON:
 		return appendJSON(b, v)
+	case kInet, kCidr:
+		return appendInet(b, t, v)
+	case kMacaddr, kMacaddr8:
+		return appendMAC(b, t, v)
 	}
 	return nil, errType{v.typ, t}
 }
@@ -310,7 +323,7 @@ func appendArray(b []byte, elem colType, v rawValue, order uuidOrder) ([]byte, e
 		if i > 0 {
 			b = append(b, ',')
 		}
-		if ev.typ == bsonArray && elem.kind != kJSONB {
+		if ev.typ == bsonArray && elem.kind != kJSONB && elem.kind != kJSON {
 			return nil, under(strconv.Itoa(i), errors.New("nested arrays cannot map to a one-dimensional array column"))
 		}
 		// The element's text goes right after its opening quote and is

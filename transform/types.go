@@ -25,6 +25,11 @@ const (
 	kUUID
 	kBytea
 	kJSONB
+	kJSON
+	kInet
+	kCidr
+	kMacaddr
+	kMacaddr8
 )
 
 // kindNames are the canonical DDL spellings, also the names config accepts.
@@ -32,11 +37,13 @@ var kindNames = map[kind]string{
 	kText: "text", kVarchar: "varchar", kBoolean: "boolean", kSmallint: "smallint",
 	kInteger: "integer", kBigint: "bigint", kNumeric: "numeric", kReal: "real",
 	kDouble: "double precision", kTimestamptz: "timestamptz", kTimestamp: "timestamp",
-	kDate: "date", kUUID: "uuid", kBytea: "bytea", kJSONB: "jsonb",
+	kDate: "date", kUUID: "uuid", kBytea: "bytea", kJSONB: "jsonb", kJSON: "json",
+	kInet: "inet", kCidr: "cidr", kMacaddr: "macaddr", kMacaddr8: "macaddr8",
 }
 
 // typeAliases maps every accepted spelling (lower case, single spaces) to
-// its kind.
+// its kind. json, inet, cidr, macaddr and macaddr8 have no other names in
+// PostgreSQL.
 var typeAliases = map[string]kind{
 	"text": kText, "varchar": kVarchar, "character varying": kVarchar,
 	"boolean": kBoolean, "bool": kBoolean,
@@ -48,7 +55,8 @@ var typeAliases = map[string]kind{
 	"double precision": kDouble, "float8": kDouble,
 	"timestamptz": kTimestamptz, "timestamp with time zone": kTimestamptz,
 	"timestamp": kTimestamp, "timestamp without time zone": kTimestamp,
-	"date": kDate, "uuid": kUUID, "bytea": kBytea, "jsonb": kJSONB,
+	"date": kDate, "uuid": kUUID, "bytea": kBytea, "jsonb": kJSONB, "json": kJSON,
+	"inet": kInet, "cidr": kCidr, "macaddr": kMacaddr, "macaddr8": kMacaddr8,
 }
 
 // colType is a parsed column type.
@@ -153,8 +161,9 @@ func CanonicalType(s string) (string, error) {
 // format_type prints it, or any spelling config accepts) accepts every
 // value transform writes for a column of type want, without loss.
 // Identical types, wider integers, numeric for integers, text for varchar,
-// a longer varchar, double precision for real, and a numeric(p,s) with
-// room for numeric(p2,s2) are accepted.
+// a longer varchar, double precision for real, inet for cidr (inet reads
+// every cidr text as the same network) and a numeric(p,s) with room for
+// numeric(p2,s2) are accepted.
 func TypeAccepts(have, want string) bool {
 	h, err1 := parseType(have)
 	w, err2 := parseType(want)
@@ -188,6 +197,8 @@ func TypeAccepts(have, want string) bool {
 		}
 	case kDouble:
 		return w.kind == kReal
+	case kInet:
+		return w.kind == kCidr
 	}
 	return false
 }

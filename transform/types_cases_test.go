@@ -2,6 +2,8 @@ package transform
 
 import (
 	"math"
+	"net/netip"
+	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -198,6 +200,88 @@ var typeCases = []typeCase{
 	{"maxkey/jsonb", bson.MaxKey{}, "jsonb"},
 	{"dbref/jsonb", bson.D{{Key: "$ref", Value: "users"}, {Key: "$id", Value: oid()}}, "jsonb"},
 	{"dbpointer/jsonb", bson.DBPointer{DB: "app.users", Pointer: oid()}, "jsonb"},
+	// inet, cidr (strings)
+	{"string/inet_v4", "10.0.0.1", "inet"},
+	{"string/inet_v4_prefix", "10.1.2.3/8", "inet"},
+	{"string/inet_v4_zero", "0.0.0.0/0", "inet"},
+	{"string/inet_v6", "2001:DB8:0:0:0:0:0:1", "inet"},
+	{"string/inet_v6_prefix", "2001:db8::/32", "inet"},
+	{"string/inet_v6_first_longest_zeros", "1:0:0:1:0:0:0:1", "inet"},
+	{"string/inet_v6_single_zero", "1:2:3:4:5:6:7::", "inet"},
+	{"string/inet_v6_unspecified", "::", "inet"},
+	{"string/inet_v6_loopback", "::1", "inet"},
+	{"string/inet_v4_mapped", "::FFFF:10.0.0.1", "inet"},
+	{"string/inet_v4_mapped_prefix", "::ffff:10.0.0.1/120", "inet"},
+	{"string/inet_v4_compatible", "::10.0.0.1", "inet"},
+	{"string/inet_v4_compatible_hex", "::1:2", "inet"},
+	{"string/inet_zone", "fe80::1%eth0", "inet"},
+	{"string/inet_zone_prefix", "fe80::1%eth0/64", "inet"},
+	{"string/inet_v4_abbreviated", "10/8", "inet"},
+	{"string/inet_v4_leading_zero", "010.0.0.1", "inet"},
+	{"string/inet_v4_prefix_too_long", "10.0.0.1/33", "inet"},
+	{"string/inet_v6_prefix_too_long", "::1/129", "inet"},
+	{"string/inet_prefix_leading_zero", "10.0.0.1/08", "inet"},
+	{"string/inet_prefix_empty", "10.0.0.1/", "inet"},
+	{"string/inet_space", " 10.0.0.1", "inet"},
+	{"string/inet_bad", "not an address", "inet"},
+	{"string/inet_empty", "", "inet"},
+	{"string/cidr", "10.0.0.0/8", "cidr"},
+	{"string/cidr_host", "10.0.0.1", "cidr"},
+	{"string/cidr_all", "0.0.0.0/0", "cidr"},
+	{"string/cidr_v6", "2001:DB8::/32", "cidr"},
+	{"string/cidr_v6_host", "2001:db8::1", "cidr"},
+	{"string/cidr_v4_mapped", "::ffff:10.0.0.0/120", "cidr"},
+	{"string/cidr_host_bits", "10.0.0.1/8", "cidr"},
+	{"string/cidr_v6_host_bits", "::ffff:1.2.3.4/96", "cidr"},
+	{"string/cidr_v4_abbreviated", "10/8", "cidr"},
+	{"string/cidr_zone", "fe80::%1", "cidr"},
+	{"symbol/inet", bson.Symbol("10.0.0.1"), "inet"},
+	{"int32/inet", int32(167772161), "inet"},
+	{"binary_generic/cidr", bson.Binary{Subtype: 0, Data: []byte{10, 0, 0, 0}}, "cidr"},
+	{"document/inet", bson.D{{Key: "ip", Value: "10.0.0.1"}}, "inet"},
+	{"null/inet", nil, "inet"},
+	{"missing/cidr", missingValue, "cidr"},
+	// macaddr, macaddr8 (strings)
+	{"string/macaddr_colons", "08:00:2b:01:02:03", "macaddr"},
+	{"string/macaddr_dashes", "08-00-2B-01-02-03", "macaddr"},
+	{"string/macaddr_3_colon_3", "08002b:010203", "macaddr"},
+	{"string/macaddr_3_dash_3", "08002b-010203", "macaddr"},
+	{"string/macaddr_dots", "0800.2b01.0203", "macaddr"},
+	{"string/macaddr_2_dashes", "0800-2b01-0203", "macaddr"},
+	{"string/macaddr_plain", "08002B010203", "macaddr"},
+	{"string/macaddr_mixed_separators", "08:00-2b:01:02:03", "macaddr"},
+	{"string/macaddr_other_grouping", "0800:2b01:0203", "macaddr"},
+	{"string/macaddr_one_digit", "8:0:2b:1:2:3", "macaddr"},
+	{"string/macaddr_5_bytes", "08:00:2b:01:02", "macaddr"},
+	{"string/macaddr_8_bytes", "08:00:2b:01:02:03:04:05", "macaddr"},
+	{"string/macaddr_not_hex", "08:00:2b:01:02:0g", "macaddr"},
+	{"string/macaddr_trailing_separator", "08:00:2b:01:02:03:", "macaddr"},
+	{"string/macaddr8", "08:00:2b:01:02:03:04:05", "macaddr8"},
+	{"string/macaddr8_dashes", "08-00-2B-01-02-03-04-05", "macaddr8"},
+	{"string/macaddr8_dots", "0800.2b01.0203.0405", "macaddr8"},
+	{"string/macaddr8_3_colon_5", "08002b:0102030405", "macaddr8"},
+	{"string/macaddr8_4_colon_4", "08002b01:02030405", "macaddr8"},
+	{"string/macaddr8_plain", "08002b0102030405", "macaddr8"},
+	{"string/macaddr8_6_bytes", "08:00:2b:01:02:03", "macaddr8"},
+	{"string/macaddr8_6_bytes_dots", "0800.2b01.0203", "macaddr8"},
+	{"string/macaddr8_7_bytes", "08:00:2b:01:02:03:04", "macaddr8"},
+	{"string/macaddr8_9_bytes", "08:00:2b:01:02:03:04:05:06", "macaddr8"},
+	{"string/macaddr8_mixed_separators", "08:00:2b:01:02:03:04-05", "macaddr8"},
+	{"string/macaddr8_trailing_separator", "08:00:2b:01:02:03:04:05:", "macaddr8"},
+	{"string/macaddr8_space", "08:00:2b:01:02:03:04:05 ", "macaddr8"},
+	{"binary_generic/macaddr", bson.Binary{Subtype: 0, Data: []byte{8, 0, 0x2b, 1, 2, 3}}, "macaddr"},
+	{"int64/macaddr8", int64(0x08002b0102030405), "macaddr8"},
+	{"null/macaddr", nil, "macaddr"},
+	{"undefined/macaddr8", bson.Undefined{}, "macaddr8"},
+	// json: as jsonb
+	{"string/json", "a\"b\\c\u2028<&>\x01", "json"},
+	{"string/nul_json", "a\x00b", "json"},
+	{"int64/json", int64(math.MaxInt64), "json"},
+	{"double/json_nan", math.NaN(), "json"},
+	{"objectid/json", oid(), "json"},
+	{"document/json", bson.D{{Key: "z", Value: int32(1)}, {Key: "a", Value: bson.D{{Key: "k", Value: "v"}}}, {Key: "a", Value: "dup"}}, "json"},
+	{"array/json", bson.A{int32(1), "two", nil, bson.D{{Key: "three", Value: 3.0}}}, "json"},
+	{"null/json", nil, "json"},
 	// nested document
 	{"document/jsonb", bson.D{{Key: "z", Value: int32(1)}, {Key: "a", Value: bson.D{{Key: "k", Value: "v"}}}, {Key: "a", Value: "dup"}}, "jsonb"},
 	{"document/text", bson.D{{Key: "a", Value: int64(1)}}, "text"},
@@ -214,8 +298,51 @@ var typeCases = []typeCase{
 	{"array/boolean[]", bson.A{true, false}, "boolean[]"},
 	{"array/bytea[]", bson.A{bson.Binary{Data: []byte{0xab}}}, "bytea[]"},
 	{"array/jsonb[]", bson.A{bson.D{{Key: "a", Value: `"`}}, bson.A{int32(1)}}, "jsonb[]"},
+	{"array/inet[]", bson.A{"10.0.0.1", nil, "2001:DB8::1/64", "::ffff:10.0.0.1"}, "inet[]"},
+	{"array/inet[]_bad_element", bson.A{"10.0.0.1", "10.0.0.256"}, "inet[]"},
+	{"array/inet[]_not_an_array", "10.0.0.1", "inet[]"},
+	{"array/cidr[]", bson.A{"10.0.0.0/8", "::/0", nil}, "cidr[]"},
+	{"array/cidr[]_host_bits", bson.A{"10.0.0.0/8", "10.0.0.1/8"}, "cidr[]"},
+	{"array/macaddr[]", bson.A{"08:00:2b:01:02:03", "0800.2B01.0203", nil}, "macaddr[]"},
+	{"array/macaddr[]_not_string", bson.A{"08:00:2b:01:02:03", int32(1)}, "macaddr[]"},
+	{"array/macaddr8[]", bson.A{"08:00:2b:01:02:03:04:05", "08002b010203"}, "macaddr8[]"},
+	{"array/json[]", bson.A{bson.D{{Key: "a", Value: `"`}}, bson.A{int32(1)}, nil}, "json[]"},
 	{"array/empty", bson.A{}, "text[]"},
 	{"array/nested", bson.A{bson.A{"a"}}, "text[]"},
 	{"array/not_an_array", "a", "text[]"},
 	{"array/text", bson.A{"a", int32(1)}, "text"},
+}
+
+// FuzzNetText converts an arbitrary string to inet, cidr, macaddr and
+// macaddr8. What is accepted is written in one canonical spelling:
+// converting the written text again gives the same text. (What PostgreSQL
+// reads is checked by TestInetTextPostgres and TestTypeTablePostgres.)
+func FuzzNetText(f *testing.F) {
+	for _, c := range typeCases {
+		if s, ok := c.val.(string); ok {
+			f.Add(s)
+		}
+	}
+	types := []colType{{kind: kInet}, {kind: kCidr}, {kind: kMacaddr}, {kind: kMacaddr8}}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, typ := range types {
+			out, null, err := convert(typ, rawOf(t, s), uuidStandard)
+			if err != nil {
+				continue
+			}
+			if null {
+				t.Fatalf("%s %q: NULL", typ, s)
+			}
+			again, _, err := convert(typ, rawOf(t, out), uuidStandard)
+			if err != nil || again != out {
+				t.Fatalf("%s %q: wrote %q, which converts to %q, %v", typ, s, out, again, err)
+			}
+			if typ.kind == kInet || typ.kind == kCidr {
+				p, err := netip.ParsePrefix(out)
+				if err != nil || (typ.kind == kCidr && p.Masked() != p) {
+					t.Fatalf("%s %q: wrote %q, not a prefix of its type: %v", typ, s, out, err)
+				}
+			}
+		}
+	})
 }

@@ -114,7 +114,14 @@ func TestParseType(t *testing.T) {
 		{in: "numeric(3,4)", err: "scale"},
 		{in: "integer(3)", err: "takes no modifier"},
 		{in: "txt", err: "unknown type"},
-		{in: "json", err: "unknown type"},
+		{in: "json", want: "json"},
+		{in: "JSON[]", want: "json[]"},
+		{in: "inet", want: "inet"},
+		{in: "cidr []", want: "cidr[]"},
+		{in: "MACADDR", want: "macaddr"},
+		{in: "macaddr8[]", want: "macaddr8[]"},
+		{in: "inet(4)", err: "takes no modifier"},
+		{in: "macaddr6", err: "unknown type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -154,6 +161,17 @@ func TestTypeAccepts(t *testing.T) {
 		{"text[]", "text", false},
 		{"bigint[]", "integer[]", true},
 		{"json", "jsonb", false},
+		{"jsonb", "json", false},
+		{"json", "json", true},
+		{"inet", "inet", true},
+		{"inet", "cidr", true},
+		{"cidr", "inet", false},
+		{"inet[]", "cidr[]", true},
+		{"inet[]", "cidr", false},
+		{"macaddr", "macaddr", true},
+		{"macaddr8", "macaddr", false},
+		{"macaddr", "macaddr8", false},
+		{"text", "inet", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.have+"<-"+tt.want, func(t *testing.T) {
