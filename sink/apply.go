@@ -206,6 +206,9 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 		}
 		src = copySource{}
 	}
+	if err := c.ensureApplied(ctx, tx, p); err != nil {
+		return err
+	}
 	b := &pgx.Batch{}
 	c.queueCheckpoint(b, p)
 	queueWrites(b, c.ts, c.rels, src, p)
@@ -220,12 +223,30 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	if a := c.ts.applied; a != nil && len(p.upserts) > 0 {
+		tx.Conn().PgConn().CustomData()[a.temp] = true
+	}
 	c.pos.seq = p.last
 	if !p.ct.IsZero() {
 		c.pos.ct = p.ct
 	}
 	c.committed(p, len(msgs), start)
 	return c.thresholdHalt(unresolved, p.last)
+}
+
+// ensureApplied creates the table of applied root rows (tables.go) on tx's
+// connection, once: the batch's statements are prepared before any runs,
+// so it must exist before the batch is sent. The mark is set after a
+// commit, which keeps the table.
+func (c *collection) ensureApplied(ctx context.Context, tx pgx.Tx, p *batchPlan) error {
+	a := c.ts.applied
+	if a == nil || len(p.upserts) == 0 || tx.Conn().PgConn().CustomData()[a.temp] != nil {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, a.create(c.ts.root), pgx.QueryExecModeSimpleProtocol); err != nil {
+		return fmt.Errorf("create the applied-rows table for %s: %w", c.ts.root.def.Name, err)
+	}
+	return nil
 }
 
 // pendingMsgs returns the messages of msgs above the checkpoint pos, in
@@ -303,17 +324,16 @@ func queueWrites(b *pgx.Batch, ts *tableSet, rels *relations, src source, p *bat
 	if len(p.upserts) > 0 {
 		up := rootRows(p.upserts, false)
 		from, args := src.from(rels.up, up, rels.up.cols)
-		b.Queue(upsertRoot(root, from), args...)
+		b.Queue(upsertRoot(ts, from), args...)
 		for i := len(ts.desc) - 1; i >= 0; i-- {
-			from, args := src.from(rels.up, up, root.keyIdx)
-			b.Queue(deleteChildrenOfUpserts(root, ts.desc[i], from), args...)
+			b.Queue(deleteChildrenOfUpserts(ts, ts.desc[i]))
 		}
 		for i, d := range ts.desc {
 			if len(p.children[i]) == 0 {
 				continue
 			}
 			from, args := src.from(rels.child[i], p.children[i], rels.child[i].cols)
-			b.Queue(insertChildren(root, d, from), args...)
+			b.Queue(insertChildren(ts, d, from), args...)
 		}
 		from, args = src.from(rels.up, up, root.keyIdx)
 		b.Queue(clearTombstones(root, from), args...)

@@ -100,6 +100,10 @@ func (g *Guard) prepareCopies() {
 		ddl[i] = r.createTemp()
 		temps[i] = "pg_temp." + r.temp
 	}
+	if a := g.ts.applied; a != nil {
+		ddl = append(ddl, a.create(g.ts.root))
+		temps = append(temps, "pg_temp."+a.temp)
+	}
 	g.create = strings.Join(ddl, "; ")
 	g.truncate = "TRUNCATE " + strings.Join(temps, ", ")
 	for i, t := range append([]*table{g.ts.root}, g.ts.desc...) {
@@ -146,13 +150,13 @@ func (g *Guard) prepareMerge() {
 	upFrom, _ := copySource{}.from(g.up, nil, nil)
 	newest := fmt.Sprintf("(SELECT DISTINCT ON (%[1]s) * FROM pg_temp.%[2]s ORDER BY %[1]s, v_ts DESC, v_inc DESC, v_seq DESC) AS s",
 		g.typedKeys(), g.up.temp)
-	g.merge = append(g.merge, upsertRoot(root, newest))
+	g.merge = append(g.merge, upsertRoot(g.ts, newest))
 	for i := len(desc) - 1; i >= 0; i-- {
-		g.merge = append(g.merge, deleteChildrenOfUpserts(root, desc[i], upFrom))
+		g.merge = append(g.merge, deleteChildrenOfUpserts(g.ts, desc[i]))
 	}
 	for i, d := range desc {
 		from, _ := copySource{}.from(g.kids[i], nil, nil)
-		g.merge = append(g.merge, insertChildren(root, d, from))
+		g.merge = append(g.merge, insertChildren(g.ts, d, from))
 	}
 	g.merge = append(g.merge, clearTombstones(root, upFrom), g.truncate)
 }

@@ -10,11 +10,12 @@ import (
 // The statements below merge staged relations (alias s) into the target
 // tables. Together they implement ARCHITECTURE.md guarantee 2 for one batch:
 //
-//   - a root upsert writes only if its version is at least the stored row's
-//     and at least the key's tombstone (upsertRoot);
-//   - a parent's children are replaced only if the parent's write applied,
-//     which after upsertRoot is exactly "the root row now carries this
-//     event's version" (deleteChildrenOfUpserts, insertChildren);
+//   - a root upsert writes only if its version is newer than the stored
+//     row's and at least the key's tombstone (upsertRoot); an event applied
+//     again writes nothing;
+//   - a parent's children are replaced only if the parent's write applied:
+//     upsertRoot records the rows it wrote in a temporary table, which
+//     the child statements join (deleteChildrenOfUpserts, insertChildren);
 //   - a delete removes the row and its children only if it is at least as
 //     new as the row, and always leaves the newest tombstone (deleteRoots,
 //     upsertTombstones); an applied upsert removes older tombstones.
@@ -71,16 +72,29 @@ func tombstoneExists(root *table) string {
 	return fmt.Sprintf("EXISTS (SELECT 1 FROM %s tb WHERE %s)", tombstones, tombstoneOf(root))
 }
 
-func upsertRoot(root *table, from string) string {
+// upsertRoot writes the staged root rows whose version is newer than the
+// stored row's and not older than the key's tombstone. An equal version
+// writes nothing: the event was applied already, and applying it again
+// must not touch the row (no trigger fires, xmin stays). With descendant
+// tables the written rows are recorded in ts.applied, which the child
+// statements then read.
+func upsertRoot(ts *tableSet, from string) string {
+	root := ts.root
 	var b strings.Builder
+	if ts.applied != nil {
+		b.WriteString("WITH w AS (")
+	}
 	fmt.Fprintf(&b, "INSERT INTO %s AS t (%s, %s, %s, %s) SELECT ", root.ident, strings.Join(root.cols, ", "),
 		transform.VersionTSColumn, transform.VersionIncColumn, transform.VersionSeqColumn)
 	for i := range root.cols {
 		b.WriteString(cast("s", root, i))
 		b.WriteString(", ")
 	}
-	fmt.Fprintf(&b, "s.v_ts, s.v_inc, s.v_seq FROM %s WHERE NOT EXISTS (SELECT 1 FROM %s tb WHERE %s AND %s > %s)",
-		from, tombstones, tombstoneOf(root), verTB, verS)
+	// Rows not newer than the stored one are left out before the insert
+	// is even tried: a BEFORE INSERT trigger fires for every proposed row,
+	// conflict or not.
+	fmt.Fprintf(&b, "s.v_ts, s.v_inc, s.v_seq FROM %s WHERE NOT EXISTS (SELECT 1 FROM %s tb WHERE %s AND %s > %s) AND NOT EXISTS (SELECT 1 FROM %s AS t WHERE %s AND %s >= %s)",
+		from, tombstones, tombstoneOf(root), verTB, verS, root.ident, rootKeyMatch(root, root, root.keyIdx), verT, verS)
 	keys := make([]string, len(root.keyIdx))
 	for j, ki := range root.keyIdx {
 		keys[j] = root.cols[ki]
@@ -95,33 +109,55 @@ func upsertRoot(root *table, from string) string {
 			fmt.Fprintf(&b, "%s = EXCLUDED.%s, ", c, c)
 		}
 	}
-	fmt.Fprintf(&b, "%[1]s = EXCLUDED.%[1]s, %[2]s = EXCLUDED.%[2]s, %[3]s = EXCLUDED.%[3]s WHERE %[4]s <= (EXCLUDED.%[1]s, EXCLUDED.%[2]s, EXCLUDED.%[3]s)",
+	fmt.Fprintf(&b, "%[1]s = EXCLUDED.%[1]s, %[2]s = EXCLUDED.%[2]s, %[3]s = EXCLUDED.%[3]s WHERE %[4]s < (EXCLUDED.%[1]s, EXCLUDED.%[2]s, EXCLUDED.%[3]s)",
 		transform.VersionTSColumn, transform.VersionIncColumn, transform.VersionSeqColumn, verT)
+	if a := ts.applied; a != nil {
+		ret := make([]string, 0, len(a.cols)+3)
+		names := make([]string, 0, len(a.cols)+3)
+		for _, i := range a.cols {
+			ret = append(ret, "t."+root.cols[i])
+			names = append(names, colName(i))
+		}
+		ret = append(ret, "t."+transform.VersionTSColumn, "t."+transform.VersionIncColumn, "t."+transform.VersionSeqColumn)
+		names = append(names, "v_ts", "v_inc", "v_seq")
+		fmt.Fprintf(&b, " RETURNING %s) INSERT INTO pg_temp.%s (%s) SELECT * FROM w",
+			strings.Join(ret, ", "), a.temp, strings.Join(names, ", "))
+	}
 	return b.String()
 }
 
-// childRootMatch matches child row c to root row t.
-func childRootMatch(root, child *table) string {
-	parts := make([]string, len(root.keyIdx))
-	for j, ki := range root.keyIdx {
-		parts[j] = fmt.Sprintf("c.%s = t.%s", child.cols[child.rootKeyIdx[j]], root.cols[ki])
+// appliedMatch matches descendant row c (a target row, or the staged row
+// s with cast) to the applied root row a it belongs to.
+func appliedMatch(ts *tableSet, child *table, alias string, staged bool) string {
+	parts := make([]string, len(child.rootKeyIdx))
+	for j, pos := range child.rootKeyIdx {
+		ri := child.refIdx[j]
+		v := alias + "." + child.cols[pos]
+		if staged {
+			v = fmt.Sprintf("CAST(%s.%s AS %s)", alias, colName(pos), ts.root.types[ri])
+		}
+		parts[j] = fmt.Sprintf("a.%s = %s", colName(ri), v)
 	}
 	return strings.Join(parts, " AND ")
 }
 
-func deleteChildrenOfUpserts(root, child *table, from string) string {
-	return fmt.Sprintf("DELETE FROM %s AS c USING %s, %s AS t WHERE %s AND %s = %s AND %s",
-		child.ident, from, root.ident, rootKeyMatch(root, root, root.keyIdx), verT, verS, childRootMatch(root, child))
+// deleteChildrenOfUpserts removes the rows of child whose root row the
+// upsert just wrote.
+func deleteChildrenOfUpserts(ts *tableSet, child *table) string {
+	return fmt.Sprintf("DELETE FROM %s AS c USING pg_temp.%s AS a WHERE %s",
+		child.ident, ts.applied.temp, appliedMatch(ts, child, "c", false))
 }
 
-func insertChildren(root, child *table, from string) string {
+// insertChildren inserts the staged rows of child whose root row the upsert
+// just wrote at their version.
+func insertChildren(ts *tableSet, child *table, from string) string {
 	sel := make([]string, len(child.cols))
 	for i := range child.cols {
 		sel[i] = cast("s", child, i)
 	}
-	return fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s JOIN %s AS t ON %s AND %s = %s",
-		child.ident, strings.Join(child.cols, ", "), strings.Join(sel, ", "), from, root.ident,
-		rootKeyMatch(root, child, child.rootKeyIdx), verT, verS)
+	return fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s JOIN pg_temp.%s AS a ON %s AND (a.v_ts, a.v_inc, a.v_seq) = %s",
+		child.ident, strings.Join(child.cols, ", "), strings.Join(sel, ", "), from, ts.applied.temp,
+		appliedMatch(ts, child, "s", true), verS)
 }
 
 func clearTombstones(root *table, from string) string {
@@ -129,7 +165,19 @@ func clearTombstones(root *table, from string) string {
 		tombstones, from, tombstoneOf(root), verTB, verS)
 }
 
+// deleteChildrenOfDeletes removes the rows of child under the staged
+// deletes' keys unless the root row is newer than the delete. A table that
+// references another root column than the key finds its rows through the
+// root row (without it they went with it already).
 func deleteChildrenOfDeletes(root, child *table, from string) string {
+	if !child.byKey(root) {
+		link := make([]string, len(child.rootKeyIdx))
+		for j, pos := range child.rootKeyIdx {
+			link[j] = fmt.Sprintf("c.%s = t.%s", child.cols[pos], root.cols[child.refIdx[j]])
+		}
+		return fmt.Sprintf("DELETE FROM %s AS c USING %s, %s AS t WHERE %s AND %s AND %s <= %s",
+			child.ident, from, root.ident, rootKeyMatch(root, root, root.keyIdx), strings.Join(link, " AND "), verT, verS)
+	}
 	match := make([]string, len(root.keyIdx))
 	for j, ki := range root.keyIdx {
 		match[j] = fmt.Sprintf("c.%s = CAST(s.%s AS %s)", child.cols[child.rootKeyIdx[j]], colName(ki), root.types[ki])

@@ -260,11 +260,15 @@ func plan(ts *tableSet, msgs []message) *batchPlan {
 		for j := range w.children {
 			cr := &w.children[j]
 			// The root key columns always hold the parent's key, so the
-			// child joins its parent exactly.
+			// child joins its parent exactly (a table referencing another
+			// root column holds the values transform wrote there).
 			child := ts.desc[ts.index[cr.Table]]
+			byKey := child.byKey(ts.root)
 			for _, r := range cr.Rows {
-				for j, pos := range child.rootKeyIdx {
-					r[pos] = w.key[j]
+				if byKey {
+					for j, pos := range child.rootKeyIdx {
+						r[pos] = w.key[j]
+					}
 				}
 				p.rows++
 			}

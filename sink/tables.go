@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/mongopg/replicator/transform"
@@ -22,13 +23,23 @@ type table struct {
 	// rootKeyIdx holds, for a descendant table, the positions in cols of the
 	// root key columns, in the root's key order.
 	rootKeyIdx []int
+	// refIdx holds, for a descendant table, the positions in the root
+	// table's cols of the columns its rootKeyIdx columns hold: the root
+	// key, or the root columns TableDef.RootRef names.
+	refIdx []int
 }
+
+// byKey reports whether descendant t holds the root key itself.
+func (t *table) byKey(root *table) bool { return slices.Equal(t.refIdx, root.keyIdx) }
 
 // tableSet is one collection's root table and its descendants.
 type tableSet struct {
 	root  *table
 	desc  []*table       // Tables order: each after its parent
 	index map[string]int // descendant name → position in desc
+	// applied records, during one write, the root rows the upsert wrote
+	// (merge.go); nil without descendant tables.
+	applied *appliedRel
 }
 
 func quoteTable(name string) (string, error) {
@@ -124,13 +135,79 @@ func compileTables(defs []transform.TableDef) (*tableSet, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(t.rootKeyIdx) != len(root.keyIdx) {
-			return nil, fmt.Errorf("table %s: %d root key columns, the root key has %d", d.Name, len(t.rootKeyIdx), len(root.keyIdx))
+		t.refIdx = root.keyIdx
+		if len(d.RootRef) > 0 {
+			if t.refIdx, err = rootPos(root, d.RootRef); err != nil {
+				return nil, fmt.Errorf("table %s: %w", d.Name, err)
+			}
+		}
+		if len(t.rootKeyIdx) != len(t.refIdx) {
+			return nil, fmt.Errorf("table %s: %d root key columns, the root key (or root_ref) has %d", d.Name, len(t.rootKeyIdx), len(t.refIdx))
 		}
 		ts.index[d.Name] = len(ts.desc)
 		ts.desc = append(ts.desc, t)
 	}
+	if len(ts.desc) > 0 {
+		ts.applied = newAppliedRel(ts)
+	}
 	return ts, nil
+}
+
+// rootPos finds the named root columns.
+func rootPos(root *table, names []string) ([]int, error) {
+	out := make([]int, len(names))
+	for j, n := range names {
+		i := slices.IndexFunc(root.def.Columns, func(c transform.ColumnDef) bool { return c.Name == n })
+		if i < 0 {
+			return nil, fmt.Errorf("root_ref column %s is not a column of %s", n, root.def.Name)
+		}
+		out[j] = i
+	}
+	return out, nil
+}
+
+// appliedRel is the temporary table that records, in one transaction,
+// the root rows the guarded upsert wrote, with their versions: the key
+// columns and every root column a descendant table references (cols,
+// named c<i> as in relations). Child rows are replaced only for them, so
+// an event applied again writes nothing at all (merge.go).
+type appliedRel struct {
+	cols []int
+	temp string
+}
+
+func newAppliedRel(ts *tableSet) *appliedRel {
+	seen := map[int]bool{}
+	var cols []int
+	add := func(idx []int) {
+		for _, i := range idx {
+			if !seen[i] {
+				seen[i] = true
+				cols = append(cols, i)
+			}
+		}
+	}
+	add(ts.root.keyIdx)
+	for _, d := range ts.desc {
+		add(d.refIdx)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s", ts.root.def.Name)
+	for _, i := range cols {
+		fmt.Fprintf(h, "\x00%s\x00%s", ts.root.def.Columns[i].Name, ts.root.types[i])
+	}
+	return &appliedRel{cols: cols, temp: "rs_applied_" + hex.EncodeToString(h.Sum(nil)[:8])}
+}
+
+// create is the DDL of the table, created once per connection.
+func (a *appliedRel) create(root *table) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TEMP TABLE IF NOT EXISTS %s (", a.temp)
+	for _, i := range a.cols {
+		fmt.Fprintf(&b, "%s %s, ", colName(i), root.types[i])
+	}
+	b.WriteString("v_ts int8, v_inc int8, v_seq int8) ON COMMIT DELETE ROWS")
+	return b.String()
 }
 
 // relation is one staged input of a batch: the root upserts, the root

@@ -77,6 +77,11 @@ func Compile(cfg CollectionConfig) (*Mapping, error) {
 	if c.IDColumn == "" {
 		c.IDColumn = defaultIDColumn
 	}
+	if c.UUID5Namespace == "" {
+		c.UUID5Namespace = DefaultUUID5Namespace
+	} else if _, ok := parseUUID([]byte(c.UUID5Namespace)); !ok {
+		p.add("uuid5_namespace", "uuid5_namespace %q is not a UUID", c.UUID5Namespace)
+	}
 	if err := CheckNamespace(c.Source); err != nil {
 		p.addErr("source", err)
 	}
@@ -122,8 +127,9 @@ func Compile(cfg CollectionConfig) (*Mapping, error) {
 	return m, nil
 }
 
-// compileColumns parses columns; names must be unique within seen.
-func compileColumns(p *problems, field string, cols Columns, inChild bool, seen map[string]bool) []colMap {
+// compileColumns parses the columns of table; names must be unique within
+// seen.
+func (m *Mapping) compileColumns(p *problems, field, table string, cols Columns, inChild bool, seen map[string]bool) []colMap {
 	var out []colMap
 	for _, c := range cols {
 		f := field + "." + c.Name
@@ -132,13 +138,29 @@ func compileColumns(p *problems, field string, cols Columns, inChild bool, seen 
 			p.add(f, "column %q is defined twice", c.Name)
 		}
 		seen[c.Name] = true
-		path, err := parsePath(c.Path, inChild)
-		if err != nil {
-			p.addErr(f+".path", err)
-		}
 		typ, err := parseType(c.Type)
 		if err != nil {
 			p.addErr(f+".type", err)
+		}
+		col := colMap{name: c.Name, typ: typ, required: c.Required, def: c.Default}
+		if c.UUID5 != nil {
+			if c.Path != "" {
+				p.add(f+".path", "a uuid5 column takes no path (its parts are in uuid5.from)")
+			}
+			if c.Map != nil || c.Default != nil {
+				p.add(f+".uuid5", "a uuid5 column takes no map or default")
+			}
+			col.path = fieldPath{top: -1}
+			col.derive = compileDerive(p, f+".uuid5", c.UUID5, typ, table, m.cfg.UUID5Namespace, inChild)
+		} else {
+			path, err := parsePath(c.Path, inChild)
+			if err != nil {
+				p.addErr(f+".path", err)
+			}
+			col.path = path
+		}
+		if c.Map != nil {
+			col.vmap = compileValueMap(p, f+".map", c.Map, typ, m.order)
 		}
 		if c.Default != nil && c.Required {
 			p.add(f+".default", "a column cannot be both required and have a default")
@@ -146,18 +168,28 @@ func compileColumns(p *problems, field string, cols Columns, inChild bool, seen 
 		if c.Default != nil && strings.IndexByte(*c.Default, 0) >= 0 {
 			p.add(f+".default", "default contains a NUL character")
 		}
-		out = append(out, colMap{name: c.Name, path: path, typ: typ, required: c.Required, def: c.Default})
+		out = append(out, col)
 	}
 	return out
+}
+
+// fromID reports whether col is read from _id alone: mapped from path _id,
+// or a uuid5 column whose only part is _id.
+func (col *colMap) fromID() bool {
+	if d := col.derive; d != nil {
+		return len(d.parts) == 1 && d.parts[0].path.text == "_id"
+	}
+	return col.path.text == "_id"
 }
 
 func (m *Mapping) compileRoot(p *problems) {
 	c := &m.cfg
 	seen := map[string]bool{}
-	cols := compileColumns(p, "columns", c.Columns, false, seen)
+	table := m.root.def.Name
+	cols := m.compileColumns(p, "columns", table, c.Columns, false, seen)
 	hasID := false
-	for _, col := range cols {
-		if col.path.text == "_id" {
+	for i := range cols {
+		if cols[i].fromID() {
 			hasID = true
 		}
 	}
@@ -179,9 +211,9 @@ func (m *Mapping) compileRoot(p *problems) {
 	m.root.cols = cols
 	keys := c.Key
 	if len(keys) == 0 {
-		for _, col := range cols {
-			if col.path.text == "_id" {
-				keys = []string{col.name}
+		for i := range cols {
+			if cols[i].fromID() {
+				keys = []string{cols[i].name}
 				break
 			}
 		}
@@ -237,7 +269,9 @@ func (m *Mapping) compileRoot(p *problems) {
 	m.compileFilter(p)
 
 	for _, col := range m.root.cols {
-		m.consume(col.path)
+		if col.derive == nil {
+			m.consume(col.path)
+		}
 	}
 	if m.tenant != nil && m.tenant.path != nil {
 		m.consume(*m.tenant.path)

@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -87,16 +88,50 @@ func (m *Mapping) compileChild(p *problems, field string, cc *ChildConfig, paren
 		def.Columns = append(def.Columns, ColumnDef{Name: col, Type: typ, NotNull: true})
 	}
 	rootKey := m.root.def.Key
+	var rootRef []string
+	linkTypes := make([]string, 0, len(rootKey))
+	for _, ki := range m.keyCols {
+		linkTypes = append(linkTypes, m.root.cols[ki].typ.String())
+	}
 	if parent.Root != "" {
 		// A grandchild names the root key as its parent table does.
-		rootKey = parent.RootKey
+		rootKey, rootRef = parent.RootKey, parent.RootRef
+		if len(rootRef) > 0 {
+			linkTypes = linkTypes[:0]
+			for _, c := range parent.Columns[:len(rootKey)] {
+				linkTypes = append(linkTypes, c.Type)
+			}
+		}
+		if cc.References != "" {
+			p.add(field+".references", "references only applies to a child of the root table")
+		}
+	} else if cc.References != "" {
+		idx := -1
+		for i, col := range m.root.cols {
+			if col.name == cc.References {
+				idx = i
+			}
+		}
+		switch {
+		case idx < 0:
+			p.add(field+".references", "references %q is not a column of %s", cc.References, m.root.def.Name)
+		case cc.ParentKey == "":
+			p.add(field+".parent_key", "references needs parent_key: the child column that holds %s", cc.References)
+		default:
+			ch.refIdx = []int{idx}
+			rootKey, rootRef = []string{cc.ParentKey}, []string{cc.References}
+			linkTypes = []string{m.root.cols[idx].typ.String()}
+		}
 	}
+	def.RootRef = rootRef
 	for i, k := range rootKey {
 		col := k
 		if cc.ParentKey != "" && len(rootKey) == 1 {
 			col = cc.ParentKey
 		}
-		addCol(field+".parent_key", col, m.root.cols[m.keyCols[i]].typ.String())
+		if i < len(linkTypes) {
+			addCol(field+".parent_key", col, linkTypes[i])
+		}
 		def.RootKey = append(def.RootKey, col)
 	}
 	if cc.ParentKey != "" && len(rootKey) > 1 {
@@ -117,13 +152,25 @@ func (m *Mapping) compileChild(p *problems, field string, cc *ChildConfig, paren
 	if ord == "" {
 		ord = defaultOrdinalColumn
 	}
-	addCol(field+".ordinal", ord, "integer")
-	def.Key = append(def.Key, ord)
-	if m.tenant != nil {
+	if ord == OrdinalNone {
+		if len(cc.Key) == 0 {
+			p.add(field+".ordinal", "a child table without an ordinal column needs its own key (key: [...])")
+		}
+		if len(cc.Children) > 0 {
+			p.add(field+".ordinal", "a child table without an ordinal column cannot have children")
+		}
+	} else {
+		ch.ordinal = true
+		addCol(field+".ordinal", ord, "integer")
+		def.Key = append(def.Key, ord)
+	}
+	if m.tenant != nil && !seen[m.tenantColumn()] {
+		// (The root key holds the tenant when its column is a key column.)
+		ch.tenant = true
 		addCol("tenant_id.column", m.tenantColumn(), m.tenant.typ.String())
 		def.Columns[len(def.Columns)-1].NotNull = m.tenant.required
 	}
-	ch.cols = compileColumns(p, field+".columns", cc.Columns, true, seen)
+	ch.cols = m.compileColumns(p, field+".columns", name, cc.Columns, true, seen)
 	for _, col := range ch.cols {
 		def.Columns = append(def.Columns, ColumnDef{Name: col.name, Type: col.typ.String(), NotNull: col.required})
 	}
@@ -139,12 +186,37 @@ func (m *Mapping) compileChild(p *problems, field string, cc *ChildConfig, paren
 			p.add(field+".document.include", "include %q must be rest or all", d.Include)
 		}
 		for _, col := range ch.cols {
-			ch.doc.consumed.add(col.path)
-			ch.selfMapped = ch.selfMapped || col.path.self
+			if col.derive == nil {
+				ch.doc.consumed.add(col.path)
+				ch.selfMapped = ch.selfMapped || col.path.self
+			}
 		}
 		for _, g := range cc.Children {
 			if gp, err := parsePath(g.Path, false); err == nil {
 				ch.doc.consumed.add(gp)
+			}
+		}
+	}
+	if len(cc.Key) > 0 {
+		def.Key = nil
+		keySeen := map[string]bool{}
+		for i, k := range cc.Key {
+			f := field + ".key[" + strconv.Itoa(i) + "]"
+			j := slices.IndexFunc(def.Columns, func(c ColumnDef) bool { return c.Name == k })
+			switch {
+			case j < 0:
+				p.add(f, "key column %q is not a column of %s", k, name)
+			case keySeen[k]:
+				p.add(f, "key column %q is listed twice", k)
+			default:
+				def.Columns[j].NotNull = true
+				def.Key = append(def.Key, k)
+			}
+			keySeen[k] = true
+		}
+		for i := range ch.cols {
+			if keySeen[ch.cols[i].name] {
+				ch.cols[i].required = true
 			}
 		}
 	}

@@ -43,18 +43,24 @@ type CollectionConfig struct {
 	// UUIDRepresentation is the byte order of binary subtype 3 UUIDs:
 	// standard (default), java_legacy, csharp_legacy or python_legacy.
 	UUIDRepresentation string `yaml:"uuid_representation,omitempty"`
+	// UUID5Namespace is the namespace UUID of this collection's derived
+	// (uuid5) columns that do not name their own (default
+	// DefaultUUID5Namespace).
+	UUID5Namespace string `yaml:"uuid5_namespace,omitempty"`
 }
 
 // Values of CollectionConfig.OnError and FullDocument.
 const (
-	OnErrorDeadLetter      = "dead_letter"
-	OnErrorHalt            = "halt"
-	FullDocumentLookup     = "update_lookup"
-	FullDocumentPostImage  = "post_image"
-	DocumentIncludeRest    = "rest"
-	DocumentIncludeAll     = "all"
-	defaultIDColumn        = "_id"
-	defaultOrdinalColumn   = "ordinal"
+	OnErrorDeadLetter     = "dead_letter"
+	OnErrorHalt           = "halt"
+	FullDocumentLookup    = "update_lookup"
+	FullDocumentPostImage = "post_image"
+	DocumentIncludeRest   = "rest"
+	DocumentIncludeAll    = "all"
+	defaultIDColumn       = "_id"
+	defaultOrdinalColumn  = "ordinal"
+	// OrdinalNone as ChildConfig.Ordinal leaves the ordinal column out.
+	OrdinalNone            = "none"
 	defaultTenantColumn    = "tenant_id"
 	defaultParentOrdPrefix = "parent_"
 )
@@ -70,6 +76,34 @@ type ColumnConfig struct {
 	Required bool `yaml:"required,omitempty"`
 	// Default, in PostgreSQL text syntax, replaces a missing or null value.
 	Default *string `yaml:"default,omitempty"`
+	// UUID5 derives the column (type uuid) as a name-based UUID version 5
+	// from other values instead of reading it at Path (derive.go).
+	UUID5 *UUID5Config `yaml:"uuid5,omitempty"`
+	// Map replaces each source value (a string, integer or boolean, keyed
+	// by its text) with the value written; a value the map lacks is an
+	// error naming the field (valuemap.go).
+	Map map[string]any `yaml:"map,omitempty"`
+}
+
+// UUID5Config derives a column as a UUID version 5 (RFC 9562): SHA-1 of
+// the namespace UUID and a name, where the name is the JSON array
+// [scope, part, ...] as PostgreSQL prints it as jsonb text. The same
+// source therefore gives the same id in every database and on every
+// re-run. See README, "Replicating into an existing schema".
+type UUID5Config struct {
+	// From lists the parts: document paths (in a child table, paths in the
+	// element) whose values enter as their _id key text (TYPES.md), and in
+	// a child table "$parent" (the values of its parent_key columns) and
+	// "$ordinal" (the element's index).
+	From []string `yaml:"from"`
+	// Scope is the first name part (default: the column's table,
+	// "schema.table"). Two columns with the same scope, namespace and part
+	// values get the same id: a column referencing another table's
+	// derived id names that table as its scope.
+	Scope string `yaml:"scope,omitempty"`
+	// Namespace is the namespace UUID (default: the collection's
+	// uuid5_namespace).
+	Namespace string `yaml:"namespace,omitempty"`
 }
 
 // Column is a named ColumnConfig.
@@ -133,8 +167,19 @@ type ChildConfig struct {
 	// the name its parent table uses). With a composite root key, the root
 	// key column names are used.
 	ParentKey string `yaml:"parent_key,omitempty"`
+	// References names the root column parent_key holds when that is not
+	// the root key, typically a surrogate id (a uuid5 column) while the
+	// key is a natural key. Its values must be unique in the root table.
+	// Only for a child of the root table; parent_key is then required.
+	References string `yaml:"references,omitempty"`
+	// Key lists the child table's own key columns (default: the root key
+	// columns, the parent ordinal in a grandchild, and the ordinal), for
+	// tables whose primary key is their own id, typically a uuid5 column
+	// derived from $parent and $ordinal or a natural key of the element.
+	Key []string `yaml:"key,omitempty"`
 	// Ordinal names the column holding the element's 0-based array index
-	// (default "ordinal").
+	// (default "ordinal"); "none" leaves it out, for a table that has no
+	// such column (its key must then be given, and it has no grandchildren).
 	Ordinal string `yaml:"ordinal,omitempty"`
 	// ParentOrdinal names, in a grandchild table, the column holding the
 	// parent element's ordinal (default "parent_" + the parent's ordinal

@@ -28,6 +28,10 @@ type colMap struct {
 	// idKey: a root text or varchar(n) column of path _id, which writes
 	// the _id key text (idtext.go) instead of the plain text conversion.
 	idKey bool
+	// derive computes a uuid5 column (path is then empty).
+	derive *deriveMap
+	// vmap maps source values to the values written.
+	vmap valueMap
 }
 
 type tableMap struct {
@@ -47,6 +51,14 @@ type childMap struct {
 	doc *docMap
 	// selfMapped: a column maps the element itself (".").
 	selfMapped bool
+	// refIdx holds the root columns (indexes into the root row's values)
+	// the parent-key columns hold when they are not the root key.
+	refIdx []int
+	// tenant: the table has its own tenant column (it has none apart from
+	// its parent-key columns when the root key holds the tenant).
+	tenant bool
+	// ordinal: the table has an ordinal column.
+	ordinal bool
 }
 
 type docMap struct {
@@ -83,6 +95,13 @@ func (m *Mapping) indexTop() {
 	}
 	if m.tenant != nil && m.tenant.path != nil {
 		slot(m.tenant.path)
+	}
+	for i := range m.root.cols {
+		if d := m.root.cols[i].derive; d != nil {
+			for j := range d.parts {
+				slot(&d.parts[j].path)
+			}
+		}
 	}
 	for _, ch := range m.root.children {
 		slot(&ch.path)

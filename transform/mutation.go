@@ -127,9 +127,14 @@ type TableDef struct {
 	// Parent is the direct parent table ("" for a root table).
 	Parent string `json:"parent,omitempty"`
 	// RootKey lists, for a descendant table, the columns holding the root
-	// row's key, in the root's key order. Deleting a root row deletes
-	// descendant rows matching these columns.
+	// row's key (or its RootRef columns), in the root's key order. Deleting
+	// a root row deletes descendant rows matching these columns.
 	RootKey []string `json:"root_key,omitempty"`
+	// RootRef names, for a descendant table whose RootKey columns hold
+	// root columns other than the root key (a surrogate id), those root
+	// columns; empty means the root key. Their values are unique in the
+	// root table.
+	RootRef []string `json:"root_ref,omitempty"`
 }
 
 // ColumnDef is one column: its name and PostgreSQL type as written in DDL

@@ -8,12 +8,20 @@ import (
 // column converts one mapped column of root (a document or an element)
 // into a; top is root's pre-scanned top level, or nil.
 func (m *Mapping) column(a *arena, col *colMap, root rawValue, top []rawValue) (Value, error) {
+	if col.derive != nil {
+		return a.derive(col.derive, uuid5Inputs{value: func(p *fieldPath) (rawValue, error) {
+			return p.resolveTop(root, top)
+		}}, m.order, col.required)
+	}
 	v, err := col.path.resolveTop(root, top)
 	if err != nil {
 		return Null, err
 	}
 	if col.idKey && !v.missing() {
 		return a.idText(col.typ, v, m.order)
+	}
+	if col.vmap != nil && !v.isNullish() {
+		return col.vmap.lookup(v)
 	}
 	if v.isNullish() {
 		switch {
@@ -56,7 +64,8 @@ func (m *Mapping) upsertRow(doc, docKey []byte) (Mutation, error) {
 		}
 		v, err := m.column(a, col, root, top)
 		if err != nil {
-			return Mutation{}, m.newError(docKey, col.path.text, err)
+			f, err := col.errField(err)
+			return Mutation{}, m.newError(docKey, f, err)
 		}
 		vals = append(vals, v)
 	}
@@ -96,7 +105,17 @@ func (m *Mapping) upsertRow(doc, docKey []byte) (Mutation, error) {
 	if len(m.tables) > 1 {
 		mut.Children = make([]ChildRows, 0, len(m.tables)-1)
 		for _, ch := range m.root.children {
-			if mut.Children, err = m.childRows(mut.Children, a, ch, root, top, key, tenant, -1, docKey); err != nil {
+			link := key
+			if ch.refIdx != nil {
+				link = make([]Value, len(ch.refIdx))
+				for j, ri := range ch.refIdx {
+					if link[j] = vals[ri]; !link[j].Valid {
+						return Mutation{}, m.newError(docKey, m.root.cols[ri].path.text,
+							fmt.Errorf("column %s, which child table %s references, is NULL", m.root.cols[ri].name, ch.def.Name))
+					}
+				}
+			}
+			if mut.Children, err = m.childRows(mut.Children, a, ch, root, top, link, tenant, -1, docKey); err != nil {
 				return Mutation{}, err
 			}
 		}
@@ -176,15 +195,28 @@ func (m *Mapping) childRows(out []ChildRows, a *arena, ch *childMap, parent rawV
 		if parentOrd >= 0 {
 			cells = append(cells, ordinalValue(parentOrd))
 		}
-		cells = append(cells, ordinalValue(ord))
-		if m.tenant != nil {
+		// The parent reference: the parent-key (and parent ordinal) cells.
+		parentRef := cells[start:len(cells):len(cells)]
+		if ch.ordinal {
+			cells = append(cells, ordinalValue(ord))
+		}
+		if ch.tenant {
 			cells = append(cells, tenant)
 		}
 		for i := range ch.cols {
 			col := &ch.cols[i]
-			v, err := m.column(a, col, el, nil)
+			var v Value
+			var err error
+			if col.derive != nil {
+				v, err = a.derive(col.derive, uuid5Inputs{value: func(p *fieldPath) (rawValue, error) {
+					return p.resolve(el)
+				}, parent: parentRef, ordinal: ord}, m.order, col.required)
+			} else {
+				v, err = m.column(a, col, el, nil)
+			}
 			if err != nil {
-				return nil, m.newError(docKey, joinField(arrPath+"."+strconv.Itoa(ord), col.path.text), err)
+				f, err := col.errField(err)
+				return nil, m.newError(docKey, joinField(arrPath+"."+strconv.Itoa(ord), f), err)
 			}
 			cells = append(cells, v)
 		}
@@ -283,8 +315,20 @@ func appendEmpty(out []ChildRows, cs []*childMap) []ChildRows {
 }
 
 func joinField(base, p string) string {
-	if p == "." {
+	if p == "." || p == "" {
 		return base
 	}
 	return base + "." + p
+}
+
+// errField returns the field path an error of col is reported at, and the
+// error: the column's path, or for a uuid5 column the failing part's.
+func (col *colMap) errField(err error) (string, error) {
+	if col.derive != nil {
+		if part, e := splitPart(err); part != "" {
+			return part, fmt.Errorf("uuid5 column %s: %w", col.name, e)
+		}
+		return "", fmt.Errorf("uuid5 column %s: %w", col.name, err)
+	}
+	return col.path.text, err
 }

@@ -100,6 +100,24 @@ func (m *Mapping) keyValues(a *arena, key []Value, docKey, doc []byte) error {
 	dk := rawValue{typ: bsonDocument, data: docKey}
 	for i, ci := range m.keyCols {
 		col := &m.root.cols[ci]
+		if col.derive != nil {
+			v, err := a.derive(col.derive, uuid5Inputs{value: func(p *fieldPath) (rawValue, error) {
+				v, err := p.resolve(dk)
+				if err == nil && v.missing() {
+					if doc == nil {
+						return v, fmt.Errorf("documentKey: %w", ErrMissingKey)
+					}
+					v, err = p.resolve(rawValue{typ: bsonDocument, data: doc})
+				}
+				return v, err
+			}}, m.order, true)
+			if err != nil {
+				f, err := col.errField(err)
+				return m.newError(docKey, f, err)
+			}
+			key[i] = v
+			continue
+		}
 		v, err := col.path.resolve(dk)
 		if err == nil && v.missing() && doc != nil {
 			v, err = col.path.resolve(rawValue{typ: bsonDocument, data: doc})
@@ -113,6 +131,8 @@ func (m *Mapping) keyValues(a *arena, key []Value, docKey, doc []byte) error {
 			key[i], err = a.idText(col.typ, v, m.order)
 		case v.isNullish():
 			return m.newError(docKey, col.path.text, fmt.Errorf("documentKey: %w", ErrMissingKey))
+		case col.vmap != nil:
+			key[i], err = col.vmap.lookup(v)
 		default:
 			key[i], err = a.convert(col.typ, v, m.order)
 		}

@@ -158,7 +158,7 @@ INSERT INTO replicator.tombstones (table_name, key, cluster_ts, cluster_inc, seq
 				v     int64 // -1: no row
 				items int
 			}{
-				{"a", 2, 1},  // same version (T0) again: rewritten
+				{"a", 1, 2},  // same version (T0) again: applied already, untouched
 				{"b", 1, 0},  // not in the second chunk: untouched
 				{"c", 9, 1},  // newer row wins, its children stay
 				{"d", 2, 1},  // older row replaced with its children
