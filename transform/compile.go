@@ -18,7 +18,10 @@ type ConfigError struct {
 func (e *ConfigError) Error() string { return e.Field + ": " + e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
-var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+var (
+	identRE   = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+	settingRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+$`)
+)
 
 // problems collects ConfigErrors.
 type problems []error
@@ -115,6 +118,7 @@ func Compile(cfg CollectionConfig) (*Mapping, error) {
 		return nil, errors.Join(p...)
 	}
 	m.indexTop()
+	m.markTenant()
 	m.tables = append(m.tables, m.root.def)
 	var walk func([]*childMap)
 	walk = func(cs []*childMap) {
@@ -227,6 +231,8 @@ func (m *Mapping) compileRoot(p *problems) {
 			}
 		}
 		switch {
+		case idx < 0 && c.TenantID != nil && k == m.tenantColumnName():
+			p.add(fmt.Sprintf("key[%d]", i), "key column %q is the tenant column: to use it in the key, map it in columns (%s: {path: …, type: …}) and give tenant_id only its column", k, k)
 		case idx < 0:
 			p.add(fmt.Sprintf("key[%d]", i), "key column %q is not mapped in columns", k)
 		case keySeen[k]:

@@ -6,7 +6,10 @@ import (
 	"strings"
 )
 
-func (m *Mapping) tenantColumn() string {
+func (m *Mapping) tenantColumn() string { return m.tenantColumnName() }
+
+// tenantColumnName is the tenant column's name (tenant_id must be set).
+func (m *Mapping) tenantColumnName() string {
 	if m.cfg.TenantID.Column == "" {
 		return defaultTenantColumn
 	}
@@ -20,6 +23,9 @@ func (m *Mapping) compileTenant(p *problems, seen map[string]bool) {
 	}
 	name := m.tenantColumn()
 	checkIdent(p, "tenant_id.column", name, "tenant column")
+	if tc.Setting != "" && !settingRE.MatchString(tc.Setting) {
+		p.add("tenant_id.setting", "setting %q must be a custom session variable, prefix.name in lower case (for example app.tenant_id)", tc.Setting)
+	}
 	t := &tenantMap{required: !tc.Optional}
 	for i, col := range m.root.cols {
 		if col.name == name {
@@ -59,6 +65,25 @@ func (m *Mapping) compileTenant(p *problems, seen map[string]bool) {
 	seen[name] = true
 	t.rootCol = len(m.root.cols)
 	m.tenant = t
+}
+
+// markTenant records the tenant column and setting in every table: each
+// descendant holds the tenant column under the root's name (as its own
+// column, or as a parent-key column when the root key holds it).
+func (m *Mapping) markTenant() {
+	if m.tenant == nil {
+		return
+	}
+	mark := func(d *TableDef) { d.Tenant, d.TenantSetting = m.tenantColumn(), m.cfg.TenantID.Setting }
+	mark(&m.root.def)
+	var walk func([]*childMap)
+	walk = func(cs []*childMap) {
+		for _, ch := range cs {
+			mark(&ch.def)
+			walk(ch.children)
+		}
+	}
+	walk(m.root.children)
 }
 
 // compileChild compiles one child table config. parent is the parent

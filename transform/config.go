@@ -220,4 +220,10 @@ type TenantConfig struct {
 	Type string `yaml:"type,omitempty"`
 	// Optional allows a missing tenant (NULL); by default it is an error.
 	Optional bool `yaml:"optional,omitempty"`
+	// Setting names the session variable row-level security policies read
+	// the tenant from (for example app.tenant_id). The sink then writes
+	// each tenant's rows with the variable set to that tenant, inside its
+	// transaction, so a role without BYPASSRLS can write tables with FORCE
+	// ROW LEVEL SECURITY.
+	Setting string `yaml:"setting,omitempty"`
 }

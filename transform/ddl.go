@@ -14,12 +14,14 @@ import (
 //   - root tables: the mapped columns, then the hidden version columns
 //     _cdc_ts, _cdc_inc, _cdc_seq (bigint NOT NULL), PRIMARY KEY (key);
 //   - child tables: root key columns, [parent ordinal], ordinal, [tenant],
-//     element columns; PRIMARY KEY (root key, [parent ordinal], ordinal);
-//     FOREIGN KEY (root key) REFERENCES root (key) ON DELETE CASCADE, and
-//     for a grandchild FOREIGN KEY (root key, parent ordinal) REFERENCES
-//     child (root key, ordinal) ON DELETE CASCADE. The foreign-key columns
-//     are always the primary key's leading columns, so the primary-key
-//     index serves them and no extra index is needed.
+//     element columns; PRIMARY KEY (root key, [parent ordinal], ordinal)
+//     or the child's own key; FOREIGN KEY (root key) REFERENCES root (key,
+//     or the root columns it references, which then get a UNIQUE
+//     constraint) ON DELETE CASCADE, and for a grandchild FOREIGN KEY (root
+//     key, parent ordinal) REFERENCES child (root key, ordinal) ON DELETE
+//     CASCADE (a UNIQUE constraint on the child when its own key differs).
+//     With the default keys the foreign-key columns are the primary key's
+//     leading columns, so the primary-key index serves them.
 //
 // Every identifier is double-quoted. The output is a pure function of the
 // mappings: the same config always yields the same bytes. DDL keeps a
@@ -75,16 +77,40 @@ func writeTable(b *strings.Builder, m *Mapping, t TableDef) {
 		}
 	}
 	lines = append(lines, "    PRIMARY KEY ("+quoteList(t.Key)+")")
+	// The columns other tables' foreign keys reference, when not the
+	// primary key: a root's referenced columns (RootRef), a child's
+	// (root key, ordinal) under its own key.
+	seen := map[string]bool{strings.Join(t.Key, ","): true}
+	for _, d := range m.tables {
+		var ref []string
+		switch {
+		case d.Parent != t.Name:
+			continue
+		case t.Root == "":
+			ref = d.RootRef
+		default:
+			ref = append(append([]string(nil), t.RootKey...), t.Columns[len(t.RootKey)].Name)
+		}
+		if k := strings.Join(ref, ","); len(ref) > 0 && !seen[k] {
+			seen[k] = true
+			lines = append(lines, "    UNIQUE ("+quoteList(ref)+")")
+		}
+	}
 	if t.Root != "" {
 		parent := m.table(t.Parent)
 		if t.Parent == t.Root {
+			ref := parent.Key
+			if len(t.RootRef) > 0 {
+				ref = t.RootRef
+			}
 			lines = append(lines, "    FOREIGN KEY ("+quoteList(t.RootKey)+") REFERENCES "+
-				QuoteTable(t.Root)+" ("+quoteList(parent.Key)+") ON DELETE CASCADE")
+				QuoteTable(t.Root)+" ("+quoteList(ref)+") ON DELETE CASCADE")
 		} else {
 			// Grandchild: (root key, parent ordinal) → parent (root key, ordinal).
-			fk := t.Key[:len(t.RootKey)+1]
+			fk := append(append([]string(nil), t.RootKey...), t.Columns[len(t.RootKey)].Name)
+			ref := append(append([]string(nil), parent.RootKey...), parent.Columns[len(parent.RootKey)].Name)
 			lines = append(lines, "    FOREIGN KEY ("+quoteList(fk)+") REFERENCES "+
-				QuoteTable(t.Parent)+" ("+quoteList(parent.Key)+") ON DELETE CASCADE")
+				QuoteTable(t.Parent)+" ("+quoteList(ref)+") ON DELETE CASCADE")
 		}
 	}
 	b.WriteString(strings.Join(lines, ",\n"))

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongopg/replicator/internal/testenv"
 )
@@ -103,4 +104,83 @@ func TestDDLPostgres(t *testing.T) {
 	if c := counts(); c != "0,0,0" {
 		t.Fatalf("after delete child rows %s, want 0,0,0", c)
 	}
+}
+
+// TestDDLOwnKeysPostgres: the DDL of a root whose children reference its
+// surrogate id and have their own keys, with a grandchild, is valid, takes
+// the rows of an insert, and cascades a delete.
+func TestDDLOwnKeysPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	ctx := context.Background()
+	pool := testenv.Postgres(t)
+	m, err := compileYAML(t, `
+source: policy.packs
+table: policy.packs
+tenant_id: {column: tenant_id}
+key: [tenant_id, name]
+columns:
+  id: {type: uuid, uuid5: {from: [_id]}}
+  tenant_id: {path: tenant, type: text}
+  name: {path: name, type: text}
+children:
+  - path: rules
+    table: policy.rules
+    parent_key: pack_id
+    references: id
+    key: [id]
+    columns:
+      id: {type: uuid, uuid5: {from: [$parent, $ordinal]}}
+      rule: {path: rule, type: text}
+    children:
+      - path: conditions
+        table: policy.rule_conditions
+        key: [id]
+        columns:
+          id: {type: uuid, uuid5: {from: [$parent, $ordinal]}}
+          expr: {path: ., type: text}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ddl := DDL([]*Mapping{m})
+	if err := CheckDDL(ddl); err != nil {
+		t.Fatalf("CheckDDL: %v\n%s", err, ddl)
+	}
+	if _, err := pool.Exec(ctx, ddl); err != nil {
+		t.Fatalf("apply DDL: %v\n%s", err, ddl)
+	}
+	doc := `{"_id": "p1", "tenant": "default", "name": "baseline", "rules": [{"rule": "a", "conditions": ["x", "y"]}, {"rule": "b"}]}`
+	ev, _ := ParseEvent(event("insert", orderKey, extJSON(t, doc), bson.E{Key: "ns", Value: bson.D{{Key: "db", Value: "policy"}, {Key: "coll", Value: "packs"}}}))
+	r, err := m.Transform(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insertMutation(ctx, t, pool, m, r.Mutations[0])
+	count := func() string {
+		var s string
+		if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM policy.rules) || ',' || (SELECT count(*) FROM policy.rule_conditions)`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if c := count(); c != "2,2" {
+		t.Fatalf("rows %s, want 2,2", c)
+	}
+	if _, err := pool.Exec(ctx, `DELETE FROM policy.packs`); err != nil {
+		t.Fatal(err)
+	}
+	if c := count(); c != "0,0" {
+		t.Fatalf("after delete rows %s, want 0,0", c)
+	}
+}
+
+func extJSON(t *testing.T, s string) bson.Raw {
+	t.Helper()
+	var d bson.Raw
+	if err := bson.UnmarshalExtJSON([]byte(s), false, &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

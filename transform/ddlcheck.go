@@ -15,7 +15,8 @@ import (
 //	CREATE TABLE IF NOT EXISTS "s"."t" (element, ...);
 //
 // whose elements are a column ("name" type [NOT NULL], the type canonical
-// or a quoted identifier), PRIMARY KEY ("a", ...) or FOREIGN KEY ("a", ...)
+// or a quoted identifier), PRIMARY KEY ("a", ...), UNIQUE ("a", ...) or
+// FOREIGN KEY ("a", ...)
 // REFERENCES "s"."t" ("a", ...) ON DELETE CASCADE. Every identifier is
 // quoted; there are no string literals, no other statements and no
 // whitespace but spaces and newlines. run checks the DDL before executing
@@ -220,6 +221,8 @@ func (p *ddlParser) element() error {
 		if err := p.expect("KEY"); err != nil {
 			return err
 		}
+		return p.identList()
+	case p.accept("UNIQUE"):
 		return p.identList()
 	case p.accept("FOREIGN"):
 		if err := p.expect("KEY"); err != nil {

@@ -135,6 +135,11 @@ type TableDef struct {
 	// columns; empty means the root key. Their values are unique in the
 	// root table.
 	RootRef []string `json:"root_ref,omitempty"`
+	// Tenant names the column holding the row's tenant ("" without one).
+	Tenant string `json:"tenant,omitempty"`
+	// TenantSetting is the session variable row-level security reads the
+	// tenant from (tenant_id.setting), "" when not configured.
+	TenantSetting string `json:"tenant_setting,omitempty"`
 }
 
 // ColumnDef is one column: its name and PostgreSQL type as written in DDL
