@@ -49,10 +49,25 @@ func OpenTarget(ctx context.Context, url string, conns int) (*pgxpool.Pool, erro
 }
 
 // Prepare creates or upgrades the metadata schema and creates the missing
-// target tables. Both steps are idempotent.
+// target tables. Both steps are idempotent. When every mapped table exists
+// it runs no DDL at all, so a role without CREATE privileges can run the
+// replicator on tables the application's migrations made.
 func Prepare(ctx context.Context, pool *pgxpool.Pool, mappings []*transform.Mapping) error {
 	if err := schemas.Migrate(ctx, pool); err != nil {
 		return fmt.Errorf("migrate metadata schema: %w", err)
+	}
+	var names []string
+	for _, m := range mappings {
+		for _, t := range m.Tables() {
+			names = append(names, transform.QuoteTable(t.Name))
+		}
+	}
+	var missing int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM unnest($1::text[]) AS n WHERE to_regclass(n) IS NULL`, names).Scan(&missing); err != nil {
+		return fmt.Errorf("look for missing target tables: %w", err)
+	}
+	if missing == 0 {
+		return nil
 	}
 	ddl := transform.DDL(mappings)
 	if err := transform.CheckDDL(ddl); err != nil {
