@@ -195,8 +195,14 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 	}
 	defer func() { _ = tx.Rollback(context.Background()) }() // no-op after commit
 	var src source = arraySource{}
-	if c.conf.CopyThreshold > 0 && p.rows >= c.conf.CopyThreshold {
-		if fresh {
+	// Under row-level security every tenant's rows go in their own
+	// statements (rls.go), passed as arrays.
+	rls := c.ts.setting != ""
+	if c.conf.CopyThreshold > 0 && p.rows >= c.conf.CopyThreshold && !rls {
+		// New keys go straight into the tables with COPY, unless the
+		// versions live outside them (the version rows must be written
+		// with the rows).
+		if fresh && !c.ts.external {
 			if err := insertFresh(ctx, tx, c.ts, c.rels, p); err != nil {
 				return &freshError{err}
 			}
@@ -211,7 +217,13 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 	}
 	b := &pgx.Batch{}
 	c.queueCheckpoint(b, p)
-	queueWrites(b, c.ts, c.rels, src, p)
+	if rls {
+		if err := c.queueTenantWrites(ctx, tx, b, p); err != nil {
+			return err
+		}
+	} else {
+		queueWrites(b, c.ts, c.rels, src, p)
+	}
 	c.queueRecords(b, p)
 	unresolved := -1
 	if len(p.deadLetters) > 0 && c.cfg.DeadLetterThreshold > 0 {
@@ -342,10 +354,13 @@ func queueWrites(b *pgx.Batch, ts *tableSet, rels *relations, src source, p *bat
 		del := rootRows(p.deletes, true)
 		for i := len(ts.desc) - 1; i >= 0; i-- {
 			from, args := src.from(rels.del, del, root.keyIdx)
-			b.Queue(deleteChildrenOfDeletes(root, ts.desc[i], from), args...)
+			b.Queue(deleteChildrenOfDeletes(ts, ts.desc[i], from), args...)
 		}
 		from, args := src.from(rels.del, del, root.keyIdx)
-		b.Queue(deleteRoots(root, from), args...)
+		b.Queue(deleteRoots(ts, from), args...)
+		if ts.external {
+			b.Queue(deleteVersions(ts, from), args...)
+		}
 		b.Queue(upsertTombstones(root, from), args...)
 	}
 }

@@ -58,12 +58,19 @@ type Guard struct {
 	fresh    string   // counts keys that repeat or have a row or tombstone
 	merge    []string // the upsert merge, then emptying the relations
 	truncate string   // empties the relations
+	// Under row-level security (rls.go): the upsert merge of one tenant's
+	// staged rows (the one set_config names), the staged rows' tenants, and
+	// the tenants that have version rows.
+	tenantMerge   []string
+	stagedTenants string
+	knownTenants  string
 	older    string   // stages the keys of rows older than $1, $2, $3
 	// The delete merge of the staged keys: child rows, root rows,
 	// tombstones.
 	delete      []string
 	deleteRoots string
 	tombs       string
+	versions    string // external versions: deletes the version rows
 }
 
 // NewGuard prepares the statements for one collection's tables: the root
@@ -159,6 +166,31 @@ func (g *Guard) prepareMerge() {
 		g.merge = append(g.merge, insertChildren(g.ts, d, from))
 	}
 	g.merge = append(g.merge, clearTombstones(root, upFrom), g.truncate)
+	if g.ts.setting == "" {
+		return
+	}
+	// The same statements over one tenant's staged rows.
+	mine := func(rel *relation, t *table) string {
+		return fmt.Sprintf("(SELECT * FROM pg_temp.%s WHERE %s = current_setting(%s)) AS s",
+			rel.temp, colName(t.tenantIdx), quoteLiteral(g.ts.setting))
+	}
+	upMine := mine(g.up, root)
+	newestMine := fmt.Sprintf("(SELECT DISTINCT ON (%[1]s) * FROM pg_temp.%[2]s WHERE %[3]s = current_setting(%[4]s) ORDER BY %[1]s, v_ts DESC, v_inc DESC, v_seq DESC) AS s",
+		g.typedKeys(), g.up.temp, colName(g.ts.tenantIdx), quoteLiteral(g.ts.setting))
+	if g.ts.applied != nil {
+		// Each tenant's children follow its own root rows only.
+		g.tenantMerge = append(g.tenantMerge, "DELETE FROM pg_temp."+g.ts.applied.temp)
+	}
+	g.tenantMerge = append(g.tenantMerge, upsertRoot(g.ts, newestMine))
+	for i := len(desc) - 1; i >= 0; i-- {
+		g.tenantMerge = append(g.tenantMerge, deleteChildrenOfUpserts(g.ts, desc[i]))
+	}
+	for i, d := range desc {
+		g.tenantMerge = append(g.tenantMerge, insertChildren(g.ts, d, mine(g.kids[i], d)))
+	}
+	g.tenantMerge = append(g.tenantMerge, clearTombstones(root, upMine))
+	g.stagedTenants = fmt.Sprintf("SELECT DISTINCT %s FROM pg_temp.%s", colName(g.ts.tenantIdx), g.up.temp)
+	g.knownTenants = fmt.Sprintf("SELECT DISTINCT tenant FROM %s WHERE table_name = %s AND tenant IS NOT NULL", rowVersions, quoteLiteral(root.def.Name))
 }
 
 // prepareDelete prepares DeleteOlder: staging the keys of the rows older
@@ -173,11 +205,19 @@ func (g *Guard) prepareDelete() {
 	}
 	g.older = fmt.Sprintf("INSERT INTO pg_temp.%s (%s, v_ts, v_inc, v_seq) SELECT %s, $1::int8, $2::int8, $3::int8 FROM %s AS t WHERE %s < ($1::int8, $2::int8, $3::int8)",
 		g.del.temp, strings.Join(keyCols, ", "), strings.Join(text, ", "), root.ident, verT)
+	if g.ts.external {
+		// A row without a version row is older than any version.
+		g.older = fmt.Sprintf("INSERT INTO pg_temp.%s (%s, v_ts, v_inc, v_seq) SELECT %s, $1::int8, $2::int8, $3::int8 FROM %s AS t WHERE NOT EXISTS (SELECT 1 FROM %s rv WHERE rv.table_name = %s AND rv.key = ARRAY[%s]::text[] AND %s >= ($1::int8, $2::int8, $3::int8))",
+			g.del.temp, strings.Join(keyCols, ", "), strings.Join(text, ", "), root.ident, rowVersions, quoteLiteral(root.def.Name), strings.Join(text, ", "), verRV)
+	}
 	from, _ := copySource{}.from(g.del, nil, nil)
 	for i := len(desc) - 1; i >= 0; i-- {
-		g.delete = append(g.delete, deleteChildrenOfDeletes(root, desc[i], from))
+		g.delete = append(g.delete, deleteChildrenOfDeletes(g.ts, desc[i], from))
 	}
-	g.deleteRoots, g.tombs = deleteRoots(root, from), upsertTombstones(root, from)
+	g.deleteRoots, g.tombs = deleteRoots(g.ts, from), upsertTombstones(root, from)
+	if g.ts.external {
+		g.versions = deleteVersions(g.ts, from)
+	}
 }
 
 // keyText renders column i of t (under alias) as transform writes its
@@ -242,8 +282,22 @@ func (g *Guard) Merge(ctx context.Context, tx pgx.Tx) error {
 		return err
 	}
 	b := &pgx.Batch{}
-	for _, q := range g.merge {
-		b.Queue(q)
+	if g.ts.setting == "" {
+		for _, q := range g.merge {
+			b.Queue(q)
+		}
+	} else {
+		tenants, err := g.tenants(ctx, tx, g.stagedTenants)
+		if err != nil {
+			return err
+		}
+		for _, tenant := range tenants {
+			b.Queue(setTenant, g.ts.setting, tenant)
+			for _, q := range g.tenantMerge {
+				b.Queue(q)
+			}
+		}
+		b.Queue(g.truncate)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("merge into %s: %w", g.Table(), err)
@@ -251,11 +305,29 @@ func (g *Guard) Merge(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
+// tenants lists the tenants query q returns.
+func (g *Guard) tenants(ctx context.Context, tx pgx.Tx, q string) ([]string, error) {
+	rows, err := tx.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("list the tenants of %s: %w", g.Table(), err)
+	}
+	tenants, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list the tenants of %s: %w", g.Table(), err)
+	}
+	return tenants, nil
+}
+
 // Fresh copies keys (one line per root row: its key columns in
 // TableDef.Key order) into tx and reports whether none of them repeats and
 // none has a row or a tombstone, so that rows of these keys, at any
 // version, may be inserted with Insert.
 func (g *Guard) Fresh(ctx context.Context, tx pgx.Tx, keys []byte) (bool, error) {
+	if g.ts.external || g.ts.setting != "" {
+		// Insert writes no version rows, and COPY into a table under
+		// row-level security is refused: always merge.
+		return false, nil
+	}
 	if err := g.createTables(ctx, tx); err != nil {
 		return false, err
 	}
@@ -304,6 +376,30 @@ func (g *Guard) DeleteOlder(ctx context.Context, tx pgx.Tx, v transform.Version)
 	if err := g.createTables(ctx, tx); err != nil {
 		return 0, err
 	}
+	if g.ts.setting == "" {
+		return g.deleteOlder(ctx, tx, v)
+	}
+	// Under row-level security, tenant by tenant: each sees its own rows
+	// (rows of a tenant the replicator never wrote stay unseen).
+	tenants, err := g.tenants(ctx, tx, g.knownTenants)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, tenant := range tenants {
+		if _, err := tx.Exec(ctx, setTenant, g.ts.setting, tenant); err != nil {
+			return total, fmt.Errorf("set %s for %s: %w", g.ts.setting, g.Table(), err)
+		}
+		n, err := g.deleteOlder(ctx, tx, v)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (g *Guard) deleteOlder(ctx context.Context, tx pgx.Tx, v transform.Version) (int64, error) {
 	ct := v.ClusterTime
 	if _, err := tx.Exec(ctx, g.older, int64(ct.T), int64(ct.I), int64(v.Seq)); err != nil {
 		return 0, fmt.Errorf("find rows of %s older than %d.%d/%d: %w", g.Table(), ct.T, ct.I, v.Seq, err)
@@ -317,6 +413,9 @@ func (g *Guard) DeleteOlder(ctx context.Context, tx pgx.Tx, v transform.Version)
 		n = tag.RowsAffected()
 		return nil
 	})
+	if g.versions != "" {
+		b.Queue(g.versions)
+	}
 	b.Queue(g.tombs)
 	b.Queue(g.truncate)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {

@@ -27,6 +27,7 @@ import (
 const tombstones = "replicator.tombstones"
 
 var (
+	verRV = "(rv.cluster_ts, rv.cluster_inc, rv.seq)"
 	verT  = fmt.Sprintf("(t.%s, t.%s, t.%s)", transform.VersionTSColumn, transform.VersionIncColumn, transform.VersionSeqColumn)
 	verS  = "(s.v_ts, s.v_inc, s.v_seq)"
 	verTB = "(tb.cluster_ts, tb.cluster_inc, tb.seq)"
@@ -79,6 +80,9 @@ func tombstoneExists(root *table) string {
 // tables the written rows are recorded in ts.applied, which the child
 // statements then read.
 func upsertRoot(ts *tableSet, from string) string {
+	if ts.external {
+		return upsertRootExternal(ts, from)
+	}
 	root := ts.root
 	var b strings.Builder
 	if ts.applied != nil {
@@ -169,24 +173,39 @@ func clearTombstones(root *table, from string) string {
 // deletes' keys unless the root row is newer than the delete. A table that
 // references another root column than the key finds its rows through the
 // root row (without it they went with it already).
-func deleteChildrenOfDeletes(root, child *table, from string) string {
+func deleteChildrenOfDeletes(ts *tableSet, child *table, from string) string {
+	root := ts.root
 	if !child.byKey(root) {
 		link := make([]string, len(child.rootKeyIdx))
 		for j, pos := range child.rootKeyIdx {
 			link[j] = fmt.Sprintf("c.%s = t.%s", child.cols[pos], root.cols[child.refIdx[j]])
 		}
-		return fmt.Sprintf("DELETE FROM %s AS c USING %s, %s AS t WHERE %s AND %s AND %s <= %s",
-			child.ident, from, root.ident, rootKeyMatch(root, root, root.keyIdx), strings.Join(link, " AND "), verT, verS)
+		return fmt.Sprintf("DELETE FROM %s AS c USING %s, %s AS t WHERE %s AND %s AND NOT %s",
+			child.ident, from, root.ident, rootKeyMatch(root, root, root.keyIdx), strings.Join(link, " AND "), newerRow(ts))
 	}
 	match := make([]string, len(root.keyIdx))
 	for j, ki := range root.keyIdx {
 		match[j] = fmt.Sprintf("c.%s = CAST(s.%s AS %s)", child.cols[child.rootKeyIdx[j]], colName(ki), root.types[ki])
 	}
-	return fmt.Sprintf("DELETE FROM %s AS c USING %s WHERE %s AND NOT EXISTS (SELECT 1 FROM %s AS t WHERE %s AND %s > %s)",
-		child.ident, from, strings.Join(match, " AND "), root.ident, rootKeyMatch(root, root, root.keyIdx), verT, verS)
+	return fmt.Sprintf("DELETE FROM %s AS c USING %s WHERE %s AND NOT %s",
+		child.ident, from, strings.Join(match, " AND "), newerRow(ts))
 }
 
-func deleteRoots(root *table, from string) string {
+// newerRow holds when the root row of the key in s is newer than s.
+func newerRow(ts *tableSet) string {
+	root := ts.root
+	if ts.external {
+		return fmt.Sprintf("EXISTS (SELECT 1 FROM %s rv WHERE %s AND %s > %s)", rowVersions, versionOf(root), verRV, verS)
+	}
+	return fmt.Sprintf("EXISTS (SELECT 1 FROM %s AS t WHERE %s AND %s > %s)", root.ident, rootKeyMatch(root, root, root.keyIdx), verT, verS)
+}
+
+func deleteRoots(ts *tableSet, from string) string {
+	root := ts.root
+	if ts.external {
+		return fmt.Sprintf("DELETE FROM %s AS t USING %s WHERE %s AND NOT %s",
+			root.ident, from, rootKeyMatch(root, root, root.keyIdx), newerRow(ts))
+	}
 	return fmt.Sprintf("DELETE FROM %s AS t USING %s WHERE %s AND %s <= %s",
 		root.ident, from, rootKeyMatch(root, root, root.keyIdx), verT, verS)
 }

@@ -1,8 +1,10 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -134,8 +136,10 @@ func TestReapplyWritesNothing(t *testing.T) {
 }
 
 // The application's own shape: a surrogate uuid id (derived from _id), a
-// natural key under a UNIQUE constraint that holds the tenant, and a child
-// table with its own uuid id referencing the parent's id.
+// natural key under a UNIQUE constraint that holds the tenant, a child
+// table with its own uuid id referencing the parent's id, a BEFORE UPDATE
+// trigger on updated_at, and (rls) row-level security forced on both
+// tables with the policy of the tenant session variable.
 const refDDL = `
 CREATE SCHEMA vuln;
 CREATE TABLE vuln.advisories (
@@ -143,7 +147,9 @@ CREATE TABLE vuln.advisories (
     tenant_id text NOT NULL,
     advisory_key text NOT NULL,
     severity smallint,
-    _cdc_ts bigint NOT NULL, _cdc_inc bigint NOT NULL, _cdc_seq bigint NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    %s
     UNIQUE (tenant_id, advisory_key)
 );
 CREATE TABLE vuln.advisory_aliases (
@@ -151,13 +157,28 @@ CREATE TABLE vuln.advisory_aliases (
     advisory_id uuid NOT NULL REFERENCES vuln.advisories (id) ON DELETE CASCADE,
     tenant_id text NOT NULL,
     alias text NOT NULL
-);`
+);
+CREATE FUNCTION vuln.touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.updated_at = clock_timestamp(); RETURN NEW; END $$;
+CREATE TRIGGER advisories_touch BEFORE UPDATE ON vuln.advisories FOR EACH ROW EXECUTE FUNCTION vuln.touch();`
+
+const rlsDDL = `
+ALTER TABLE vuln.advisories ENABLE ROW LEVEL SECURITY;
+ALTER TABLE vuln.advisories FORCE ROW LEVEL SECURITY;
+CREATE POLICY advisories_tenant_isolation ON vuln.advisories USING (tenant_id = current_setting('app.tenant_id'));
+ALTER TABLE vuln.advisory_aliases ENABLE ROW LEVEL SECURITY;
+ALTER TABLE vuln.advisory_aliases FORCE ROW LEVEL SECURITY;
+CREATE POLICY advisory_aliases_tenant_isolation ON vuln.advisory_aliases USING (tenant_id = current_setting('app.tenant_id'));
+CREATE ROLE %[1]s LOGIN PASSWORD 'writer' NOSUPERUSER NOBYPASSRLS;
+GRANT USAGE ON SCHEMA vuln, replicator TO %[1]s;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA vuln, replicator TO %[1]s;`
 
 const refMapping = `
 source: shop.items
 table: vuln.advisories
-tenant_id: {column: tenant_id}
+tenant_id: {column: tenant_id%s}
 key: [id]
+versions: %s
 columns:
   id: {type: uuid, uuid5: {from: [_id]}}
   tenant_id: {path: tenant, type: text}
@@ -175,27 +196,69 @@ children:
       alias: {path: ., type: text}
 `
 
-// TestApplicationSchemaChildren streams inserts, updates, a replay and a
-// delete into refDDL through the real transform and applier.
-func TestApplicationSchemaChildren(t *testing.T) {
+// TestApplicationSchema streams inserts, updates, a replay and deletes for
+// two tenants into refDDL through the real transform and applier, then
+// loads and sweeps as a resync does: with the version columns in the
+// table, with the versions kept apart, and with the versions kept apart as
+// a role that row-level security applies to.
+func TestApplicationSchema(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs PostgreSQL")
 	}
+	for _, mode := range []string{"columns", "table", "table+rls"} {
+		t.Run(mode, func(t *testing.T) { testApplicationSchema(t, mode) })
+	}
+}
+
+func testApplicationSchema(t *testing.T, mode string) {
 	url := testenv.PostgresURL(t)
-	pool := testDB(t, url)
+	admin := testDB(t, url)
 	ctx := context.Background()
-	if _, err := pool.Exec(ctx, refDDL); err != nil {
+	versionCols, setting, versions := "", "", "table"
+	if mode == "columns" {
+		versionCols, versions = "_cdc_ts bigint NOT NULL, _cdc_inc bigint NOT NULL, _cdc_seq bigint NOT NULL,", "columns"
+	}
+	if _, err := admin.Exec(ctx, fmt.Sprintf(refDDL, versionCols)); err != nil {
 		t.Fatal(err)
 	}
+	pool := admin
+	if mode == "table+rls" {
+		setting = ", setting: app.tenant_id"
+		var db string
+		if err := admin.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
+			t.Fatal(err)
+		}
+		role := "writer_" + db
+		if _, err := admin.Exec(ctx, fmt.Sprintf(rlsDDL, role)); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			admin.Exec(context.Background(), fmt.Sprintf("DROP OWNED BY %[1]s; DROP ROLE %[1]s", role))
+		})
+		pcfg, err := pgxpool.ParseConfig(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pcfg.ConnConfig.User, pcfg.ConnConfig.Password = role, "writer"
+		if pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		// Row-level security applies to this role: without the tenant
+		// variable it reads nothing at all.
+		if _, err := pool.Exec(ctx, "SELECT count(*) FROM vuln.advisories"); err == nil || !strings.Contains(err.Error(), "app.tenant_id") {
+			t.Fatalf("reading without app.tenant_id as %s: %v, want the policy's error", role, err)
+		}
+	}
 	var cfg transform.CollectionConfig
-	if err := yaml.Unmarshal([]byte(refMapping), &cfg); err != nil {
+	if err := yaml.Unmarshal([]byte(fmt.Sprintf(refMapping, setting, versions)), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	m, err := transform.Compile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newTestCollection(t, pool, 0, func(col *Collection) { col.Tables = m.Tables() })
+	c := newTestCollection(t, pool, 2, func(col *Collection) { col.Tables = m.Tables() })
 	seq := uint64(0)
 	msg := func(ts uint32, op string, id string, doc bson.D) message {
 		t.Helper()
@@ -223,24 +286,27 @@ func TestApplicationSchemaChildren(t *testing.T) {
 			ClusterTime: transform.ClusterTime{T: ts, I: 1}, Ordinal: uint32(seq), Operation: op,
 			DocumentKey: fmt.Sprintf(`{"_id": %q}`, id), Mutations: r.Mutations})
 	}
-	doc := func(id, key, sev string, aliases ...any) bson.D {
-		return bson.D{{Key: "_id", Value: id}, {Key: "tenant", Value: "default"}, {Key: "key", Value: key},
+	doc := func(id, tenant, key, sev string, aliases ...any) bson.D {
+		return bson.D{{Key: "_id", Value: id}, {Key: "tenant", Value: tenant}, {Key: "key", Value: key},
 			{Key: "severity", Value: sev}, {Key: "aliases", Value: bson.A(aliases)}}
 	}
+	// state reads both tables as the administrator, past row-level
+	// security.
 	state := func() string {
 		t.Helper()
 		var out []string
-		rows, err := pool.Query(ctx, `SELECT a.id::text, a.advisory_key, a.severity::text, coalesce(string_agg(x.id::text || '=' || x.alias, ',' ORDER BY x.alias), '')
-FROM vuln.advisories a LEFT JOIN vuln.advisory_aliases x ON x.advisory_id = a.id GROUP BY 1, 2, 3 ORDER BY 2`)
+		rows, err := admin.Query(ctx, `SELECT a.id::text, a.tenant_id, a.advisory_key, a.severity::text,
+  coalesce(string_agg(x.id::text || '=' || x.alias || '@' || x.tenant_id, ',' ORDER BY x.alias), '')
+FROM vuln.advisories a LEFT JOIN vuln.advisory_aliases x ON x.advisory_id = a.id GROUP BY 1, 2, 3, 4 ORDER BY 3`)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for rows.Next() {
-			var id, key, sev, aliases string
-			if err := rows.Scan(&id, &key, &sev, &aliases); err != nil {
+			var id, tenant, key, sev, aliases string
+			if err := rows.Scan(&id, &tenant, &key, &sev, &aliases); err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, key+" "+id+" "+sev+" ["+aliases+"]")
+			out = append(out, key+" "+tenant+" "+id+" "+sev+" ["+aliases+"]")
 		}
 		return strings.Join(out, "\n")
 	}
@@ -251,37 +317,123 @@ FROM vuln.advisories a LEFT JOIN vuln.advisory_aliases x ON x.advisory_id = a.id
 		}
 		return id
 	}
-	a1, a2 := uid("vuln.advisories", "a1"), uid("vuln.advisories", "a2")
+	a1, a2, a3 := uid("vuln.advisories", "a1"), uid("vuln.advisories", "a2"), uid("vuln.advisories", "a3")
+	alias := func(parent, name, tenant string) string {
+		return uid("vuln.advisory_aliases", parent, name) + "=" + name + "@" + tenant
+	}
 	batch := []message{
-		msg(10, "insert", "a1", doc("a1", "CVE-1", "low", "GHSA-1", "OSV-1")),
-		msg(10, "insert", "a2", doc("a2", "CVE-2", "high")),
-		msg(11, "update", "a1", doc("a1", "CVE-1", "high", "GHSA-1")),
+		msg(10, "insert", "a1", doc("a1", "t1", "CVE-1", "low", "GHSA-1", "OSV-1")),
+		msg(10, "insert", "a2", doc("a2", "t2", "CVE-2", "high")),
+		msg(10, "insert", "a3", doc("a3", "t2", "CVE-3", "low", "Z")),
+		msg(11, "update", "a1", doc("a1", "t1", "CVE-1", "high", "GHSA-1")),
 	}
 	if err := c.apply(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf("CVE-1 %s 3 [%s=GHSA-1]\nCVE-2 %s 3 []", a1, uid("vuln.advisory_aliases", a1, "GHSA-1"), a2)
+	want := fmt.Sprintf("CVE-1 t1 %s 3 [%s]\nCVE-2 t2 %s 3 []\nCVE-3 t2 %s 1 [%s]",
+		a1, alias(a1, "GHSA-1", "t1"), a2, a3, alias(a3, "Z", "t2"))
 	if got := state(); got != want {
 		t.Fatalf("after the first batch:\n%s\nwant\n%s", got, want)
 	}
-	stamps := rowStamps(t, pool, "vuln.advisories", "vuln.advisory_aliases")
-	rewind(t, pool, c)
+	// A replay writes nothing: no trigger, no xmin, no updated_at moves.
+	stamps := rowStamps(t, admin, "vuln.advisories", "vuln.advisory_aliases")
+	rewind(t, admin, c)
 	if err := c.apply(ctx, redecode(batch)); err != nil {
 		t.Fatal(err)
 	}
-	if got := rowStamps(t, pool, "vuln.advisories", "vuln.advisory_aliases"); got != stamps {
+	if got := rowStamps(t, admin, "vuln.advisories", "vuln.advisory_aliases"); got != stamps {
 		t.Fatalf("the replay wrote rows:\n%s\nwant\n%s", got, stamps)
 	}
-	seq = 3
-	if err := c.apply(ctx, []message{msg(12, "delete", "a1", nil), msg(12, "update", "a2", doc("a2", "CVE-2", "low", "X"))}); err != nil {
+	seq = uint64(len(batch))
+	if err := c.apply(ctx, []message{msg(12, "delete", "a1", nil), msg(12, "update", "a2", doc("a2", "t2", "CVE-2", "low", "X")),
+		msg(12, "delete", "never", nil)}); err != nil {
 		t.Fatal(err)
 	}
-	want = fmt.Sprintf("CVE-2 %s 1 [%s=X]", a2, uid("vuln.advisory_aliases", a2, "X"))
+	want = fmt.Sprintf("CVE-2 t2 %s 1 [%s]\nCVE-3 t2 %s 1 [%s]", a2, alias(a2, "X", "t2"), a3, alias(a3, "Z", "t2"))
 	if got := state(); got != want {
-		t.Fatalf("after the delete:\n%s\nwant\n%s", got, want)
+		t.Fatalf("after the deletes:\n%s\nwant\n%s", got, want)
 	}
-	var orphans int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM vuln.advisory_aliases WHERE advisory_id = $1`, a1).Scan(&orphans); err != nil || orphans != 0 {
-		t.Fatalf("aliases of the deleted advisory: %d (%v)", orphans, err)
+	var tombs int
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM replicator.tombstones`).Scan(&tombs); err != nil || tombs != 2 {
+		t.Fatalf("%d tombstones (%v), want 2 (a1 and the never-written key)", tombs, err)
 	}
+	if versions == "table" {
+		var n int
+		if err := admin.QueryRow(ctx, `SELECT count(*) FROM replicator.row_versions WHERE table_name = 'vuln.advisories'`).Scan(&n); err != nil || n != 2 {
+			t.Fatalf("%d version rows (%v), want 2", n, err)
+		}
+	}
+
+	// A resync at T0 = 20: load a2 (changed) and a new a4 through the
+	// guard, then sweep what T0 did not see (a3).
+	g, err := NewGuard(testNS, m.Tables())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := transform.Version{ClusterTime: transform.ClusterTime{T: 20, I: 1}}
+	snap := func(id string, d bson.D) transform.Mutation {
+		raw, err := bson.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu, err := m.SnapshotRow(raw, v.ClusterTime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mu
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	rows := copyRows(t, m.Tables(), snap("a2", doc("a2", "t2", "CVE-2", "high", "Y")), snap("a4", doc("a4", "t1", "CVE-4", "low", "Q")))
+	if direct, err := g.Fresh(ctx, tx, nil); err != nil || (direct && versions == "table") {
+		t.Fatalf("Fresh = %t, %v: external versions always merge", direct, err)
+	}
+	if err := g.Stage(ctx, tx, rows, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Merge(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	n, err := g.DeleteOlder(ctx, tx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a4 := uid("vuln.advisories", "a4")
+	want = fmt.Sprintf("CVE-2 t2 %s 3 [%s]\nCVE-4 t1 %s 1 [%s]", a2, alias(a2, "Y", "t2"), a4, alias(a4, "Q", "t1"))
+	if got := state(); got != want || n != 1 {
+		t.Fatalf("after the resync (%d swept):\n%s\nwant (1 swept)\n%s", n, got, want)
+	}
+}
+
+// copyRows renders mutations as the guard's COPY text, table by table.
+func copyRows(t *testing.T, defs []transform.TableDef, muts ...transform.Mutation) [][]byte {
+	t.Helper()
+	out := make([][]byte, len(defs))
+	line := func(i int, vals []transform.Value) {
+		var b bytes.Buffer
+		for j, v := range vals {
+			if j > 0 {
+				b.WriteByte('\t')
+			}
+			WriteCopyText(&b, v)
+		}
+		b.WriteByte('\n')
+		out[i] = append(out[i], b.Bytes()...)
+	}
+	for _, mu := range muts {
+		line(0, mu.Values)
+		for _, cr := range mu.Children {
+			i := slices.IndexFunc(defs, func(d transform.TableDef) bool { return d.Name == cr.Table })
+			for _, r := range cr.Rows {
+				line(i, r)
+			}
+		}
+	}
+	return out
 }

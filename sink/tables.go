@@ -27,6 +27,9 @@ type table struct {
 	// table's cols of the columns its rootKeyIdx columns hold: the root
 	// key, or the root columns TableDef.RootRef names.
 	refIdx []int
+	// tenantIdx is the position of the tenant column (TableDef.Tenant), or
+	// -1.
+	tenantIdx int
 }
 
 // byKey reports whether descendant t holds the root key itself.
@@ -40,6 +43,13 @@ type tableSet struct {
 	// applied records, during one write, the root rows the upsert wrote
 	// (merge.go); nil without descendant tables.
 	applied *appliedRel
+	// external: versions are kept in replicator.row_versions (versions.go).
+	external bool
+	// tenantIdx is the root's tenant column position, or -1.
+	tenantIdx int
+	// setting is the session variable row-level security reads the tenant
+	// from ("" when not configured; rls.go).
+	setting string
 }
 
 func quoteTable(name string) (string, error) {
@@ -55,7 +65,7 @@ func resolveTable(def transform.TableDef) (*table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &table{def: def, ident: ident}
+	t := &table{def: def, ident: ident, tenantIdx: -1}
 	pos := map[string]int{}
 	for i, c := range def.Columns {
 		if c.Name == "" || c.Type == "" {
@@ -95,6 +105,13 @@ func resolveTable(def transform.TableDef) (*table, error) {
 			return nil, err
 		}
 	}
+	if def.Tenant != "" {
+		tc, err := find([]string{def.Tenant}, "tenant")
+		if err != nil {
+			return nil, err
+		}
+		t.tenantIdx = tc[0]
+	}
 	return t, nil
 }
 
@@ -118,7 +135,12 @@ func compileTables(defs []transform.TableDef) (*tableSet, error) {
 			}
 		}
 	}
-	ts := &tableSet{root: root, index: map[string]int{}}
+	ts := &tableSet{root: root, index: map[string]int{}, external: defs[0].ExternalVersions, tenantIdx: -1,
+		setting: defs[0].TenantSetting}
+	ts.tenantIdx = root.tenantIdx
+	if ts.setting != "" && (!ts.external || ts.tenantIdx < 0) {
+		return nil, fmt.Errorf("table %s: a tenant setting needs a tenant column and external versions", defs[0].Name)
+	}
 	seen := map[string]bool{defs[0].Name: true}
 	for _, d := range defs[1:] {
 		if d.Root != defs[0].Name {
@@ -143,6 +165,9 @@ func compileTables(defs []transform.TableDef) (*tableSet, error) {
 		}
 		if len(t.rootKeyIdx) != len(t.refIdx) {
 			return nil, fmt.Errorf("table %s: %d root key columns, the root key (or root_ref) has %d", d.Name, len(t.rootKeyIdx), len(t.refIdx))
+		}
+		if ts.setting != "" && t.tenantIdx < 0 {
+			return nil, fmt.Errorf("table %s: a tenant setting needs the tenant column in every table", d.Name)
 		}
 		ts.index[d.Name] = len(ts.desc)
 		ts.desc = append(ts.desc, t)

@@ -80,6 +80,21 @@ func Compile(cfg CollectionConfig) (*Mapping, error) {
 	if c.IDColumn == "" {
 		c.IDColumn = defaultIDColumn
 	}
+	switch c.Versions {
+	case "":
+		c.Versions = VersionsColumns
+	case VersionsColumns, VersionsTable:
+	default:
+		p.add("versions", "versions %q must be columns or table", c.Versions)
+	}
+	if t := c.TenantID; t != nil && t.Setting != "" {
+		if c.Versions != VersionsTable {
+			p.add("tenant_id.setting", "a tenant setting needs versions: table (the sink keeps each row's tenant beside its version, to know the tenant of a delete)")
+		}
+		if t.Optional {
+			p.add("tenant_id.optional", "a tenant setting needs a tenant on every row: row-level security admits no row without one")
+		}
+	}
 	if c.UUID5Namespace == "" {
 		c.UUID5Namespace = DefaultUUID5Namespace
 	} else if _, ok := parseUUID([]byte(c.UUID5Namespace)); !ok {
@@ -113,6 +128,7 @@ func Compile(cfg CollectionConfig) (*Mapping, error) {
 	m.order = order
 
 	m.root.def.Name = table
+	m.root.def.ExternalVersions = c.Versions == VersionsTable
 	m.compileRoot(&p)
 	if len(p) > 0 {
 		return nil, errors.Join(p...)

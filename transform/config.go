@@ -43,6 +43,11 @@ type CollectionConfig struct {
 	// UUIDRepresentation is the byte order of binary subtype 3 UUIDs:
 	// standard (default), java_legacy, csharp_legacy or python_legacy.
 	UUIDRepresentation string `yaml:"uuid_representation,omitempty"`
+	// Versions says where each root row's source version is kept:
+	// columns (default: the hidden _cdc_ts, _cdc_inc and _cdc_seq columns
+	// of the root table) or table (replicator.row_versions, so the target
+	// tables are exactly as the application's DDL says).
+	Versions string `yaml:"versions,omitempty"`
 	// UUID5Namespace is the namespace UUID of this collection's derived
 	// (uuid5) columns that do not name their own (default
 	// DefaultUUID5Namespace).
@@ -53,6 +58,8 @@ type CollectionConfig struct {
 const (
 	OnErrorDeadLetter     = "dead_letter"
 	OnErrorHalt           = "halt"
+	VersionsColumns       = "columns"
+	VersionsTable         = "table"
 	FullDocumentLookup    = "update_lookup"
 	FullDocumentPostImage = "post_image"
 	DocumentIncludeRest   = "rest"

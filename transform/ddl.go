@@ -12,7 +12,8 @@ import (
 //   - CREATE TABLE IF NOT EXISTS for every table, in mapping order, each
 //     root table before its children (Tables order);
 //   - root tables: the mapped columns, then the hidden version columns
-//     _cdc_ts, _cdc_inc, _cdc_seq (bigint NOT NULL), PRIMARY KEY (key);
+//     _cdc_ts, _cdc_inc, _cdc_seq (bigint NOT NULL) unless the versions
+//     are kept in a table (versions: table), PRIMARY KEY (key);
 //   - child tables: root key columns, [parent ordinal], ordinal, [tenant],
 //     element columns; PRIMARY KEY (root key, [parent ordinal], ordinal)
 //     or the child's own key; FOREIGN KEY (root key) REFERENCES root (key,
@@ -71,7 +72,7 @@ func writeTable(b *strings.Builder, m *Mapping, t TableDef) {
 		}
 		lines = append(lines, l)
 	}
-	if t.Root == "" {
+	if t.Root == "" && !t.ExternalVersions {
 		for _, c := range VersionColumns() {
 			lines = append(lines, "    "+QuoteIdent(c.Name)+" "+c.Type+" NOT NULL")
 		}

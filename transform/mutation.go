@@ -135,6 +135,10 @@ type TableDef struct {
 	// columns; empty means the root key. Their values are unique in the
 	// root table.
 	RootRef []string `json:"root_ref,omitempty"`
+	// ExternalVersions: the root table has no version columns; the sink
+	// keeps its rows' versions in replicator.row_versions (versions:
+	// table). Root tables only.
+	ExternalVersions bool `json:"external_versions,omitempty"`
 	// Tenant names the column holding the row's tenant ("" without one).
 	Tenant string `json:"tenant,omitempty"`
 	// TenantSetting is the session variable row-level security reads the

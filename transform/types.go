@@ -124,7 +124,7 @@ func parseType(s string) (colType, error) {
 }
 
 const supportedTypes = "text, varchar(n), boolean, smallint, integer, bigint, numeric, numeric(p,s), " +
-	"real, double precision, timestamptz, timestamp, date, uuid, bytea, jsonb, and arrays of these as T[]"
+	"real, double precision, timestamptz, timestamp, date, uuid, bytea, jsonb, json, inet, cidr, macaddr, macaddr8, and arrays of these as T[]"
 
 // String returns the canonical DDL spelling.
 func (t colType) String() string {
