@@ -64,7 +64,7 @@ type Guard struct {
 	tenantMerge   []string
 	stagedTenants string
 	knownTenants  string
-	older    string   // stages the keys of rows older than $1, $2, $3
+	older         string // stages the keys of rows older than $1, $2, $3
 	// The delete merge of the staged keys: child rows, root rows,
 	// tombstones.
 	delete      []string
