@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -30,10 +31,40 @@ func TargetConns(cfg *config.Config, snapshotParallelism int) int {
 // conns connections (0: pgxpool's default) and checks that it answers: the
 // one way every command reaches the target.
 func OpenTarget(ctx context.Context, url string, conns int) (*pgxpool.Pool, error) {
+	return openPool(ctx, url, conns, false)
+}
+
+// OpenWriter is OpenTarget for a process that writes cfg's tables (a
+// snapshot or resync): its connections carry target.disable_triggers.
+func OpenWriter(ctx context.Context, cfg *config.Config, conns int) (*pgxpool.Pool, error) {
+	return openPool(ctx, cfg.Target.URL, conns, cfg.Target.DisableTriggers)
+}
+
+// replicaRole is the session setting of target.disable_triggers: ordinary
+// triggers and foreign-key checks do not fire for the session's writes.
+const replicaRole = "session_replication_role"
+
+// writerConfig sets the connection parameters of a writing pool.
+func writerConfig(pcfg *pgxpool.Config, disableTriggers bool) {
+	if disableTriggers {
+		pcfg.ConnConfig.RuntimeParams[replicaRole] = "replica"
+	}
+}
+
+// triggerHint explains a refused target.disable_triggers.
+func triggerHint(err error, disableTriggers bool) error {
+	if disableTriggers && err != nil && strings.Contains(err.Error(), replicaRole) {
+		return fmt.Errorf("%w (target.disable_triggers needs a superuser, or: GRANT SET ON PARAMETER %s TO <role>)", err, replicaRole)
+	}
+	return err
+}
+
+func openPool(ctx context.Context, url string, conns int, disableTriggers bool) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("target url: %w", redact.Error(err))
 	}
+	writerConfig(pcfg, disableTriggers)
 	if conns > 0 {
 		pcfg.MaxConns = int32(conns)
 	}
@@ -43,7 +74,7 @@ func OpenTarget(ctx context.Context, url string, conns int) (*pgxpool.Pool, erro
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("target: %w", redact.Error(err))
+		return nil, fmt.Errorf("target: %w", triggerHint(redact.Error(err), disableTriggers))
 	}
 	return pool, nil
 }
@@ -89,6 +120,7 @@ func openTarget(ctx context.Context, cfg *config.Config, mappings []*transform.M
 		return nil, fmt.Errorf("target url: %w", redact.Error(err))
 	}
 	pcfg.MaxConns = int32(TargetConns(cfg, snapshotParallelism))
+	writerConfig(pcfg, cfg.Target.DisableTriggers)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("target: %w", err)
@@ -114,7 +146,7 @@ func openTarget(ctx context.Context, cfg *config.Config, mappings []*transform.M
 	}
 	if err != nil {
 		pool.Close()
-		return nil, err
+		return nil, triggerHint(err, cfg.Target.DisableTriggers)
 	}
 	return pool, nil
 }

@@ -140,7 +140,7 @@ func (o *snapshotFlags) open(ctx context.Context, stderr io.Writer) (*snapshotEn
 		return nil, err
 	}
 	e.closer = append(e.closer, func() { replicator.CloseSource(client) })
-	pool, err := replicator.OpenTarget(ctx, cfg.Target.URL, replicator.TargetConns(cfg, e.scfg.Parallelism))
+	pool, err := replicator.OpenWriter(ctx, cfg, replicator.TargetConns(cfg, e.scfg.Parallelism))
 	if err != nil {
 		return nil, err
 	}

@@ -97,6 +97,11 @@ type TargetConfig struct {
 	URL string `yaml:"url"`
 	// MaxConns bounds the connection pool (default DefaultMaxConns).
 	MaxConns int `yaml:"max_conns"`
+	// DisableTriggers makes the replicator's writes skip the target's
+	// ordinary triggers and foreign-key checks: its connections run with
+	// session_replication_role = replica (superuser, or GRANT SET ON
+	// PARAMETER session_replication_role).
+	DisableTriggers bool `yaml:"disable_triggers"`
 }
 
 // ApplyConfig tunes the sink.
