@@ -104,6 +104,11 @@ func (c *collection) apply(ctx context.Context, msgs []message) error {
 			continue
 		}
 		class, reason := classify(err)
+		if class == classFatal && c.ts.setting != "" && rlsViolation(err) {
+			// Under a tenant setting one row can fail its tenant's policy
+			// (a document that moved to another tenant): that event's fault.
+			class = classEvent
+		}
 		switch class {
 		case classRetry:
 			c.m.retries.WithLabelValues(c.cfg.Namespace, reason).Inc()

@@ -171,7 +171,8 @@ ALTER TABLE vuln.advisory_aliases FORCE ROW LEVEL SECURITY;
 CREATE POLICY advisory_aliases_tenant_isolation ON vuln.advisory_aliases USING (tenant_id = current_setting('app.tenant_id'));
 CREATE ROLE %[1]s LOGIN PASSWORD 'writer' NOSUPERUSER NOBYPASSRLS;
 GRANT USAGE ON SCHEMA vuln, replicator TO %[1]s;
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA vuln, replicator TO %[1]s;`
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA vuln, replicator TO %[1]s;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA replicator TO %[1]s;`
 
 const refMapping = `
 source: shop.items
@@ -352,6 +353,25 @@ FROM vuln.advisories a LEFT JOIN vuln.advisory_aliases x ON x.advisory_id = a.id
 	want = fmt.Sprintf("CVE-2 t2 %s 1 [%s]\nCVE-3 t2 %s 1 [%s]", a2, alias(a2, "X", "t2"), a3, alias(a3, "Z", "t2"))
 	if got := state(); got != want {
 		t.Fatalf("after the deletes:\n%s\nwant\n%s", got, want)
+	}
+	if mode == "table+rls" {
+		// A document that moves to another tenant fails under the policy:
+		// a dead letter, and the rest of the batch applies.
+		seq = uint64(len(batch)) + 3
+		if err := c.apply(ctx, []message{msg(13, "update", "a3", doc("a3", "t1", "CVE-3", "low", "Z")),
+			msg(13, "update", "a2", doc("a2", "t2", "CVE-2", "low", "X"))}); err != nil {
+			t.Fatal(err)
+		}
+		var dl string
+		if err := admin.QueryRow(ctx, `SELECT string_agg(sqlstate || ' ' || document_key, ',') FROM replicator.dead_letters`).Scan(&dl); err != nil || !strings.Contains(dl, "42501") || !strings.Contains(dl, "a3") {
+			t.Fatalf("dead letters %q (%v), want the tenant move of a3 (42501)", dl, err)
+		}
+		if got := state(); got != want {
+			t.Fatalf("after the tenant move:\n%s\nwant\n%s", got, want)
+		}
+		if _, err := admin.Exec(ctx, "TRUNCATE replicator.dead_letters"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var tombs int
 	if err := admin.QueryRow(ctx, `SELECT count(*) FROM replicator.tombstones`).Scan(&tombs); err != nil || tombs != 2 {

@@ -2,9 +2,12 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mongopg/replicator/transform"
 )
@@ -107,4 +110,12 @@ func deleteTenants(ctx context.Context, tx pgx.Tx, ts *tableSet, rels *relations
 		return nil, fmt.Errorf("find the tenants of deleted rows of %s: %w", ts.root.def.Name, err)
 	}
 	return out, nil
+}
+
+// rlsViolation reports whether err is a row-level security policy
+// violation (SQLSTATE 42501 with PostgreSQL's policy message), as opposed
+// to a missing privilege, which has the same SQLSTATE.
+func rlsViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42501" && strings.Contains(pgErr.Message, "row-level security policy")
 }
