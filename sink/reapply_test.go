@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -456,4 +457,58 @@ func copyRows(t *testing.T, defs []transform.TableDef, muts ...transform.Mutatio
 		}
 	}
 	return out
+}
+
+// TestExternalVersionsRootOnly: a collection without child tables keeps
+// its versions apart too: the guard holds, a replay writes nothing, a
+// delete removes the version row and leaves a tombstone.
+func TestExternalVersionsRootOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	ctx := context.Background()
+	pool := testDB(t, testenv.PostgresURL(t))
+	if _, err := pool.Exec(ctx, `CREATE SCHEMA bench; CREATE TABLE bench.items (
+    id text PRIMARY KEY, tenant uuid NOT NULL, n integer, created timestamptz, payload text)`); err != nil {
+		t.Fatal(err)
+	}
+	tables := benchTables()
+	tables[0].ExternalVersions = true
+	for _, threshold := range []int{0, 1} {
+		c := newTestCollection(t, pool, threshold, func(col *Collection) { col.Tables = tables })
+		if _, err := pool.Exec(ctx, `TRUNCATE bench.items, replicator.row_versions, replicator.tombstones; UPDATE replicator.apply_checkpoints SET stream_seq = 0`); err != nil {
+			t.Fatal(err)
+		}
+		rewind(t, pool, c)
+		row := func(id string, n int) transform.Mutation {
+			return transform.Mutation{Table: "bench.items", Op: transform.OpUpsert, Key: []transform.Value{transform.Text(id)},
+				Values: []transform.Value{transform.Text(id), transform.Text(tenant), transform.Text(strconv.Itoa(n)), transform.Null, transform.Null}}
+		}
+		del := transform.Mutation{Table: "bench.items", Op: transform.OpDelete, Key: []transform.Value{transform.Text("b")}}
+		batch := []message{change(1, 10, row("a", 1)), change(2, 10, row("b", 1)), change(3, 12, row("a", 3)),
+			change(4, 11, row("a", 2)), change(5, 13, del), change(6, 12, row("b", 9))}
+		if err := c.apply(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		state := func() string {
+			var s string
+			if err := pool.QueryRow(ctx, `SELECT coalesce(string_agg(id || '=' || n, ','), '') || ' | ' ||
+  (SELECT string_agg(key[1] || '@' || cluster_ts || '.' || cluster_inc || '.' || seq, ',' ORDER BY key) FROM replicator.row_versions) || ' | ' ||
+  (SELECT string_agg(key[1] || '@' || cluster_ts, ',') FROM replicator.tombstones) FROM bench.items`).Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		if got, want := state(), "a=3 | a@12.1.3 | b@13"; got != want {
+			t.Fatalf("threshold %d: state %q, want %q", threshold, got, want)
+		}
+		stamps := rowStamps(t, pool, "bench.items", "replicator.row_versions")
+		rewind(t, pool, c)
+		if err := c.apply(ctx, redecode(batch)); err != nil {
+			t.Fatal(err)
+		}
+		if got := rowStamps(t, pool, "bench.items", "replicator.row_versions"); got != stamps {
+			t.Fatalf("threshold %d: the replay wrote:\n%s\nwant\n%s", threshold, got, stamps)
+		}
+	}
 }

@@ -36,10 +36,10 @@ func upsertRootExternal(ts *tableSet, from string) string {
 	fmt.Fprintf(&b, `v AS (INSERT INTO %[1]s AS rv (table_name, key, tenant, cluster_ts, cluster_inc, seq)
 SELECT %[2]s, %[3]s, %[4]s, s.v_ts, s.v_inc, s.v_seq FROM s WHERE NOT EXISTS (SELECT 1 FROM %[5]s tb WHERE %[6]s AND %[7]s > %[8]s)
 ON CONFLICT (table_name, key) DO UPDATE SET tenant = EXCLUDED.tenant, cluster_ts = EXCLUDED.cluster_ts, cluster_inc = EXCLUDED.cluster_inc, seq = EXCLUDED.seq
-WHERE %[9]s < (EXCLUDED.cluster_ts, EXCLUDED.cluster_inc, EXCLUDED.seq) RETURNING rv.key), `,
+WHERE %[9]s < (EXCLUDED.cluster_ts, EXCLUDED.cluster_inc, EXCLUDED.seq) RETURNING rv.key) `,
 		rowVersions, quoteLiteral(root.def.Name), tombstoneKey(root), tenant, tombstones, tombstoneOf(root), verTB, verS, verRV)
 	if ts.applied != nil {
-		b.WriteString("w AS (")
+		b.WriteString(", w AS (")
 	}
 	sel := make([]string, len(root.cols))
 	for i := range root.cols {
