@@ -67,7 +67,11 @@ type Beginner interface {
 }
 
 // Migrate creates or upgrades the metadata schema to the newest embedded
-// version.
+// version. On a schema that is already current it only reads
+// replicator.schema_migrations (USAGE on the schema, SELECT on that table):
+// no statement needs CREATE, so a role that may not create anything can run
+// it. Creating the schema needs CREATE on the database, and applying a
+// migration CREATE on the schema (and ownership of the tables it alters).
 func Migrate(ctx context.Context, db Beginner) error {
 	_, err := Upgrade(ctx, db)
 	return err
@@ -89,13 +93,8 @@ func Upgrade(ctx context.Context, db Beginner) ([]int, error) {
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey); err != nil {
 		return nil, fmt.Errorf("migrate: lock: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+Schema+`;
-CREATE TABLE IF NOT EXISTS `+Schema+`.schema_migrations (
-    version    integer     PRIMARY KEY,
-    name       text        NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-)`); err != nil {
-		return nil, fmt.Errorf("migrate: create schema: %w", err)
+	if err := createVersionTable(ctx, tx); err != nil {
+		return nil, err
 	}
 	applied, err := appliedVersions(ctx, tx)
 	if err != nil {
@@ -127,6 +126,34 @@ CREATE TABLE IF NOT EXISTS `+Schema+`.schema_migrations (
 		return nil, fmt.Errorf("migrate: commit: %w", err)
 	}
 	return done, nil
+}
+
+// createVersionTable creates the schema and its version table if they are
+// missing, and issues no statement for what exists: CREATE … IF NOT EXISTS
+// checks the CREATE privilege before it looks whether the object exists.
+// The caller holds the migration lock, so nothing appears in between.
+func createVersionTable(ctx context.Context, tx pgx.Tx) error {
+	var schema, table bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1),
+       EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = $1 AND c.relname = 'schema_migrations')`, Schema).Scan(&schema, &table); err != nil {
+		return fmt.Errorf("migrate: look for schema %s: %w", Schema, err)
+	}
+	if !schema {
+		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+Schema); err != nil {
+			return fmt.Errorf("migrate: create schema: %w", err)
+		}
+	}
+	if !table {
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+Schema+`.schema_migrations (
+    version    integer     PRIMARY KEY,
+    name       text        NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)`); err != nil {
+			return fmt.Errorf("migrate: create version table: %w", err)
+		}
+	}
+	return nil
 }
 
 func appliedVersions(ctx context.Context, tx pgx.Tx) (map[int]bool, error) {

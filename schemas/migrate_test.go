@@ -2,8 +2,14 @@ package schemas
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mongopg/replicator/internal/testenv"
 )
@@ -115,4 +121,83 @@ func TestCurrentOnEmptyDatabase(t *testing.T) {
 	if err != nil || v != 0 {
 		t.Fatalf("Current on an empty database: %d, %v", v, err)
 	}
+}
+
+// TestMigrateCurrentNeedsNoCreate: a role that may read the version table
+// but create nothing (no CREATE on the database, none on the schema)
+// migrates a database whose metadata schema is already current.
+func TestMigrateCurrentNeedsNoCreate(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.PostgresURL(t)
+	admin := testenv.Pool(t, url)
+	if err := Migrate(ctx, admin); err != nil {
+		t.Fatal(err)
+	}
+	pool := limitedRole(t, admin, url, `GRANT USAGE ON SCHEMA replicator TO %[1]s;
+GRANT SELECT ON replicator.schema_migrations TO %[1]s`)
+	var create bool
+	if err := pool.QueryRow(ctx, `SELECT has_database_privilege(current_database(), 'CREATE') OR has_schema_privilege('replicator', 'CREATE')`).Scan(&create); err != nil || create {
+		t.Fatalf("the role may create: %v, %v", create, err)
+	}
+	applied, err := Upgrade(ctx, pool)
+	if err != nil {
+		t.Fatalf("migrating a current schema without CREATE: %v", err)
+	}
+	if len(applied) != 0 {
+		t.Errorf("applied %v to a current schema", applied)
+	}
+
+	// A pending migration still needs CREATE, and says so.
+	if _, err := admin.Exec(ctx, `DELETE FROM replicator.schema_migrations WHERE version = (SELECT max(version) FROM replicator.schema_migrations)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Upgrade(ctx, pool); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("a pending migration without CREATE: %v", err)
+	}
+}
+
+// TestMigrateIntoPreparedSchema: an administrator creates the schema and
+// grants CREATE on it; a role without CREATE on the database migrates.
+func TestMigrateIntoPreparedSchema(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.PostgresURL(t)
+	admin := testenv.Pool(t, url)
+	if _, err := admin.Exec(ctx, `CREATE SCHEMA replicator`); err != nil {
+		t.Fatal(err)
+	}
+	pool := limitedRole(t, admin, url, `GRANT USAGE, CREATE ON SCHEMA replicator TO %[1]s`)
+	if err := Migrate(ctx, pool); err != nil {
+		t.Fatalf("migrating into a prepared schema without CREATE on the database: %v", err)
+	}
+	if err := Migrate(ctx, pool); err != nil {
+		t.Fatalf("again: %v", err)
+	}
+}
+
+// limitedRole creates a login role that may do only what grants (a format
+// with the role's name as %[1]s) allow, on a database where PUBLIC may
+// create nothing, and returns a pool connected as that role.
+func limitedRole(t *testing.T, admin *pgxpool.Pool, url, grants string) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := "migrate_" + strconv.Itoa(os.Getpid()) + "_" + strings.ToLower(strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
+	if _, err := admin.Exec(ctx, `CREATE ROLE `+role+` LOGIN;
+REVOKE CREATE, TEMP ON DATABASE `+pcfg.ConnConfig.Database+` FROM PUBLIC;
+`+fmt.Sprintf(grants, role)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = admin.Exec(context.Background(), `DROP OWNED BY `+role+`; DROP ROLE `+role)
+	})
+	pcfg.ConnConfig.User = role
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }

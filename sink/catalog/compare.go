@@ -3,10 +3,12 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/mongopg/replicator/schemas"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -15,160 +17,207 @@ type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// Problem is one difference between a mapped table and the database.
+// Severity says whether a Problem stops the replicator.
+type Severity uint8
+
+const (
+	// Error: writes to the table will fail (the zero value).
+	Error Severity = iota
+	// Warning: writes work, but some rows may be dead-lettered or changed
+	// by the database on the way in.
+	Warning
+)
+
+func (s Severity) String() string {
+	if s == Warning {
+		return "warning"
+	}
+	return "error"
+}
+
+// Problem is one difference between a mapped table and the database, or
+// one thing the connecting role lacks, with its fix in Msg.
 type Problem struct {
-	// Table is "schema.table"; Column is "" for table-level problems.
-	Table  string
-	Column string
-	Msg    string
+	// Table is "schema.table", "schema" for a problem with a whole schema,
+	// or "" for one with the database; Column is "" for table-level
+	// problems.
+	Table    string
+	Column   string
+	Severity Severity
+	Msg      string
 }
 
+// String is "table.column: msg", with "warning: " before the message of a
+// warning.
 func (p Problem) String() string {
-	if p.Column == "" {
-		return p.Table + ": " + p.Msg
+	var b strings.Builder
+	switch {
+	case p.Table == "":
+	case p.Column == "":
+		b.WriteString(p.Table + ": ")
+	default:
+		b.WriteString(p.Table + "." + p.Column + ": ")
 	}
-	return p.Table + "." + p.Column + ": " + p.Msg
+	if p.Severity == Warning {
+		b.WriteString("warning: ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
 }
 
-type column struct {
-	typ        string
-	notNull    bool
-	hasDefault bool
+// Errors returns the problems of severity Error, in order.
+func Errors(ps []Problem) []Problem {
+	var out []Problem
+	for _, p := range ps {
+		if p.Severity == Error {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
-type table struct {
-	cols  map[string]column
-	order []string
-	pk    []string
-}
-
-const columnsSQL = `
-SELECT n.nspname || '.' || c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
-       a.attnotnull, a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> ''
-FROM pg_catalog.pg_attribute a
-JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
-  AND n.nspname || '.' || c.relname = ANY($1)
-ORDER BY 1, a.attnum`
-
-const primaryKeysSQL = `
-SELECT n.nspname || '.' || c.relname, array_agg(a.attname::text ORDER BY k.ord)
-FROM pg_catalog.pg_index i
-JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
-WHERE i.indisprimary AND n.nspname || '.' || c.relname = ANY($1)
-GROUP BY 1`
-
-// load reads the columns and primary keys of the named tables.
-func load(ctx context.Context, db Querier, names []string) (map[string]*table, error) {
-	out := map[string]*table{}
-	rows, err := db.Query(ctx, columnsSQL, names)
-	if err != nil {
-		return nil, fmt.Errorf("read catalog columns: %w", err)
-	}
-	for rows.Next() {
-		var name, col string
-		var c column
-		if err := rows.Scan(&name, &col, &c.typ, &c.notNull, &c.hasDefault); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read catalog columns: %w", err)
-		}
-		t := out[name]
-		if t == nil {
-			t = &table{cols: map[string]column{}}
-			out[name] = t
-		}
-		t.cols[col] = c
-		t.order = append(t.order, col)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read catalog columns: %w", err)
-	}
-	rows, err = db.Query(ctx, primaryKeysSQL, names)
-	if err != nil {
-		return nil, fmt.Errorf("read catalog primary keys: %w", err)
-	}
-	for rows.Next() {
-		var name string
-		var pk []string
-		if err := rows.Scan(&name, &pk); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read catalog primary keys: %w", err)
-		}
-		if t := out[name]; t != nil {
-			t.pk = pk
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read catalog primary keys: %w", err)
-	}
-	return out, nil
-}
-
-// Compare checks every table against the database and returns all
-// problems, in table and column order. An error means the catalog could
-// not be read.
+// Compare checks every table against the database and what the connecting
+// role may do there, and returns all problems: per table in the order of
+// tables, errors before warnings, then those of the database and of the
+// metadata schema. An error means the catalog could not be read.
 func Compare(ctx context.Context, db Querier, tables []transform.TableDef) ([]Problem, error) {
-	names := make([]string, len(tables))
-	for i, t := range tables {
-		names[i] = t.Name
+	names := make([]string, 0, len(tables)+len(metadataTables))
+	schemaSet := map[string]bool{schemas.Schema: true}
+	schemaNames := []string{schemas.Schema}
+	var idents []string
+	for _, t := range tables {
+		names = append(names, t.Name)
+		s, rel, _ := strings.Cut(t.Name, ".")
+		idents = append(idents, s, rel)
+		if !schemaSet[s] {
+			schemaSet[s] = true
+			schemaNames = append(schemaNames, s)
+		}
+		for _, c := range t.Columns {
+			idents = append(idents, c.Name)
+		}
 	}
-	live, err := load(ctx, db, names)
+	for _, m := range metadataTables {
+		names = append(names, schemas.Schema+"."+m.name)
+	}
+	idents = append(idents, schemas.Schema)
+	live, err := load(ctx, db, names, schemaNames, idents)
 	if err != nil {
 		return nil, err
 	}
 	var ps []Problem
+	usageReported := map[string]bool{}
 	for _, def := range tables {
-		ps = append(ps, compareTable(def, live[def.Name])...)
+		c := &check{def: def, live: live, t: live.tables[def.Name], all: tables}
+		c.columns()
+		if c.t != nil {
+			c.key()
+			c.privileges(usageReported)
+			c.rowSecurity()
+			c.uniques()
+			c.checks()
+			c.foreignKeys()
+			c.rootKeyIndex()
+			c.triggers()
+		}
+		slices.SortStableFunc(c.ps, func(a, b Problem) int { return int(a.Severity) - int(b.Severity) })
+		ps = append(ps, c.ps...)
 	}
-	return ps, nil
+	ps = append(ps, databaseProblems(live)...)
+	meta, err := metadataProblems(ctx, db, live)
+	if err != nil {
+		return nil, err
+	}
+	return append(ps, meta...), nil
 }
 
-func compareTable(def transform.TableDef, t *table) []Problem {
-	var ps []Problem
-	add := func(col, format string, args ...any) {
-		ps = append(ps, Problem{Table: def.Name, Column: col, Msg: fmt.Sprintf(format, args...)})
+// check collects the problems of one mapped table.
+type check struct {
+	def  transform.TableDef
+	live *catalog
+	t    *table // nil when the table does not exist
+	all  []transform.TableDef
+	ps   []Problem
+}
+
+func (c *check) add(sev Severity, col, format string, args ...any) {
+	c.ps = append(c.ps, Problem{Table: c.def.Name, Column: col, Severity: sev, Msg: fmt.Sprintf(format, args...)})
+}
+
+// mapped reports whether the mapping writes column name.
+func (c *check) mapped(name string) bool {
+	for _, col := range c.def.Columns {
+		if col.Name == name {
+			return true
+		}
 	}
-	if t == nil {
-		add("", "table does not exist (create it with: replicator schema)")
-		return ps
+	return c.def.Root == "" && strings.HasPrefix(name, "_cdc_") && slices.ContainsFunc(transform.VersionColumns(),
+		func(v transform.ColumnDef) bool { return v.Name == name })
+}
+
+// list quotes columns for SQL, comma-separated.
+func (c *check) list(cols []string) string {
+	q := make([]string, len(cols))
+	for i, col := range cols {
+		q[i] = c.live.ident(col)
 	}
-	want := append([]transform.ColumnDef(nil), def.Columns...)
-	if def.Root == "" {
+	return strings.Join(q, ", ")
+}
+
+// columns checks the mapped columns and the columns the mapping leaves out.
+func (c *check) columns() {
+	if c.t == nil {
+		c.add(Error, "", "table does not exist (create it with: replicator schema)%s", c.createHint())
+		return
+	}
+	want := append([]transform.ColumnDef(nil), c.def.Columns...)
+	if c.def.Root == "" {
 		want = append(want, transform.VersionColumns()...)
 	}
 	mapped := map[string]bool{}
-	for _, c := range want {
-		mapped[c.Name] = true
-		have, ok := t.cols[c.Name]
+	for _, w := range want {
+		mapped[w.Name] = true
+		have, ok := c.t.cols[w.Name]
 		if !ok {
-			if strings.HasPrefix(c.Name, "_cdc_") {
-				add(c.Name, "hidden version column is missing (%s %s NOT NULL)", c.Name, c.Type)
+			if strings.HasPrefix(w.Name, "_cdc_") {
+				c.add(Error, w.Name, "hidden version column is missing (%s %s NOT NULL)", w.Name, w.Type)
 			} else {
-				add(c.Name, "column does not exist (want %s)", c.Type)
+				c.add(Error, w.Name, "column does not exist (want %s)", w.Type)
 			}
 			continue
 		}
-		if !transform.TypeAccepts(have.typ, c.Type) {
-			add(c.Name, "type %s cannot hold the mapped %s values", have.typ, c.Type)
+		if have.generated != "" {
+			c.add(Error, w.Name, "column is GENERATED ALWAYS AS (%s) and cannot be written: remove it from the mapping", have.generated)
+			continue
 		}
-		if have.notNull && !c.NotNull && !have.hasDefault {
-			add(c.Name, "column is NOT NULL but the mapping may write NULL (mark it required or drop NOT NULL)")
+		if have.identity == 'a' {
+			c.add(Error, w.Name, "column is GENERATED ALWAYS AS IDENTITY, so an INSERT that writes it is refused (428C9): remove it from the mapping, or ALTER TABLE %s ALTER %s SET GENERATED BY DEFAULT",
+				c.t.quoted, c.live.ident(w.Name))
+		}
+		if !transform.TypeAccepts(have.typ, w.Type) {
+			c.add(Error, w.Name, "type %s cannot hold the mapped %s values", have.typ, w.Type)
+		}
+		if have.notNull && !w.NotNull && !have.hasDefault {
+			c.add(Error, w.Name, "column is NOT NULL but the mapping may write NULL (mark it required or drop NOT NULL)")
 		}
 	}
-	for _, name := range t.order {
-		if c := t.cols[name]; !mapped[name] && c.notNull && !c.hasDefault {
-			add(name, "column is NOT NULL without a default and the mapping never writes it")
+	for _, name := range c.t.order {
+		if k := c.t.cols[name]; !mapped[name] && k.notNull && !k.hasDefault {
+			c.add(Error, name, "column is NOT NULL without a default and the mapping never writes it")
 		}
 	}
+}
+
+// createHint says, for a missing table, when the role may not create it.
+func (c *check) createHint() string {
+	s, _, _ := strings.Cut(c.def.Name, ".")
+	ns := c.live.schemas[s]
+	r := c.live.role
 	switch {
-	case len(t.pk) == 0:
-		add("", "no primary key (want PRIMARY KEY (%s))", strings.Join(def.Key, ", "))
-	case strings.Join(t.pk, ",") != strings.Join(def.Key, ","):
-		add("", "primary key is (%s), want (%s)", strings.Join(t.pk, ", "), strings.Join(def.Key, ", "))
+	case !ns.exists && !r.createDB:
+		return fmt.Sprintf("; schema %s does not exist either and the role %s may not create it: GRANT CREATE ON DATABASE %s TO %s", s, r.name, r.dbQuoted, r.quoted)
+	case ns.exists && !ns.create:
+		return fmt.Sprintf("; the role %s may not create it: GRANT CREATE ON SCHEMA %s TO %s", r.name, c.live.ident(s), r.quoted)
 	}
-	return ps
+	return ""
 }
