@@ -151,7 +151,7 @@ func (c *check) mapped(name string) bool {
 			return true
 		}
 	}
-	return c.def.Root == "" && strings.HasPrefix(name, "_cdc_") && slices.ContainsFunc(transform.VersionColumns(),
+	return c.def.Root == "" && !c.def.ExternalVersions && strings.HasPrefix(name, "_cdc_") && slices.ContainsFunc(transform.VersionColumns(),
 		func(v transform.ColumnDef) bool { return v.Name == name })
 }
 
@@ -171,7 +171,8 @@ func (c *check) columns() {
 		return
 	}
 	want := append([]transform.ColumnDef(nil), c.def.Columns...)
-	if c.def.Root == "" {
+	if c.def.Root == "" && !c.def.ExternalVersions {
+		// (With versions: table they live in replicator.row_versions.)
 		want = append(want, transform.VersionColumns()...)
 	}
 	mapped := map[string]bool{}

@@ -179,3 +179,37 @@ ALTER TABLE vuln.advisory_affected DROP CONSTRAINT advisory_affected_pkey, ADD C
 		})
 	}
 }
+
+// TestExternalVersionsNeedNoColumns: with versions: table the root table
+// needs no _cdc_* columns; with the default it does.
+func TestExternalVersionsNeedNoColumns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	ctx := context.Background()
+	pool := testenv.Postgres(t)
+	if _, err := pool.Exec(ctx, `CREATE SCHEMA app; CREATE TABLE app.plain (id text PRIMARY KEY, n integer)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, versions := range []string{"columns", "table"} {
+		m, err := transform.Compile(transform.CollectionConfig{Source: "app.plain", Table: "app.plain", Versions: versions,
+			Columns: transform.Columns{{Name: "id", ColumnConfig: transform.ColumnConfig{Path: "_id", Type: "text"}},
+				{Name: "n", ColumnConfig: transform.ColumnConfig{Path: "n", Type: "integer"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, err := Compare(ctx, pool, m.Tables())
+		if err != nil {
+			t.Fatal(err)
+		}
+		hidden := 0
+		for _, p := range Errors(ps) {
+			if strings.Contains(p.Msg, "hidden version column") {
+				hidden++
+			}
+		}
+		if want := map[string]int{"columns": 3, "table": 0}[versions]; hidden != want {
+			t.Errorf("versions: %s: %d hidden-column problems, want %d: %v", versions, hidden, want, ps)
+		}
+	}
+}
