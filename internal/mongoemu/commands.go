@@ -86,8 +86,9 @@ func commandTable() map[string]handler {
 		"abortTransaction":               cmdAbortTransaction,
 		"configureFailPoint":             cmdConfigureFailPoint,
 		"logout":                         cmdOK,
-		"saslStart":                      cmdAuthUnsupported,
-		"authenticate":                   cmdAuthUnsupported,
+		"saslStart":                      cmdSaslStart,
+		"saslContinue":                   cmdSaslContinue,
+		"authenticate":                   cmdAuthenticate,
 		"setFeatureCompatibilityVersion": cmdOK,
 		"getDefaultRWConcern":            cmdGetDefaultRWConcern,
 		"listCommands":                   cmdListCommands,
@@ -97,10 +98,6 @@ func commandTable() map[string]handler {
 func init() { commands = commandTable() }
 
 func cmdOK(*cmdCtx) (*Doc, error) { return docOf("ok", 1.0), nil }
-
-func cmdAuthUnsupported(*cmdCtx) (*Doc, error) {
-	return nil, newErr(18, "Authentication is not supported by this server")
-}
 
 // handle runs one request and returns the reply body.
 func (c *conn) handle(m *message) (*Doc, error) {
@@ -144,6 +141,9 @@ func (c *conn) dispatch(x *cmdCtx) (reply *Doc, err error) {
 	h, ok := commands[x.name]
 	if !ok {
 		return nil, newErr(codeCommandNotFound, "no such command: '%s'", x.name)
+	}
+	if err := x.requireAuth(); err != nil {
+		return nil, err
 	}
 	if x.body.Get("txnNumber").exists() && !x.body.Get("autocommit").exists() {
 		x.retryable = true

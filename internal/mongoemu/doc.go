@@ -50,10 +50,17 @@
 //     applied atomically at commit. Their events share one cluster time and
 //     carry lsid and txnNumber. Retryable-write fields are also accepted.
 //   - failCommand and failGetMoreAfterCursorCheckout fail points.
+//   - Authentication, with Options.Users: SCRAM-SHA-256 users of the admin
+//     database, AuthenticationFailed (18) for wrong credentials and
+//     Unauthorized (13) for commands before authentication, as mongod
+//     --auth (auth.go). TLS, with Options.TLS: the listener accepts only
+//     TLS connections (mongod's requireTLS).
 //
 // # Not implemented
 //
-// Authentication, TLS, compression, sharding and mongos. Snapshot isolation
+// Other authentication mechanisms (SCRAM-SHA-1, X.509, LDAP, Kerberos),
+// roles and privileges, client certificates unless Options.TLS asks for
+// them, compression, sharding and mongos. Snapshot isolation
 // and write-conflict detection between transactions (the last committer
 // wins). Idempotent retry of retryable writes. Collation. Geo, text and
 // $where queries. Positional projection ("a.$"). The aggregation stages

@@ -63,6 +63,7 @@ var codeNames = map[int32]string{
 	9:     "FailedToParse",
 	11:    "UserNotFound",
 	13:    "Unauthorized",
+	18:    "AuthenticationFailed",
 	14:    "TypeMismatch",
 	20:    "IllegalOperation",
 	24:    "LockTimeout",

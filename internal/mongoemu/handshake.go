@@ -79,6 +79,7 @@ func cmdHello(x *cmdCtx) (*Doc, error) {
 	if x.body.Get("helloOk").boolean() {
 		d.Append("helloOk", vBool(true))
 	}
+	x.saslMechs(d)
 	d.Append("maxBsonObjectSize", vInt32(maxBSONSize))
 	d.Append("maxMessageSizeBytes", vInt32(maxMessageSize))
 	d.Append("maxWriteBatchSize", vInt32(maxWriteBatch))

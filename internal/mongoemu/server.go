@@ -2,6 +2,7 @@ package mongoemu
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/xdg-go/scram"
 )
 
 // Options configures a Server.
@@ -33,6 +36,13 @@ type Options struct {
 	// primary whose clock is off would report them. Tests of lag under
 	// clock skew set it.
 	ClockOffset time.Duration
+	// Users, when not empty, makes the server require authentication, as
+	// mongod --auth does: user name → password of users of the admin
+	// database, who authenticate with SCRAM-SHA-256 (auth.go).
+	Users map[string]string
+	// TLS, when set, makes the server accept only TLS connections with this
+	// configuration (mongod's tlsMode requireTLS); URI then has tls=true.
+	TLS *tls.Config
 }
 
 // StandaloneOplogMaxBytes is the OplogMaxBytes of the standalone server
@@ -74,6 +84,8 @@ type Server struct {
 	sessions *sessionRegistry
 	fail     *failpoints
 	started  time.Time
+	// scram authenticates Options.Users; nil when there are none.
+	scram *scram.Server
 }
 
 // New returns a Server that is not yet listening.
@@ -104,9 +116,19 @@ func New(opts Options) *Server {
 // Listen binds addr (for example "127.0.0.1:0") and serves connections in
 // background goroutines until Close.
 func (s *Server) Listen(addr string) error {
+	if len(s.opts.Users) > 0 && s.scram == nil {
+		sc, err := newSCRAM(s.opts.Users)
+		if err != nil {
+			return err
+		}
+		s.scram = sc
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("mongoemu: listen: %w", err)
+	}
+	if s.opts.TLS != nil {
+		ln = tls.NewListener(ln, s.opts.TLS)
 	}
 	s.ln = ln
 	s.addr = ln.Addr().String()
@@ -122,7 +144,11 @@ func (s *Server) Addr() string { return s.addr }
 
 // URI returns a connection string for the official drivers.
 func (s *Server) URI() string {
-	return "mongodb://" + s.host + "/?replicaSet=" + s.opts.ReplicaSet
+	uri := "mongodb://" + s.host + "/?replicaSet=" + s.opts.ReplicaSet
+	if s.opts.TLS != nil {
+		uri += "&tls=true"
+	}
+	return uri
 }
 
 // advertisedHost is the member address announced in hello: the bound
@@ -207,6 +233,7 @@ type conn struct {
 	r       *bufio.Reader
 	id      int64
 	appName string
+	auth    authState
 }
 
 // waitIdle blocks for d, until the server closes, or until the client
