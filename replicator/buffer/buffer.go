@@ -100,7 +100,17 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error)
 			opts = append(opts, nats.ClientCert(cfg.CertFile, cfg.KeyFile))
 		}
 	}
-	nc, err := nats.Connect(url, opts...)
+	// One attempt first, so that a server that refuses this client (its
+	// credentials, TLS or certificate) is named at once; a server not
+	// reachable yet is then waited for, retrying in the background.
+	nc, err := nats.Connect(url, append(opts, nats.RetryOnFailedConnect(false))...)
+	if err != nil {
+		if refused := b.refusal(url, err); refused != nil {
+			b.Close()
+			return nil, fmt.Errorf("buffer: %w", refused)
+		}
+		nc, err = nats.Connect(url, opts...)
+	}
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("buffer: connect %s: %w", redact.String(url), redact.Error(err))

@@ -7,7 +7,11 @@
 // the token it generates in DataDir/nats.token, mode 0600 (auth.go); every
 // client path (Open, Connect, in process or attached) presents it. It
 // provisions the stream and the capture position bucket idempotently
-// (stream.go).
+// (stream.go). A server that refuses this client (credentials, TLS, its
+// certificate) fails Connect at once with a *RefusedError naming the cause
+// and the buffer key to change; one not reachable yet is retried in the
+// background, and errors of a buffer that is not connected name the
+// connection's last error (cause.go, Cause).
 //
 // Invariants:
 //
