@@ -106,8 +106,12 @@ func New(cfg Config, buf *buffer.Buffer, mappings []*transform.Mapping, reg *tra
 // Run captures until ctx ends or the stream stops. On cancellation it stops
 // reading, drains in-flight publishes (bounded by ShutdownTimeout), saves
 // the durable position and returns nil. A stop that needs an operator is a
-// *StopError.
+// *StopError. An error from the source names its cause (SourceError).
 func (c *Capture) Run(ctx context.Context) error {
+	return SourceError(c.cfg.URI, c.run(ctx))
+}
+
+func (c *Capture) run(ctx context.Context) error {
 	client, err := mongo.Connect(options.Client().ApplyURI(c.cfg.URI).SetAppName("replicator-capture"))
 	if err != nil {
 		return fmt.Errorf("capture: connect: %w", redact.Error(err))
@@ -119,12 +123,12 @@ func (c *Capture) Run(ctx context.Context) error {
 	}()
 
 	if err := c.measureSkew(ctx, client); err != nil && ctx.Err() == nil {
-		c.log.Warn("source clock skew not measured; lag assumes the clocks agree until it is", "err", err)
+		c.log.Warn("source clock skew not measured; lag assumes the clocks agree until it is", "err", SourceError(c.cfg.URI, err))
 	}
 
 	lease, err := c.buf.AcquireLease(ctx, c.cfg.Source, c.cfg.LeaseTTL)
 	if err != nil {
-		return fmt.Errorf("capture: %w", err)
+		return err // "capture lease: …"
 	}
 	defer lease.Release(context.Background())
 
@@ -207,7 +211,7 @@ func (c *Capture) start(ctx context.Context, client *mongo.Client, positions *bu
 	}
 	t0, err := ClusterTime(ctx, client)
 	if err != nil {
-		return pos, fmt.Errorf("capture: read the current cluster time: %w", err)
+		return pos, fmt.Errorf("capture: %w", err) // "read cluster time: …"
 	}
 	pos = buffer.Position{ClusterTime: t0}
 	if c.OnFirstStart != nil {

@@ -30,7 +30,12 @@ func ClusterTime(ctx context.Context, client *mongo.Client) (transform.ClusterTi
 	raw, err := client.Database("admin").RunCommand(ctx, cmd).Raw()
 	if err != nil {
 		// Some deployments refuse reads of admin.system.version; any
-		// command returns $clusterTime.
+		// command returns $clusterTime. A source that could not be
+		// reached or refused the login fails the same way again, and its
+		// first error is the one that names why.
+		if !refusedRead(err) {
+			return transform.ClusterTime{}, fmt.Errorf("read cluster time: %w", err)
+		}
 		raw, err = client.Database("admin").RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Raw()
 		if err != nil {
 			return transform.ClusterTime{}, fmt.Errorf("read cluster time: %w", err)
@@ -43,4 +48,12 @@ func ClusterTime(ctx context.Context, client *mongo.Client) (transform.ClusterTi
 		return transform.ClusterTime{T: t, I: i}, nil
 	}
 	return transform.ClusterTime{}, errors.New("read cluster time: the source reports neither operationTime nor $clusterTime (is it a replica set or sharded cluster?)")
+}
+
+// refusedRead reports whether the server answered a read with an error of
+// its own (a missing privilege, say) rather than not being reached or
+// refusing the login.
+func refusedRead(err error) bool {
+	code, _, _, ok := serverError(err)
+	return ok && code != 0 && code != codeAuthenticationFailed
 }

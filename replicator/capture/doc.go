@@ -75,6 +75,14 @@
 // package capture/oplogwindow owns that gauge and warning, and weighs the
 // running snapshot's remaining time through a hook the wiring sets.
 //
+// Errors from the source name their cause (source.go, SourceError): a
+// refused login, a missing privilege, a TLS mismatch or an unreachable
+// member, with the part of source.uri to change, instead of the driver's
+// description of its topology. The wiring and the commands pass their
+// own source errors through it too. A change stream that fails is
+// reopened after a wait that doubles up to 10 seconds and starts over
+// only after a stream that stayed open that long (stream.go, read).
+//
 // T0, the majority-committed cluster time a first start or a snapshot
 // begins at, has one source: ClusterTime (clustertime.go). ResetCapture
 // and PurgeBuffered (reset.go) move a capture position to a new T0 and drop

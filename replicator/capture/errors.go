@@ -13,6 +13,8 @@ const (
 	codeChangeStreamFatal       = 280 // resume token not found (older servers)
 	codeChangeStreamHistoryLost = 286
 	codeInvalidResumeToken      = 260
+	codeUnauthorized            = 13
+	codeAuthenticationFailed    = 18
 )
 
 // ErrStopped is wrapped by every error that stops a stream on purpose and
@@ -63,8 +65,8 @@ func historyLost(err error) bool {
 func permanent(err error) bool {
 	var se mongo.ServerError
 	if errors.As(err, &se) {
-		return se.HasErrorCode(codeInvalidResumeToken) || se.HasErrorCode(13) /* Unauthorized */ ||
-			se.HasErrorCode(18) /* AuthenticationFailed */
+		return se.HasErrorCode(codeInvalidResumeToken) || se.HasErrorCode(codeUnauthorized) ||
+			se.HasErrorCode(codeAuthenticationFailed)
 	}
 	return false
 }

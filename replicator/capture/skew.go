@@ -75,7 +75,7 @@ func (c *Capture) skewLoop(ctx context.Context, client *mongo.Client) error {
 		}
 		if err := c.measureSkew(ctx, client); err != nil {
 			if !failing && ctx.Err() == nil {
-				c.log.Warn("source clock skew not measured; lag uses the last measurement", "err", err)
+				c.log.Warn("source clock skew not measured; lag uses the last measurement", "err", SourceError(c.cfg.URI, err))
 			}
 			failing = true
 			continue

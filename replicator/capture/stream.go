@@ -33,22 +33,37 @@ type reader struct {
 	holdsSynced time.Time
 }
 
+// The waits before reopening a failed change stream: firstReopenWait
+// doubling up to maxReopenWait.
+const (
+	firstReopenWait = 100 * time.Millisecond
+	maxReopenWait   = 10 * time.Second
+)
+
 // read opens the change stream and consumes it, reopening after transient
-// errors from the last position handed to the publisher.
+// errors from the last position handed to the publisher. The wait before
+// a reopen doubles from firstReopenWait to maxReopenWait and starts over
+// only after a stream that stayed open for maxReopenWait. A source that
+// opens the stream and fails its first reads is so reopened ever more
+// slowly, not ten times a second. (Whether the position moved says
+// nothing: an idle stream's position follows the source's clock.)
 func (c *Capture) read(ctx context.Context, client *mongo.Client, pub *buffer.Publisher, start buffer.Position) error {
 	r := &reader{pub: pub, pos: start}
-	backoff := 100 * time.Millisecond
+	backoff := firstReopenWait
 	var series lostSeries
 	for {
 		cs, err := c.open(ctx, client, r.pos)
 		if err == nil {
-			backoff = 100 * time.Millisecond
+			opened := time.Now()
 			c.streaming.Store(true)
 			err = c.consume(ctx, cs, r)
 			c.streaming.Store(false)
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			_ = cs.Close(cctx)
 			cancel()
+			if time.Since(opened) >= maxReopenWait {
+				backoff = firstReopenWait
+			}
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -83,13 +98,15 @@ func (c *Capture) read(ctx context.Context, client *mongo.Client, pub *buffer.Pu
 			return fmt.Errorf("capture: change stream: %w", err)
 		}
 		c.met.restarts.Inc()
-		c.log.Warn("change stream failed; reopening", "err", err, "after", backoff, "token", r.pos.Token)
+		c.log.Warn("change stream failed; reopening", "err", SourceError(c.cfg.URI, err), "after", backoff, "token", r.pos.Token)
+		t := time.NewTimer(backoff)
 		select {
-		case <-time.After(backoff):
+		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
 		}
-		backoff = min(2*backoff, 10*time.Second)
+		backoff = min(2*backoff, maxReopenWait)
 	}
 }
 
