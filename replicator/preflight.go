@@ -84,7 +84,12 @@ func preflightSource(ctx context.Context, cfg *config.Config, mappings []*transf
 		SetName string `bson:"setName"`
 		Msg     string `bson:"msg"`
 	}
+	// The driver's errors, with their cause named (capture.SourceError).
+	named := func(err error) error { return capture.SourceError(cfg.Source.URI, err) }
 	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello); err != nil {
+		if e := named(err); e != err {
+			return []Finding{problem(side, "%v", e)}
+		}
 		return []Finding{problem(side, "cannot reach MongoDB: %v", err)}
 	}
 	var out []Finding
@@ -102,13 +107,13 @@ func preflightSource(ctx context.Context, cfg *config.Config, mappings []*transf
 		c := client.Database(db).Collection(coll)
 		n, err := c.EstimatedDocumentCount(ctx)
 		if err != nil {
-			out = append(out, problem(side, "%s cannot be read: %v", m.Namespace(), err))
+			out = append(out, problem(side, "%s cannot be read: %v", m.Namespace(), named(err)))
 			continue
 		}
 		docs += n
 		cs, err := c.Watch(ctx, mongo.Pipeline{}, options.ChangeStream().SetMaxAwaitTime(10*time.Millisecond))
 		if err != nil {
-			out = append(out, problem(side, "%s: change streams not allowed: %v", m.Namespace(), err))
+			out = append(out, problem(side, "%s: change streams not allowed: %v", m.Namespace(), named(err)))
 			continue
 		}
 		_ = cs.Close(context.WithoutCancel(ctx))
@@ -120,7 +125,7 @@ func preflightSource(ctx context.Context, cfg *config.Config, mappings []*transf
 	}
 	now, err := capture.ClusterTime(ctx, client)
 	if err != nil {
-		return append(out, problem(side, "%v", err))
+		return append(out, problem(side, "%v", named(err)))
 	}
 	window := time.Duration(int64(now.T)-int64(oldest.T)) * time.Second
 	copyTime := time.Duration(docs/SnapshotRateEstimate+1) * time.Second
@@ -152,14 +157,19 @@ func preflightBuffer(ctx context.Context, cfg *config.Config, timeout time.Durat
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	buf, err := buffer.Connect(ctx, bc, nil)
-	if err != nil {
-		return []Finding{problem(side, "%v", err)}
+	var refused *buffer.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		return []Finding{problem(side, "%v", refused)}
+	case err != nil:
+		// The finding names the side already: "buffer: PROBLEM: connect …".
+		return []Finding{problem(side, "%s", strings.TrimPrefix(err.Error(), "buffer: "))}
 	}
 	defer buf.Close()
 	info, err := buf.JetStream().AccountInfo(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		if last := buf.LastError(); last != nil {
-			return []Finding{problem(side, "NATS at %s refused the connection: %v", redact.String(buf.URL()), last)}
+			return []Finding{problem(side, "NATS at %s is not connected: %v", redact.String(buf.URL()), last)}
 		}
 		return []Finding{problem(side, "NATS at %s did not answer within %s: is it running, and are buffer.credentials_file and buffer.tls right?", redact.String(buf.URL()), timeout)}
 	}

@@ -52,7 +52,12 @@ type Options struct {
 
 // Run runs the selected components until ctx ends or one fails, then
 // stops them all and returns the first error (nil on a requested stop).
+// An error of the source names its cause (capture.SourceError).
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
+	return capture.SourceError(cfg.Source.URI, run(ctx, cfg, opts))
+}
+
+func run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if !opts.Capture && !opts.Apply {
 		return errors.New("run: nothing to run (neither capture nor apply selected)")
 	}

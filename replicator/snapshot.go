@@ -29,6 +29,7 @@ const onHistoryLostResync = "resync"
 // of their own.
 type sidecars struct {
 	client *mongo.Client
+	uri    string                // source.uri, to name the cause of its errors
 	co     *snapshot.Coordinator // nil without Options.Snapshot
 	// newGuard creates the guard (registering its gauge) once the oplog
 	// proves readable.
@@ -48,7 +49,7 @@ func newSidecars(cfg *config.Config, withSnapshot bool, c *capture.Capture, buf 
 	if err != nil {
 		return nil, err
 	}
-	s := &sidecars{client: client, log: log}
+	s := &sidecars{client: client, uri: cfg.Source.URI, log: log}
 	source := cfg.ForCapture().Source
 	s.newGuard = func() *oplogwindow.Guard {
 		g := oplogwindow.New(client, oplogwindow.FromPositions(buf.Positions(), source),
@@ -103,21 +104,31 @@ func (s *sidecars) start(ctx context.Context, g *errgroup.Group, c *capture.Capt
 func (s *sidecars) runGuard(ctx context.Context) error {
 	_, err := oplogwindow.OldestEntry(ctx, s.client)
 	if err != nil && ctx.Err() == nil && oplogUnreadable(err) {
-		s.log.Info("the source's oplog cannot be read (mongos, or no privilege on local.oplog.rs): oplog headroom not measured", "err", err)
+		s.log.Info("the source's oplog cannot be read (mongos, or no privilege on local.oplog.rs): oplog headroom not measured", "err", capture.SourceError(s.uri, err))
 		return nil
 	}
 	return s.newGuard().Run(ctx)
 }
 
 // oplogUnreadable reports whether err is the server refusing or lacking
-// the oplog, rather than a passing failure to reach it.
+// the oplog, rather than a passing failure to reach it. A refused login
+// is the whole source's problem, which capture reports, not the oplog's;
+// and an error without a server's code (a cleared connection pool, say)
+// says nothing about the oplog.
 func oplogUnreadable(err error) bool {
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return true
 	}
 	var se mongo.ServerError
-	return errors.As(err, &se) && !mongo.IsNetworkError(err) && !mongo.IsTimeout(err)
+	if !errors.As(err, &se) || mongo.IsNetworkError(err) || mongo.IsTimeout(err) {
+		return false
+	}
+	var ce mongo.CommandError
+	return !errors.As(err, &ce) || (ce.Code != 0 && ce.Code != codeAuthenticationFailed)
 }
+
+// codeAuthenticationFailed is MongoDB's AuthenticationFailed.
+const codeAuthenticationFailed = 18
 
 func (s *sidecars) close() {
 	CloseSource(s.client)

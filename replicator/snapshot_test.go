@@ -17,6 +17,8 @@ func TestOplogUnreadable(t *testing.T) {
 		{"no oplog (mongos)", fmt.Errorf("oplog headroom: %w", mongo.ErrNoDocuments), true},
 		{"unauthorized", mongo.CommandError{Code: 13, Name: "Unauthorized"}, true},
 		{"network", mongo.CommandError{Code: 6, Labels: []string{"NetworkError"}}, false},
+		{"login refused", mongo.CommandError{Code: 18, Name: "AuthenticationFailed"}, false},
+		{"pool cleared", mongo.CommandError{Wrapped: errors.New("connection pool for h was cleared because another operation failed with: …")}, false},
 		{"other", errors.New("connection refused"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

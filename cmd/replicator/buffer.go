@@ -117,7 +117,7 @@ func runBufferShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
-	return buf.Show(ctx, *collection, r, func(m buffer.ShownMessage) error { return enc.Encode(m) })
+	return buf.Cause(buf.Show(ctx, *collection, r, func(m buffer.ShownMessage) error { return enc.Encode(m) }))
 }
 
 // knownCollection checks that ns is one of the config's collections.

@@ -77,7 +77,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer cancel()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return fmt.Errorf("connect to target: %w", err)
+		return fmt.Errorf("target: %w", err) // pgx says "failed to connect to …"
 	}
 	defer conn.Close(context.Background())
 	ps, err := catalog.Compare(ctx, conn, tables)

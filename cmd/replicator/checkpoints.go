@@ -141,17 +141,18 @@ func runCheckpointsSet(ctx context.Context, args []string, stdout, stderr io.Wri
 
 	buf, err := openBuffer(ctx, cfg, *natsURL, *stream, *prefix)
 	if err != nil {
+		// err starts with "buffer:" (buffer.Connect).
 		if *timeFlag != "" {
-			return fmt.Errorf("--time needs the buffer: %w", err)
+			return fmt.Errorf("%w (--time needs the buffer)", err)
 		}
-		fmt.Fprintf(stderr, "warning: buffer unreachable (%v); a running applier notices the reset by itself\n", redact.Error(err))
+		fmt.Fprintf(stderr, "warning: %v; a running applier notices the reset by itself\n", redact.Error(err))
 	} else {
 		defer buf.Close()
 	}
 	if *timeFlag != "" {
 		s, ok, err := checkpoints.SeqBefore(ctx, buf.JetStream(), buf.Config().Stream, buf.Subject(*collection), at)
 		if err != nil {
-			return err
+			return buf.Cause(err)
 		}
 		if !ok {
 			fmt.Fprintf(stdout, "%s: the buffer holds no message at or after %s; nothing to replay\n", *collection, at.Format(time.RFC3339Nano))
@@ -165,7 +166,7 @@ func runCheckpointsSet(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	if buf != nil {
 		if err := checkpoints.DropConsumer(ctx, buf.JetStream(), buf.Config().Stream, sink.Durable(*collection)); err != nil {
-			return err
+			return buf.Cause(err)
 		}
 	}
 	fmt.Fprintf(stdout, "%s: checkpoint moved from %d to %d; the applier re-applies from buffer sequence %d\n", *collection, prev.Seq, seq, seq+1)

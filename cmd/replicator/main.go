@@ -80,19 +80,31 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case err == nil, errors.Is(err, flag.ErrHelp):
 			return exitOK
 		case errors.Is(err, errUsage), out.flagError:
-			fmt.Fprintf(stderr, "replicator %s: %v\n", c.name, err)
+			printError(stderr, c.name, err)
 			return exitUsage
 		case errors.Is(err, errUnhealthy):
-			fmt.Fprintf(stderr, "replicator %s: %v\n", c.name, err)
+			printError(stderr, c.name, err)
 			return exitUnhealthy
 		default:
-			fmt.Fprintf(stderr, "replicator %s: %v\n", c.name, err)
+			printError(stderr, c.name, err)
 			return exitError
 		}
 	}
 	fmt.Fprintf(stderr, "replicator: unknown command %q\n\n", args[0])
 	usage(stderr, cmds)
 	return exitUsage
+}
+
+// printError prints a command's error after "replicator NAME: ", or only
+// after "replicator " when the error starts with the command's name
+// already: "replicator buffer: stream …", not "replicator buffer: buffer:
+// stream …" (the package that made the error keeps its prefix).
+func printError(w io.Writer, name string, err error) {
+	msg := err.Error()
+	if !strings.HasPrefix(msg, name+": ") {
+		msg = name + ": " + msg
+	}
+	fmt.Fprintf(w, "replicator %s\n", msg)
 }
 
 func usage(w io.Writer, cmds []command) {

@@ -45,7 +45,13 @@ func runResync(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer env.close()
-	if *all {
+	return interrupted(ctx, "resync", capture.SourceError(env.cfg.Source.URI, resync(ctx, env, *all)))
+}
+
+// resync runs an opened resync: of every collection (all) or of the
+// --collection ones, whose capture holds it releases first.
+func resync(ctx context.Context, env *snapshotEnv, all bool) error {
+	if all {
 		// Capture restarts at the resync's T0: an interrupted resync --all
 		// resumes only if its T0 is still in the oplog.
 		floor, err := snapshot.OplogFloor(ctx, env.deps.Source)
@@ -71,7 +77,7 @@ func runResync(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return nil
 		}
 	}
-	if !*all {
+	if !all {
 		// A held collection (dropped, renamed, or halted by on_error:
 		// halt) is released first: capture publishes its events after the
 		// release, and the resync starts there.
@@ -83,7 +89,7 @@ func runResync(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			env.scfg.T0 = t0
 		}
 	}
-	return interrupted(ctx, "resync", snapshot.Resync(ctx, env.deps, env.scfg))
+	return snapshot.Resync(ctx, env.deps, env.scfg)
 }
 
 // releaseHolds releases the capture holds of the collections to resync and

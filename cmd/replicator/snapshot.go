@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/replicator/capture"
 	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator/snapshot"
 )
@@ -42,7 +43,7 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer env.close()
-	return interrupted(ctx, "snapshot", snapshot.Run(ctx, env.deps, env.scfg))
+	return interrupted(ctx, "snapshot", capture.SourceError(env.cfg.Source.URI, snapshot.Run(ctx, env.deps, env.scfg)))
 }
 
 // interrupted turns the error of a run stopped by SIGINT/SIGTERM into a

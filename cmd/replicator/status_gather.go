@@ -54,9 +54,13 @@ func (g *statusGatherer) read(ctx context.Context) replicator.Status {
 	src := g.src
 	g.wait("buffer")
 	buf, err := buffer.Open(ctx, g.cfg.ForBuffer(), nil)
-	if err != nil {
+	var refused *buffer.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		src.BufferErr = refused // it names the server and the cause
+	case err != nil:
 		src.BufferErr = g.noAnswer(ctx, "NATS at "+redact.String(src.BufferURL), err)
-	} else {
+	default:
 		defer buf.Close()
 		src.Buffer = buf
 	}
