@@ -74,7 +74,9 @@ CREATE ROLE %s LOGIN PASSWORD 'pw'`, role)); err != nil {
 	if _, err := admin.Exec(ctx, "GRANT SET ON PARAMETER session_replication_role TO "+role); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { admin.Exec(context.Background(), "REVOKE SET ON PARAMETER session_replication_role FROM "+role) })
+	t.Cleanup(func() {
+		admin.Exec(context.Background(), "REVOKE SET ON PARAMETER session_replication_role FROM "+role)
+	})
 	granted, err := OpenWriter(ctx, cfg, 1)
 	if err != nil {
 		t.Fatalf("after the GRANT: %v", err)

@@ -341,6 +341,9 @@ func queueWrites(b *pgx.Batch, ts *tableSet, rels *relations, src source, p *bat
 	if len(p.upserts) > 0 {
 		up := rootRows(p.upserts, false)
 		from, args := src.from(rels.up, up, rels.up.cols)
+		for _, q := range movedRows(ts, from) {
+			b.Queue(q, args...)
+		}
 		b.Queue(upsertRoot(ts, from), args...)
 		for i := len(ts.desc) - 1; i >= 0; i-- {
 			b.Queue(deleteChildrenOfUpserts(ts, ts.desc[i]))
@@ -352,16 +355,16 @@ func queueWrites(b *pgx.Batch, ts *tableSet, rels *relations, src source, p *bat
 			from, args := src.from(rels.child[i], p.children[i], rels.child[i].cols)
 			b.Queue(insertChildren(ts, d, from), args...)
 		}
-		from, args = src.from(rels.up, up, root.keyIdx)
+		from, args = src.from(rels.up, up, root.idIdx)
 		b.Queue(clearTombstones(root, from), args...)
 	}
 	if len(p.deletes) > 0 {
 		del := rootRows(p.deletes, true)
 		for i := len(ts.desc) - 1; i >= 0; i-- {
-			from, args := src.from(rels.del, del, root.keyIdx)
+			from, args := src.from(rels.del, del, root.idIdx)
 			b.Queue(deleteChildrenOfDeletes(ts, ts.desc[i], from), args...)
 		}
-		from, args := src.from(rels.del, del, root.keyIdx)
+		from, args := src.from(rels.del, del, root.idIdx)
 		b.Queue(deleteRoots(ts, from), args...)
 		if ts.external {
 			b.Queue(deleteVersions(ts, from), args...)

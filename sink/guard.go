@@ -87,7 +87,7 @@ func NewGuard(namespace string, tables []transform.TableDef) (*Guard, error) {
 		ts:   ts,
 		up:   newRelation(namespace, "gup", root, allCols(root)),
 		keys: newRelation(namespace, "gkey", root, root.keyIdx),
-		del:  newRelation(namespace, "gdel", root, root.keyIdx),
+		del:  newRelation(namespace, "gdel", root, root.idIdx),
 	}
 	for i, d := range ts.desc {
 		g.kids = append(g.kids, newRelation(namespace, fmt.Sprintf("gch%d", i), d, allCols(d)))
@@ -136,6 +136,9 @@ func (g *Guard) prepareCopies() {
 // its type, as the primary key compares them.
 func (g *Guard) typedKeys() string {
 	root := g.ts.root
+	if root.identity {
+		return colName(root.idIdx[0])
+	}
 	out := make([]string, len(root.keyIdx))
 	for j, ki := range root.keyIdx {
 		out[j] = fmt.Sprintf("CAST(%s AS %s)", colName(ki), root.types[ki])
@@ -157,6 +160,7 @@ func (g *Guard) prepareMerge() {
 	upFrom, _ := copySource{}.from(g.up, nil, nil)
 	newest := fmt.Sprintf("(SELECT DISTINCT ON (%[1]s) * FROM pg_temp.%[2]s ORDER BY %[1]s, v_ts DESC, v_inc DESC, v_seq DESC) AS s",
 		g.typedKeys(), g.up.temp)
+	g.merge = append(g.merge, movedRows(g.ts, upFrom)...)
 	g.merge = append(g.merge, upsertRoot(g.ts, newest))
 	for i := len(desc) - 1; i >= 0; i-- {
 		g.merge = append(g.merge, deleteChildrenOfUpserts(g.ts, desc[i]))
@@ -181,6 +185,7 @@ func (g *Guard) prepareMerge() {
 		// Each tenant's children follow its own root rows only.
 		g.tenantMerge = append(g.tenantMerge, "DELETE FROM pg_temp."+g.ts.applied.temp)
 	}
+	g.tenantMerge = append(g.tenantMerge, movedRows(g.ts, upMine)...)
 	g.tenantMerge = append(g.tenantMerge, upsertRoot(g.ts, newestMine))
 	for i := len(desc) - 1; i >= 0; i-- {
 		g.tenantMerge = append(g.tenantMerge, deleteChildrenOfUpserts(g.ts, desc[i]))
@@ -205,7 +210,16 @@ func (g *Guard) prepareDelete() {
 	}
 	g.older = fmt.Sprintf("INSERT INTO pg_temp.%s (%s, v_ts, v_inc, v_seq) SELECT %s, $1::int8, $2::int8, $3::int8 FROM %s AS t WHERE %s < ($1::int8, $2::int8, $3::int8)",
 		g.del.temp, strings.Join(keyCols, ", "), strings.Join(text, ", "), root.ident, verT)
-	if g.ts.external {
+	if root.identity {
+		// The identities whose version rows are older (a row without
+		// one is not the replicator's: it stays).
+		g.older = fmt.Sprintf("INSERT INTO pg_temp.%s (%s, v_ts, v_inc, v_seq) SELECT rv.key[1], $1::int8, $2::int8, $3::int8 FROM %s rv WHERE rv.table_name = %s AND %s < ($1::int8, $2::int8, $3::int8)",
+			g.del.temp, colName(root.idIdx[0]), rowVersions, quoteLiteral(root.def.Name), verRV)
+		if g.ts.setting != "" {
+			// Tenant by tenant (DeleteOlder): the version rows know theirs.
+			g.older += " AND rv.tenant = current_setting(" + quoteLiteral(g.ts.setting) + ")"
+		}
+	} else if g.ts.external {
 		// A row without a version row is older than any version.
 		g.older = fmt.Sprintf("INSERT INTO pg_temp.%s (%s, v_ts, v_inc, v_seq) SELECT %s, $1::int8, $2::int8, $3::int8 FROM %s AS t WHERE NOT EXISTS (SELECT 1 FROM %s rv WHERE rv.table_name = %s AND rv.key = ARRAY[%s]::text[] AND %s >= ($1::int8, $2::int8, $3::int8))",
 			g.del.temp, strings.Join(keyCols, ", "), strings.Join(text, ", "), root.ident, rowVersions, quoteLiteral(root.def.Name), strings.Join(text, ", "), verRV)

@@ -48,8 +48,12 @@ func rootKeyMatch(root *table, src *table, keyPos []int) string {
 	return strings.Join(parts, " AND ")
 }
 
-// tombstoneKey is the text[] key of a root relation's row.
+// tombstoneKey is the text[] key of a root relation's row: its key
+// columns' text, or the identity of a root keyed by it.
 func tombstoneKey(root *table) string {
+	if root.identity {
+		return "ARRAY[s." + colName(root.idIdx[0]) + "]::text[]"
+	}
 	parts := make([]string, len(root.keyIdx))
 	for j, ki := range root.keyIdx {
 		parts[j] = "s." + colName(ki)
@@ -175,6 +179,9 @@ func clearTombstones(root *table, from string) string {
 // root row (without it they went with it already).
 func deleteChildrenOfDeletes(ts *tableSet, child *table, from string) string {
 	root := ts.root
+	if root.identity {
+		return deleteChildrenByIdentity(ts, child, from, verRV+" <= "+verS)
+	}
 	if !child.byKey(root) {
 		link := make([]string, len(child.rootKeyIdx))
 		for j, pos := range child.rootKeyIdx {
@@ -202,6 +209,9 @@ func newerRow(ts *tableSet) string {
 
 func deleteRoots(ts *tableSet, from string) string {
 	root := ts.root
+	if root.identity {
+		return deleteRootsByIdentity(ts, from, verRV+" <= "+verS)
+	}
 	if ts.external {
 		return fmt.Sprintf("DELETE FROM %s AS t USING %s WHERE %s AND NOT %s",
 			root.ident, from, rootKeyMatch(root, root, root.keyIdx), newerRow(ts))

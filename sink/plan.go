@@ -140,6 +140,8 @@ type rootWrite struct {
 	key      []transform.Value
 	values   []transform.Value
 	children []transform.ChildRows
+	// identity is the document's identity, for a root keyed by it.
+	identity string
 	// insert: the write comes from an insert event, so its key is new
 	// unless the event is applied again (a replay or redelivery) or a
 	// snapshot loaded the document too (fresh.go).
@@ -234,6 +236,11 @@ func plan(ts *tableSet, msgs []message) *batchPlan {
 			ver := transform.Version{ClusterTime: m.env.ClusterTime, Seq: uint64(m.env.Ordinal)}
 			for _, mu := range m.env.Mutations {
 				k := keyString(mu.Key)
+				if ts.root.identity {
+					// The document, not its key (which may change), is
+					// what a version orders.
+					k = mu.Identity
+				}
 				w, seen := latest[k]
 				if seen && ver.Less(w.ver) {
 					continue
@@ -241,7 +248,7 @@ func plan(ts *tableSet, msgs []message) *batchPlan {
 				if !seen {
 					order = append(order, k)
 				}
-				latest[k] = &rootWrite{op: mu.Op, ver: ver, key: mu.Key, values: mu.Values, children: mu.Children,
+				latest[k] = &rootWrite{op: mu.Op, ver: ver, key: mu.Key, values: mu.Values, children: mu.Children, identity: mu.Identity,
 					insert: m.env.Operation == "insert" && mu.Op == transform.OpUpsert}
 			}
 		default:
@@ -353,6 +360,12 @@ func validate(ts *tableSet, muts []transform.Mutation) error {
 	for i, mu := range muts {
 		if mu.Table != root.def.Name {
 			return fmt.Errorf("mutation %d: table %q, want the root table %s", i, mu.Table, root.def.Name)
+		}
+		if root.identity != (mu.Identity != "") {
+			return fmt.Errorf("mutation %d: identity %q, but the rows of %s are keyed by identity: %t", i, mu.Identity, root.def.Name, root.identity)
+		}
+		if root.identity && mu.Op == transform.OpDelete && len(mu.Key) == 0 {
+			continue // found by its identity
 		}
 		if len(mu.Key) != len(root.keyIdx) {
 			return fmt.Errorf("mutation %d: %d key values, %s has %d key columns", i, len(mu.Key), root.def.Name, len(root.keyIdx))

@@ -179,7 +179,7 @@ const refMapping = `
 source: shop.items
 table: vuln.advisories
 tenant_id: {column: tenant_id%s}
-key: [id]
+key: [%s]
 versions: %s
 columns:
   id: {type: uuid, uuid5: {from: [_id]}}
@@ -207,7 +207,7 @@ func TestApplicationSchema(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs PostgreSQL")
 	}
-	for _, mode := range []string{"columns", "table", "table+rls"} {
+	for _, mode := range []string{"columns", "table", "table+rls", "natural", "natural+rls"} {
 		t.Run(mode, func(t *testing.T) { testApplicationSchema(t, mode) })
 	}
 }
@@ -224,7 +224,14 @@ func testApplicationSchema(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	pool := admin
-	if mode == "table+rls" {
+	key := "id"
+	if strings.HasPrefix(mode, "natural") {
+		// The key is the UNIQUE natural key, which a delete's documentKey
+		// does not hold: rows are found through their identity.
+		key = "tenant_id, advisory_key"
+	}
+	rls := strings.HasSuffix(mode, "+rls")
+	if rls {
 		setting = ", setting: app.tenant_id"
 		var db string
 		if err := admin.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
@@ -253,7 +260,7 @@ func testApplicationSchema(t *testing.T, mode string) {
 		}
 	}
 	var cfg transform.CollectionConfig
-	if err := yaml.Unmarshal([]byte(fmt.Sprintf(refMapping, setting, versions)), &cfg); err != nil {
+	if err := yaml.Unmarshal([]byte(fmt.Sprintf(refMapping, setting, key, versions)), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	m, err := transform.Compile(cfg)
@@ -355,7 +362,7 @@ FROM vuln.advisories a LEFT JOIN vuln.advisory_aliases x ON x.advisory_id = a.id
 	if got := state(); got != want {
 		t.Fatalf("after the deletes:\n%s\nwant\n%s", got, want)
 	}
-	if mode == "table+rls" {
+	if rls {
 		// A document that moves to another tenant fails under the policy:
 		// a dead letter, and the rest of the batch applies.
 		seq = uint64(len(batch)) + 3
@@ -363,12 +370,55 @@ FROM vuln.advisories a LEFT JOIN vuln.advisory_aliases x ON x.advisory_id = a.id
 			msg(13, "update", "a2", doc("a2", "t2", "CVE-2", "low", "X"))}); err != nil {
 			t.Fatal(err)
 		}
+		// (With the natural key, which holds the tenant, the move is a new
+		// key whose row collides with the old one's id under the old
+		// tenant's policy: 23505.)
+		code := map[bool]string{false: "42501", true: "23505"}[key != "id"]
 		var dl string
-		if err := admin.QueryRow(ctx, `SELECT string_agg(sqlstate || ' ' || document_key, ',') FROM replicator.dead_letters`).Scan(&dl); err != nil || !strings.Contains(dl, "42501") || !strings.Contains(dl, "a3") {
-			t.Fatalf("dead letters %q (%v), want the tenant move of a3 (42501)", dl, err)
+		if err := admin.QueryRow(ctx, `SELECT string_agg(sqlstate || ' ' || document_key, ',') FROM replicator.dead_letters`).Scan(&dl); err != nil || !strings.Contains(dl, code) || !strings.Contains(dl, "a3") {
+			t.Fatalf("dead letters %q (%v), want the tenant move of a3 (%s)", dl, err, code)
 		}
 		if got := state(); got != want {
 			t.Fatalf("after the tenant move:\n%s\nwant\n%s", got, want)
+		}
+		if _, err := admin.Exec(ctx, "TRUNCATE replicator.dead_letters"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if key != "id" {
+		// A document whose natural key changes leaves its old row (and its
+		// children); a document taking another's natural key is a dead
+		// letter; a replay of both writes nothing.
+		seq = 20
+		rename := []message{msg(14, "update", "a2", doc("a2", "t2", "CVE-2b", "low", "X", "W")),
+			msg(14, "update", "a3", doc("a3", "t2", "CVE-2b", "low"))}
+		if err := c.apply(ctx, rename); err != nil {
+			t.Fatal(err)
+		}
+		renamed := fmt.Sprintf("CVE-2b t2 %s 1 [%s,%s]\nCVE-3 t2 %s 1 [%s]", a2, alias(a2, "W", "t2"), alias(a2, "X", "t2"), a3, alias(a3, "Z", "t2"))
+		if got := state(); got != renamed {
+			t.Fatalf("after the rename:\n%s\nwant\n%s", got, renamed)
+		}
+		var dl string
+		if err := admin.QueryRow(ctx, `SELECT string_agg(sqlstate || ' ' || document_key, ',') FROM replicator.dead_letters`).Scan(&dl); err != nil || !strings.Contains(dl, "23505") || !strings.Contains(dl, "a3") {
+			t.Fatalf("dead letters %q (%v), want a3's collision on the natural key (23505)", dl, err)
+		}
+		stamps := rowStamps(t, admin, "vuln.advisories", "vuln.advisory_aliases")
+		rewind(t, admin, c)
+		seq = 20
+		if err := c.apply(ctx, redecode(rename)); err != nil {
+			t.Fatal(err)
+		}
+		if got := rowStamps(t, admin, "vuln.advisories", "vuln.advisory_aliases"); got != stamps {
+			t.Fatalf("the replay of the rename wrote rows:\n%s\nwant\n%s", got, stamps)
+		}
+		// Back to the key the rest of the test expects.
+		seq = 30
+		if err := c.apply(ctx, []message{msg(15, "update", "a2", doc("a2", "t2", "CVE-2", "low", "X"))}); err != nil {
+			t.Fatal(err)
+		}
+		if got := state(); got != want {
+			t.Fatalf("after renaming back:\n%s\nwant\n%s", got, want)
 		}
 		if _, err := admin.Exec(ctx, "TRUNCATE replicator.dead_letters"); err != nil {
 			t.Fatal(err)
@@ -448,7 +498,12 @@ func copyRows(t *testing.T, defs []transform.TableDef, muts ...transform.Mutatio
 		out[i] = append(out[i], b.Bytes()...)
 	}
 	for _, mu := range muts {
-		line(0, mu.Values)
+		vals := mu.Values
+		if mu.Identity != "" {
+			// The guard stages a root keyed by identity with it last.
+			vals = append(vals[:len(vals):len(vals)], transform.Text(mu.Identity))
+		}
+		line(0, vals)
 		for _, cr := range mu.Children {
 			i := slices.IndexFunc(defs, func(d transform.TableDef) bool { return d.Name == cr.Table })
 			for _, r := range cr.Rows {

@@ -73,7 +73,7 @@ func (c *collection) queueTenantWrites(ctx context.Context, tx pgx.Tx, b *pgx.Ba
 			children: childRows(ts, g.upserts)})
 	}
 	if len(orphans) > 0 {
-		from, args := arraySource{}.from(c.rels.del, rootRows(orphans, true), ts.root.keyIdx)
+		from, args := arraySource{}.from(c.rels.del, rootRows(orphans, true), ts.root.idIdx)
 		b.Queue(upsertTombstones(ts.root, from), args...)
 	}
 	return nil
@@ -91,7 +91,7 @@ func deleteTenants(ctx context.Context, tx pgx.Tx, ts *tableSet, rels *relations
 		// The row's position rides in the version's sequence.
 		rows[i].ver = transform.Version{Seq: uint64(i)}
 	}
-	from, args := arraySource{}.from(rels.del, rows, ts.root.keyIdx)
+	from, args := arraySource{}.from(rels.del, rows, ts.root.idIdx)
 	q := fmt.Sprintf("SELECT s.v_seq, rv.tenant FROM %s JOIN %s rv ON %s", from, rowVersions, versionOf(ts.root))
 	res, err := tx.Query(ctx, q, args...)
 	if err != nil {

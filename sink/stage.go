@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/mongopg/replicator/transform"
 )
 
 // relations are one collection's staged inputs.
@@ -18,7 +20,7 @@ type relations struct {
 func newRelations(ns string, ts *tableSet) *relations {
 	r := &relations{
 		up:  newRelation(ns, "up", ts.root, allCols(ts.root)),
-		del: newRelation(ns, "del", ts.root, ts.root.keyIdx),
+		del: newRelation(ns, "del", ts.root, ts.root.idIdx),
 	}
 	for i, d := range ts.desc {
 		r.child = append(r.child, newRelation(ns, fmt.Sprintf("ch%d", i), d, allCols(d)))
@@ -121,8 +123,14 @@ func rootRows(ws []*rootWrite, keysOnly bool) []row {
 	out := make([]row, len(ws))
 	for i, w := range ws {
 		v := w.values
-		if keysOnly {
+		switch {
+		case keysOnly && w.identity != "":
+			v = []transform.Value{transform.Text(w.identity)}
+		case keysOnly:
 			v = w.key
+		case w.identity != "":
+			// The identity is the staged column after the table's.
+			v = append(w.values[:len(w.values):len(w.values)], transform.Text(w.identity))
 		}
 		out[i] = row{vals: v, ver: w.ver}
 	}

@@ -30,6 +30,13 @@ type table struct {
 	// tenantIdx is the position of the tenant column (TableDef.Tenant), or
 	// -1.
 	tenantIdx int
+	// identity: a root table whose rows are identified by the document's
+	// identity (TableDef.IdentityKey), staged as the extra column
+	// c<len(cols)> of its relations.
+	identity bool
+	// idIdx are the staged positions identifying a root row: keyIdx, or
+	// the identity's position.
+	idIdx []int
 }
 
 // byKey reports whether descendant t holds the root key itself.
@@ -134,6 +141,13 @@ func compileTables(defs []transform.TableDef) (*tableSet, error) {
 				return nil, fmt.Errorf("table %s: %s is a hidden version column and must not be mapped", defs[0].Name, c)
 			}
 		}
+	}
+	root.idIdx = root.keyIdx
+	if defs[0].IdentityKey {
+		if !defs[0].ExternalVersions {
+			return nil, fmt.Errorf("table %s: rows keyed by identity need external versions", defs[0].Name)
+		}
+		root.identity, root.idIdx = true, []int{len(root.cols)}
 	}
 	ts := &tableSet{root: root, index: map[string]int{}, external: defs[0].ExternalVersions, tenantIdx: -1,
 		setting: defs[0].TenantSetting}
@@ -252,15 +266,24 @@ func newRelation(collection string, kind string, tbl *table, cols []int) *relati
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s", collection, kind, tbl.def.Name)
 	for _, i := range cols {
-		fmt.Fprintf(h, "\x00%s", tbl.types[i])
+		typ := "text" // the identity (table.identity)
+		if i < len(tbl.types) {
+			typ = tbl.types[i]
+		}
+		fmt.Fprintf(h, "\x00%s", typ)
 	}
 	return &relation{tbl: tbl, cols: cols, temp: "rs_" + kind + "_" + hex.EncodeToString(h.Sum(nil)[:8])}
 }
 
+// allCols are the staged columns of t's rows: every column, and the
+// identity of a root keyed by it.
 func allCols(t *table) []int {
 	out := make([]int, len(t.cols))
 	for i := range out {
 		out[i] = i
+	}
+	if t.identity {
+		out = append(out, len(t.cols))
 	}
 	return out
 }

@@ -33,11 +33,15 @@ func upsertRootExternal(ts *tableSet, from string) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "WITH s AS MATERIALIZED (SELECT * FROM %s), ", from)
-	fmt.Fprintf(&b, `v AS (INSERT INTO %[1]s AS rv (table_name, key, tenant, cluster_ts, cluster_inc, seq)
-SELECT %[2]s, %[3]s, %[4]s, s.v_ts, s.v_inc, s.v_seq FROM s WHERE NOT EXISTS (SELECT 1 FROM %[5]s tb WHERE %[6]s AND %[7]s > %[8]s)
-ON CONFLICT (table_name, key) DO UPDATE SET tenant = EXCLUDED.tenant, cluster_ts = EXCLUDED.cluster_ts, cluster_inc = EXCLUDED.cluster_inc, seq = EXCLUDED.seq
+	targetKey := "NULL::text[]"
+	if root.identity {
+		targetKey = stagedKey(root)
+	}
+	fmt.Fprintf(&b, `v AS (INSERT INTO %[1]s AS rv (table_name, key, target_key, tenant, cluster_ts, cluster_inc, seq)
+SELECT %[2]s, %[3]s, %[10]s, %[4]s, s.v_ts, s.v_inc, s.v_seq FROM s WHERE NOT EXISTS (SELECT 1 FROM %[5]s tb WHERE %[6]s AND %[7]s > %[8]s)
+ON CONFLICT (table_name, key) DO UPDATE SET target_key = EXCLUDED.target_key, tenant = EXCLUDED.tenant, cluster_ts = EXCLUDED.cluster_ts, cluster_inc = EXCLUDED.cluster_inc, seq = EXCLUDED.seq
 WHERE %[9]s < (EXCLUDED.cluster_ts, EXCLUDED.cluster_inc, EXCLUDED.seq) RETURNING rv.key) `,
-		rowVersions, quoteLiteral(root.def.Name), tombstoneKey(root), tenant, tombstones, tombstoneOf(root), verTB, verS, verRV)
+		rowVersions, quoteLiteral(root.def.Name), tombstoneKey(root), tenant, tombstones, tombstoneOf(root), verTB, verS, verRV, targetKey)
 	if ts.applied != nil {
 		b.WriteString(", w AS (")
 	}
@@ -90,4 +94,72 @@ WHERE %[9]s < (EXCLUDED.cluster_ts, EXCLUDED.cluster_inc, EXCLUDED.seq) RETURNIN
 // they are newer (external versions only).
 func deleteVersions(ts *tableSet, from string) string {
 	return fmt.Sprintf("DELETE FROM %s rv USING %s WHERE %s AND %s <= %s", rowVersions, from, versionOf(ts.root), verRV, verS)
+}
+
+// Rows keyed by identity (table.identity): the version row's key is the
+// document's identity and its target_key the row's key in the table, the
+// map a delete, which carries only the identity, follows. A document whose
+// key changed leaves its old row first (movedRows).
+
+// stagedKey is the text[] of the key columns staged in s.
+func stagedKey(root *table) string {
+	parts := make([]string, len(root.keyIdx))
+	for j, ki := range root.keyIdx {
+		parts[j] = "s." + colName(ki)
+	}
+	return "ARRAY[" + strings.Join(parts, ", ") + "]::text[]"
+}
+
+// targetKeyMatch matches root row t to the key version row rv maps to.
+func targetKeyMatch(root *table) string {
+	parts := make([]string, len(root.keyIdx))
+	for j, ki := range root.keyIdx {
+		parts[j] = fmt.Sprintf("t.%s = CAST(rv.target_key[%d] AS %s)", root.cols[ki], j+1, root.types[ki])
+	}
+	return strings.Join(parts, " AND ")
+}
+
+// deleteRootsByIdentity deletes the rows the version rows of the staged
+// identities map to, where cond (over rv and s) holds.
+func deleteRootsByIdentity(ts *tableSet, from, cond string) string {
+	root := ts.root
+	return fmt.Sprintf("DELETE FROM %s AS t USING %s, %s rv WHERE %s AND %s AND %s",
+		root.ident, from, rowVersions, versionOf(root), targetKeyMatch(root), cond)
+}
+
+// deleteChildrenByIdentity deletes the rows of child under the rows
+// deleteRootsByIdentity deletes with the same cond.
+func deleteChildrenByIdentity(ts *tableSet, child *table, from, cond string) string {
+	root := ts.root
+	if !child.byKey(root) {
+		link := make([]string, len(child.rootKeyIdx))
+		for j, pos := range child.rootKeyIdx {
+			link[j] = fmt.Sprintf("c.%s = t.%s", child.cols[pos], root.cols[child.refIdx[j]])
+		}
+		return fmt.Sprintf("DELETE FROM %s AS c USING %s, %s rv, %s AS t WHERE %s AND %s AND %s AND %s",
+			child.ident, from, rowVersions, root.ident, versionOf(root), targetKeyMatch(root), strings.Join(link, " AND "), cond)
+	}
+	link := make([]string, len(child.rootKeyIdx))
+	for j, pos := range child.rootKeyIdx {
+		link[j] = fmt.Sprintf("c.%s = CAST(rv.target_key[%d] AS %s)", child.cols[pos], j+1, root.types[root.keyIdx[j]])
+	}
+	return fmt.Sprintf("DELETE FROM %s AS c USING %s, %s rv WHERE %s AND %s AND %s",
+		child.ident, from, rowVersions, versionOf(root), strings.Join(link, " AND "), cond)
+}
+
+// movedRows are the statements that remove, before an upsert, the old row
+// (children first) of each staged document whose key changed, when the
+// staged version is newer: the upsert then writes the row under its new
+// key. Nothing for other tables.
+func movedRows(ts *tableSet, from string) []string {
+	root := ts.root
+	if !root.identity {
+		return nil
+	}
+	cond := fmt.Sprintf("rv.target_key <> %s AND %s < %s", stagedKey(root), verRV, verS)
+	var out []string
+	for i := len(ts.desc) - 1; i >= 0; i-- {
+		out = append(out, deleteChildrenByIdentity(ts, ts.desc[i], from, cond))
+	}
+	return append(out, deleteRootsByIdentity(ts, from, cond))
 }

@@ -135,6 +135,13 @@ func Compile(cfg CollectionConfig) (*Mapping, error) {
 	}
 	m.indexTop()
 	m.markTenant()
+	if c.Versions == VersionsTable {
+		for _, ki := range m.keyCols {
+			if !m.root.cols[ki].fromIDField() {
+				m.identity, m.root.def.IdentityKey = true, true
+			}
+		}
+	}
 	m.tables = append(m.tables, m.root.def)
 	var walk func([]*childMap)
 	walk = func(cs []*childMap) {
@@ -191,6 +198,21 @@ func (m *Mapping) compileColumns(p *problems, field, table string, cols Columns,
 		out = append(out, col)
 	}
 	return out
+}
+
+// fromIDField reports whether col is read from _id or its sub-fields
+// only, so a delete's documentKey gives its value.
+func (col *colMap) fromIDField() bool {
+	under := func(p fieldPath) bool { return p.text == "_id" || strings.HasPrefix(p.text, "_id.") }
+	if d := col.derive; d != nil {
+		for _, part := range d.parts {
+			if part.parent || part.ordinal || !under(part.path) {
+				return false
+			}
+		}
+		return true
+	}
+	return under(col.path)
 }
 
 // fromID reports whether col is read from _id alone: mapped from path _id,

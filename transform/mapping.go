@@ -9,10 +9,13 @@ type Mapping struct {
 	root  tableMap
 	// keyCols are indexes into root.cols of the key columns, in key order.
 	keyCols []int
-	doc     *docMap
-	tenant  *tenantMap
-	filter  []filterMap
-	tables  []TableDef
+	// identity: rows are identified by the _id key text (versions: table
+	// with a key the documentKey does not hold; TableDef.IdentityKey).
+	identity bool
+	doc      *docMap
+	tenant   *tenantMap
+	filter   []filterMap
+	tables   []TableDef
 	// topKeys maps the first segment of every root-document path to its
 	// slot in the one-pass scan of the document's top level (scanTop).
 	topKeys map[string]int

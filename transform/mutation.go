@@ -98,6 +98,11 @@ type Mutation struct {
 	// Values holds every column of the row in TableDef.Columns order (key
 	// columns included, hidden version columns excluded). Upserts only.
 	Values []Value `json:"values,omitempty"`
+	// Identity is the document's _id key text (TYPES.md) when the root
+	// table's rows are keyed by it (TableDef.IdentityKey): the key cannot
+	// be read from a delete's documentKey, so deletes carry only this and
+	// no Key, and the sink finds the row through replicator.row_versions.
+	Identity string `json:"identity,omitempty"`
 	// Children lists every descendant table of Table, each with its complete
 	// new set of rows for this parent (possibly none, which clears it).
 	// Upserts only; a delete removes all descendant rows.
@@ -139,6 +144,11 @@ type TableDef struct {
 	// keeps its rows' versions in replicator.row_versions (versions:
 	// table). Root tables only.
 	ExternalVersions bool `json:"external_versions,omitempty"`
+	// IdentityKey: the key is not read from the documentKey (a natural
+	// key of the document), so rows are identified by the document's _id
+	// (Mutation.Identity) and the map to their key is kept in
+	// replicator.row_versions. Root tables with ExternalVersions only.
+	IdentityKey bool `json:"identity_key,omitempty"`
 	// Tenant names the column holding the row's tenant ("" without one).
 	Tenant string `json:"tenant,omitempty"`
 	// TenantSetting is the session variable row-level security reads the

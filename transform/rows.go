@@ -102,6 +102,11 @@ func (m *Mapping) upsertRow(doc, docKey []byte) (Mutation, error) {
 		vals = append(vals, Text(a.keep(e.buf)))
 	}
 	mut := Mutation{Table: m.root.def.Name, Op: OpUpsert, Key: key, Values: vals}
+	if m.identity {
+		if mut.Identity, err = m.identityText(a, docKey); err != nil {
+			return Mutation{}, err
+		}
+	}
 	if len(m.tables) > 1 {
 		mut.Children = make([]ChildRows, 0, len(m.tables)-1)
 		for _, ch := range m.root.children {
@@ -331,4 +336,21 @@ func (col *colMap) errField(err error) (string, error) {
 		return "", fmt.Errorf("uuid5 column %s: %w", col.name, err)
 	}
 	return col.path.text, err
+}
+
+// identityText is the _id key text of the documentKey, the identity of a
+// document whose row key the documentKey does not hold.
+func (m *Mapping) identityText(a *arena, docKey []byte) (string, error) {
+	id, err := lookup(docKey, "_id")
+	if err == nil && id.missing() {
+		err = fmt.Errorf("documentKey: %w", ErrMissingKey)
+	}
+	if err != nil {
+		return "", m.newError(docKey, "_id", err)
+	}
+	v, err := a.idText(colType{kind: kText}, id, m.order)
+	if err != nil {
+		return "", m.newError(docKey, "_id", err)
+	}
+	return v.Text, nil
 }

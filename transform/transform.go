@@ -144,6 +144,15 @@ func (m *Mapping) keyValues(a *arena, key []Value, docKey, doc []byte) error {
 }
 
 func (m *Mapping) deleteRow(docKey []byte) (Mutation, error) {
+	if m.identity {
+		// The documentKey does not hold the key: the sink finds the row
+		// by the document's identity.
+		id, err := m.identityText(newArena(2*len(docKey)), docKey)
+		if err != nil {
+			return Mutation{}, err
+		}
+		return Mutation{Table: m.root.def.Name, Op: OpDelete, Identity: id}, nil
+	}
 	key := make([]Value, len(m.keyCols))
 	// Twice the documentKey holds its ObjectIds as hex.
 	if err := m.keyValues(newArena(2*len(docKey)), key, docKey, nil); err != nil {

@@ -67,6 +67,10 @@ func (l *chunkLoad) add(ctx context.Context, tx pgx.Tx, muts []transform.Mutatio
 		for k, val := range m.Values {
 			l.rows[0].field(k == 0, val)
 		}
+		if p.root.IdentityKey {
+			// The guard stages the document's identity after the columns.
+			l.rows[0].field(false, transform.Text(m.Identity))
+		}
 		l.rows[0].endRow()
 		for k, val := range m.Key {
 			l.keys.field(k == 0, val)

@@ -69,9 +69,16 @@ func AppendEncode(dst []byte, e *Envelope) ([]byte, error) {
 	for i := range e.Mutations {
 		m := &e.Mutations[i]
 		dst = appendStr(dst, m.Table)
-		dst = binary.AppendUvarint(dst, uint64(m.Op))
+		op := uint64(m.Op)
+		if m.Identity != "" {
+			op |= opIdentity
+		}
+		dst = binary.AppendUvarint(dst, op)
 		dst = appendValueList(dst, m.Key)
 		dst = appendValueList(dst, m.Values)
+		if m.Identity != "" {
+			dst = appendStr(dst, m.Identity)
+		}
 		dst = binary.AppendUvarint(dst, uint64(len(m.Children)))
 		for j := range m.Children {
 			ch := &m.Children[j]
@@ -95,6 +102,10 @@ func AppendEncode(dst []byte, e *Envelope) ([]byte, error) {
 	dst = binary.AppendUvarint(dst, uint64(len(e.DeadLetter.RawEvent)))
 	return append(dst, e.DeadLetter.RawEvent...), nil
 }
+
+// opIdentity marks, in a mutation's op, that its identity
+// (transform.Mutation.Identity) follows its values.
+const opIdentity = 0x80
 
 func appendStr(dst []byte, s string) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s)))
@@ -257,12 +268,17 @@ func (d *decoder) mutation(m *transform.Mutation) error {
 	if op > math.MaxUint8 {
 		return errOverflow
 	}
-	m.Op = transform.Op(op)
+	m.Op = transform.Op(op &^ opIdentity)
 	if m.Key, err = d.values(); err != nil {
 		return err
 	}
 	if m.Values, err = d.values(); err != nil {
 		return err
+	}
+	if op&opIdentity != 0 {
+		if m.Identity, err = d.str(); err != nil {
+			return err
+		}
 	}
 	n, err := d.count(2)
 	if err != nil || n == 0 {

@@ -56,6 +56,12 @@ func TestBinaryRoundTrip(t *testing.T) {
 		{"largest numbers", Envelope{Kind: KindChange, Collection: "a.b", ClusterTime: transform.ClusterTime{T: 1<<32 - 1, I: 1<<32 - 1}, Ordinal: 1<<32 - 1, Token: "x", Operation: "insert"}},
 		{"delete with nil key", Envelope{Kind: KindChange, Collection: "a.b", Ordinal: 1, Token: "x", Operation: "delete",
 			Mutations: []transform.Mutation{{Table: "a.b", Op: transform.OpDelete}}}},
+		{"identity", Envelope{Kind: KindChange, Collection: "a.b", Ordinal: 2, Token: "x", Operation: "update",
+			Mutations: []transform.Mutation{
+				{Table: "a.b", Op: transform.OpUpsert, Key: []transform.Value{transform.Text("t"), transform.Text("n")},
+					Values: []transform.Value{transform.Text("t"), transform.Text("n")}, Identity: "65a1b2c3d4e5f60718293a4b",
+					Children: []transform.ChildRows{{Table: "a.c", Rows: [][]transform.Value{}}}},
+				{Table: "a.b", Op: transform.OpDelete, Identity: "~num:7"}}}},
 		{"dead letter", Envelope{Kind: KindDeadLetter, Collection: "a.b", Token: "x", DocumentKey: `{"_id":1}`,
 			DeadLetter: &DeadLetter{Error: "bad", Path: "a.b", RawEvent: json.RawMessage(`{"documentKey":{"_id":1}}`)}}},
 		{"bytes kept as they are", Envelope{Kind: KindChange, Collection: "\x00\x01\b\"\\<>&\x7f", Ordinal: 1, Token: "\xff\xfe bad utf8 \u2029 é 😀"}},
@@ -300,6 +306,9 @@ func randomEnvelope(r *rand.Rand) Envelope {
 	}
 	for range r.IntN(3) {
 		m := transform.Mutation{Table: str(), Op: transform.Op(r.IntN(3)), Key: vals(), Values: vals()}
+		if r.IntN(3) == 0 {
+			m.Identity = str() + "x"
+		}
 		for range r.IntN(3) {
 			ch := transform.ChildRows{Table: str()}
 			if r.IntN(5) != 0 {
