@@ -238,7 +238,7 @@ func preflightTarget(ctx context.Context, cfg *config.Config, mappings []*transf
 	for _, t := range tables {
 		var exists, rights bool
 		if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL,
-       coalesce(has_table_privilege(to_regclass($1), 'SELECT, INSERT, UPDATE, DELETE'), false)`, quoteQualified(t)).Scan(&exists, &rights); err != nil {
+       coalesce(`+allPrivileges("to_regclass($1)")+`, false)`, quoteQualified(t)).Scan(&exists, &rights); err != nil {
 			// has_table_privilege on a table in a schema without USAGE
 			// fails; that is reported above.
 			continue
@@ -247,7 +247,7 @@ func preflightTarget(ctx context.Context, cfg *config.Config, mappings []*transf
 			out = append(out, problem(side, "%s lacks SELECT, INSERT, UPDATE or DELETE on %s", user, t))
 		}
 	}
-	rows, err := pool.Query(ctx, `SELECT c.relname, has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE')
+	rows, err := pool.Query(ctx, `SELECT c.relname, `+allPrivileges("c.oid")+`
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND has_schema_privilege(n.oid, 'USAGE')`, schemas.Schema)
 	if err != nil {
@@ -269,6 +269,17 @@ func preflightTarget(ctx context.Context, cfg *config.Config, mappings []*transf
 		out = append(out, ok(side, "%s may create the missing schemas and write all %d mapped tables and the metadata tables", user, len(tables)))
 	}
 	return out
+}
+
+// allPrivileges is SQL that holds when the current user has each of
+// SELECT, INSERT, UPDATE and DELETE on table (has_table_privilege with a
+// list of privileges holds when any one of them is held).
+func allPrivileges(table string) string {
+	var parts []string
+	for _, p := range []string{"SELECT", "INSERT", "UPDATE", "DELETE"} {
+		parts = append(parts, fmt.Sprintf("has_table_privilege(%s, '%s')", table, p))
+	}
+	return "(" + strings.Join(parts, " AND ") + ")"
 }
 
 // quoteQualified quotes a "schema.table" name for to_regclass.

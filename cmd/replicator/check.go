@@ -87,6 +87,8 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, p := range ps {
 		fmt.Fprintf(stdout, "%s: %s\n", cfg.Position(cfg.ColumnKey(p.Table, p.Column)), p)
 	}
+	// Warnings are printed; only errors fail the check.
+	ps = catalog.Errors(ps)
 	if len(ps) > 0 {
 		if preflightProblems > 0 {
 			return fmt.Errorf("%d schema problem(s) in the target database; %d pre-flight problem(s)", len(ps), preflightProblems)

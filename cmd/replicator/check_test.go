@@ -66,6 +66,15 @@ func TestSchemaThenCheck(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "target ok: 2 tables match") {
 		t.Fatalf("check after schema: code %d\n%s%s", code, out, errs)
 	}
+	// A trigger is a warning: printed, and the check still passes.
+	if _, err := pool.Exec(ctx, `CREATE FUNCTION vuln.noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER advisories_noop BEFORE UPDATE ON vuln.advisories FOR EACH ROW EXECUTE FUNCTION vuln.noop()`); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = run(t, "check", "--config", cfgPath, "--target", url)
+	if code != 0 || !strings.Contains(out, "warning: BEFORE UPDATE trigger advisories_noop") {
+		t.Fatalf("check with a trigger: code %d\n%s%s", code, out, errs)
+	}
 
 	t.Setenv("REPLICATOR_TARGET_URL", url) // the config's own target is unreachable
 	if _, err := pool.Exec(ctx, `ALTER TABLE vuln.advisories DROP COLUMN severity, ALTER cvss TYPE integer USING 0, DROP COLUMN _cdc_inc`); err != nil {

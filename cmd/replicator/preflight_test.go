@@ -75,4 +75,19 @@ func TestCheckPreflight(t *testing.T) {
 			t.Errorf("missing %q in:\n%s", w, out)
 		}
 	}
+	// SELECT alone is not enough to write.
+	var schemaList string
+	if err := pool.QueryRow(ctx, `SELECT string_agg(DISTINCT quote_ident(table_schema), ', ') FROM information_schema.tables
+WHERE table_schema NOT IN ('pg_catalog', 'information_schema')`).Scan(&schemaList); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `GRANT USAGE ON SCHEMA `+schemaList+` TO `+role+`;
+GRANT SELECT ON ALL TABLES IN SCHEMA `+schemaList+` TO `+role); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = run(t, "check", "--config", write("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500", u, "nats://127.0.0.1:1"),
+		"--preflight", "--timeout", "3s")
+	if code != 1 || !strings.Contains(out, "target: PROBLEM: "+role+" lacks SELECT, INSERT, UPDATE or DELETE on") {
+		t.Fatalf("preflight with SELECT only: code %d\n%s%s", code, out, errs)
+	}
 }
