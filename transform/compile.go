@@ -275,6 +275,8 @@ func (m *Mapping) compileRoot(p *problems) {
 			p.add(fmt.Sprintf("key[%d]", i), "key column %q is not mapped in columns", k)
 		case keySeen[k]:
 			p.add(fmt.Sprintf("key[%d]", i), "key column %q is listed twice", k)
+		case cols[idx].typ.kind == kJSON:
+			p.add(fmt.Sprintf("key[%d]", i), "key column %q has type json, which PostgreSQL cannot compare for equality: use jsonb or text", k)
 		default:
 			m.keyCols = append(m.keyCols, idx)
 			m.root.def.Key = append(m.root.def.Key, k)

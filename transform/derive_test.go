@@ -316,3 +316,10 @@ func TestUUID5Postgres(t *testing.T) {
 		}
 	}
 }
+
+func TestJSONKeyRefused(t *testing.T) {
+	_, err := compileYAML(t, `{source: a.b, table: t, key: [k], columns: {k: {path: _id, type: json}}}`)
+	if err == nil || !strings.Contains(err.Error(), "key[0]") || !strings.Contains(err.Error(), "json") {
+		t.Fatalf("err = %v, want a json key refused at key[0]", err)
+	}
+}

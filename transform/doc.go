@@ -45,7 +45,8 @@
 //
 //	BSON            column types accepting it          text written
 //	ObjectId        text, jsonb                        24 hex digits; {"$oid":…}
-//	string          text, varchar(n), uuid, jsonb      as is (uuid: canonical form)
+//	string          text, varchar(n), uuid, jsonb,     as is (uuid: canonical form;
+//	                inet, cidr, macaddr, macaddr8      network types: validated, canonical)
 //	int32, int64    smallint…bigint, numeric, real,    decimal, range-checked; exact
 //	                double precision, text, jsonb      only (real ≤ 2^24, double ≤ 2^53)
 //	double          double precision, numeric, real,   shortest round-trip decimal,

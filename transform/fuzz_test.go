@@ -17,7 +17,7 @@ var fuzzTypes = func() []colType {
 	for _, s := range []string{
 		"text", "varchar(3)", "boolean", "smallint", "integer", "bigint", "numeric",
 		"numeric(5,2)", "real", "double precision", "timestamptz", "timestamp", "date",
-		"uuid", "bytea", "jsonb", "text[]", "bigint[]", "numeric[]", "jsonb[]",
+		"uuid", "bytea", "jsonb", "json", "inet", "cidr", "macaddr", "macaddr8", "text[]", "bigint[]", "numeric[]", "jsonb[]", "inet[]",
 	} {
 		t, err := parseType(s)
 		if err != nil {
