@@ -341,7 +341,7 @@ func queueWrites(b *pgx.Batch, ts *tableSet, rels *relations, src source, p *bat
 	if len(p.upserts) > 0 {
 		up := rootRows(p.upserts, false)
 		from, args := src.from(rels.up, up, rels.up.cols)
-		for _, q := range movedRows(ts, from) {
+		for _, q := range append(movedRows(ts, from), movedRefs(ts, from)...) {
 			b.Queue(q, args...)
 		}
 		b.Queue(upsertRoot(ts, from), args...)

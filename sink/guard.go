@@ -161,6 +161,7 @@ func (g *Guard) prepareMerge() {
 	newest := fmt.Sprintf("(SELECT DISTINCT ON (%[1]s) * FROM pg_temp.%[2]s ORDER BY %[1]s, v_ts DESC, v_inc DESC, v_seq DESC) AS s",
 		g.typedKeys(), g.up.temp)
 	g.merge = append(g.merge, movedRows(g.ts, upFrom)...)
+	g.merge = append(g.merge, movedRefs(g.ts, newest)...)
 	g.merge = append(g.merge, upsertRoot(g.ts, newest))
 	for i := len(desc) - 1; i >= 0; i-- {
 		g.merge = append(g.merge, deleteChildrenOfUpserts(g.ts, desc[i]))
@@ -186,6 +187,7 @@ func (g *Guard) prepareMerge() {
 		g.tenantMerge = append(g.tenantMerge, "DELETE FROM pg_temp."+g.ts.applied.temp)
 	}
 	g.tenantMerge = append(g.tenantMerge, movedRows(g.ts, upMine)...)
+	g.tenantMerge = append(g.tenantMerge, movedRefs(g.ts, newestMine)...)
 	g.tenantMerge = append(g.tenantMerge, upsertRoot(g.ts, newestMine))
 	for i := len(desc) - 1; i >= 0; i-- {
 		g.tenantMerge = append(g.tenantMerge, deleteChildrenOfUpserts(g.ts, desc[i]))
@@ -220,9 +222,7 @@ func (g *Guard) prepareDelete() {
 			g.older += " AND rv.tenant = current_setting(" + quoteLiteral(g.ts.setting) + ")"
 		}
 	} else if g.ts.external {
-		// A row without a version row is older than any version.
-		g.older = fmt.Sprintf("INSERT INTO pg_temp.%s (%s, v_ts, v_inc, v_seq) SELECT %s, $1::int8, $2::int8, $3::int8 FROM %s AS t WHERE NOT EXISTS (SELECT 1 FROM %s rv WHERE rv.table_name = %s AND rv.key = ARRAY[%s]::text[] AND %s >= ($1::int8, $2::int8, $3::int8))",
-			g.del.temp, strings.Join(keyCols, ", "), strings.Join(text, ", "), root.ident, rowVersions, quoteLiteral(root.def.Name), strings.Join(text, ", "), verRV)
+		g.older = g.olderExternal(keyCols, text)
 	}
 	from, _ := copySource{}.from(g.del, nil, nil)
 	for i := len(desc) - 1; i >= 0; i-- {
@@ -232,6 +232,34 @@ func (g *Guard) prepareDelete() {
 	if g.ts.external {
 		g.versions = deleteVersions(g.ts, from)
 	}
+}
+
+// olderExternal stages the keys of the rows whose version row is older
+// than $1, $2, $3; a row without a version row is older than any version.
+// A version row belongs to the row whose key its text, read as the key
+// columns' types, equals: keyText is not transform's text for every value
+// (a double precision or a numeric(p,s) key column holds the same value
+// whatever text wrote it). Each row is staged with its version row's key,
+// so the delete, the version row's removal and the tombstone use
+// transform's text, as a delete event would.
+func (g *Guard) olderExternal(keyCols, text []string) string {
+	root := g.ts.root
+	typed := make([]string, len(root.keyIdx))
+	match := make([]string, len(root.keyIdx))
+	staged := make([]string, len(root.keyIdx))
+	for j, ki := range root.keyIdx {
+		typed[j] = fmt.Sprintf("CAST(key[%d] AS %s) AS k%d", j+1, root.types[ki], j)
+		match[j] = fmt.Sprintf("t.%s = rv.k%d", root.cols[ki], j)
+		staged[j] = fmt.Sprintf("coalesce(rv.key[%d], %s)", j+1, text[j])
+	}
+	order := make([]string, len(typed))
+	for j := range order {
+		order[j] = strconv.Itoa(j + 1)
+	}
+	versions := fmt.Sprintf("(SELECT DISTINCT ON (%[1]s) %[2]s, key, cluster_ts, cluster_inc, seq FROM %[3]s WHERE table_name = %[4]s ORDER BY %[1]s, cluster_ts DESC, cluster_inc DESC, seq DESC) rv",
+		strings.Join(order, ", "), strings.Join(typed, ", "), rowVersions, quoteLiteral(root.def.Name))
+	return fmt.Sprintf("INSERT INTO pg_temp.%s (%s, v_ts, v_inc, v_seq) SELECT %s, $1::int8, $2::int8, $3::int8 FROM %s AS t LEFT JOIN %s ON %s WHERE rv.key IS NULL OR %s < ($1::int8, $2::int8, $3::int8)",
+		g.del.temp, strings.Join(keyCols, ", "), strings.Join(staged, ", "), root.ident, versions, strings.Join(match, " AND "), verRV)
 }
 
 // keyText renders column i of t (under alias) as transform writes its

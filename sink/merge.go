@@ -149,6 +149,44 @@ func appliedMatch(ts *tableSet, child *table, alias string, staged bool) string 
 	return strings.Join(parts, " AND ")
 }
 
+// deleteChildrenOfMovedRefs removes, before the upsert, the rows of child
+// (a table referencing root columns other than the key, TableDef.RootRef)
+// under the old values of the root rows whose referenced value the upsert
+// is about to change, on upsertRoot's conditions (the stored row older
+// than the staged one, no newer tombstone; for external versions no
+// version row as new). deleteChildrenOfUpserts finds only the children
+// under the new value, and a foreign key without ON UPDATE CASCADE would
+// refuse the root row's update while the old ones exist.
+func deleteChildrenOfMovedRefs(ts *tableSet, child *table, from string) string {
+	root := ts.root
+	link := make([]string, len(child.rootKeyIdx))
+	moved := make([]string, len(child.rootKeyIdx))
+	for j, pos := range child.rootKeyIdx {
+		ri := child.refIdx[j]
+		link[j] = fmt.Sprintf("c.%s = t.%s", child.cols[pos], root.cols[ri])
+		moved[j] = fmt.Sprintf("t.%s IS DISTINCT FROM %s", root.cols[ri], cast("s", root, ri))
+	}
+	applies := fmt.Sprintf("%s < %s", verT, verS)
+	if ts.external {
+		applies = fmt.Sprintf("NOT EXISTS (SELECT 1 FROM %s rv WHERE %s AND %s >= %s)", rowVersions, versionOf(root), verRV, verS)
+	}
+	return fmt.Sprintf("DELETE FROM %s AS c USING %s, %s AS t WHERE %s AND %s AND (%s) AND %s AND NOT EXISTS (SELECT 1 FROM %s tb WHERE %s AND %s > %s)",
+		child.ident, from, root.ident, rootKeyMatch(root, root, root.keyIdx), strings.Join(link, " AND "),
+		strings.Join(moved, " OR "), applies, tombstones, tombstoneOf(root), verTB, verS)
+}
+
+// movedRefs are the deleteChildrenOfMovedRefs statements of the tables
+// that reference root columns other than the key, deepest first.
+func movedRefs(ts *tableSet, from string) []string {
+	var out []string
+	for i := len(ts.desc) - 1; i >= 0; i-- {
+		if d := ts.desc[i]; !d.byKey(ts.root) {
+			out = append(out, deleteChildrenOfMovedRefs(ts, d, from))
+		}
+	}
+	return out
+}
+
 // deleteChildrenOfUpserts removes the rows of child whose root row the
 // upsert just wrote.
 func deleteChildrenOfUpserts(ts *tableSet, child *table) string {

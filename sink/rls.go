@@ -66,7 +66,8 @@ func (c *collection) queueTenantWrites(ctx context.Context, tx pgx.Tx, b *pgx.Ba
 	for i, tenant := range order {
 		g := groups[tenant]
 		b.Queue(setTenant, ts.setting, tenant)
-		if i > 0 && ts.applied != nil {
+		if i > 0 && ts.applied != nil && len(p.upserts) > 0 {
+			// (The table exists when the batch has upserts: ensureApplied.)
 			b.Queue("DELETE FROM pg_temp." + ts.applied.temp)
 		}
 		queueWrites(b, ts, c.rels, arraySource{}, &batchPlan{upserts: g.upserts, deletes: g.deletes,
