@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -215,6 +216,31 @@ func (col *colMap) fromIDField() bool {
 	return under(col.path)
 }
 
+// checkKeyMap refuses a key column's map that is not one to one: two
+// documents would share one row.
+func checkKeyMap(p *problems, col colMap) {
+	if col.vmap == nil || col.idKey {
+		return
+	}
+	keys := make([]string, 0, len(col.vmap))
+	for k := range col.vmap {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	from := map[Value]string{}
+	for _, k := range keys {
+		v := col.vmap[k]
+		switch prev, dup := from[v]; {
+		case !v.Valid:
+			p.add("columns."+col.name+".map", "key column %s maps %q to null", col.name, k)
+		case dup:
+			p.add("columns."+col.name+".map", "key column %s maps %q and %q to one value: two documents would share one row", col.name, prev, k)
+		default:
+			from[v] = k
+		}
+	}
+}
+
 // fromID reports whether col is read from _id alone: mapped from path _id,
 // or a uuid5 column whose only part is _id.
 func (col *colMap) fromID() bool {
@@ -249,6 +275,9 @@ func (m *Mapping) compileRoot(p *problems) {
 	for i := range cols {
 		t := cols[i].typ
 		cols[i].idKey = cols[i].path.text == "_id" && !t.array && (t.kind == kText || t.kind == kVarchar)
+		if cols[i].idKey && cols[i].vmap != nil {
+			p.add("columns."+cols[i].name+".map", "a text column of _id writes the _id key text and takes no map (map it to another column type)")
+		}
 	}
 	m.root.cols = cols
 	keys := c.Key
@@ -280,6 +309,7 @@ func (m *Mapping) compileRoot(p *problems) {
 		default:
 			m.keyCols = append(m.keyCols, idx)
 			m.root.def.Key = append(m.root.def.Key, k)
+			checkKeyMap(p, cols[idx])
 		}
 		keySeen[k] = true
 	}
