@@ -39,6 +39,11 @@ func (s *Snapshot) copyChunk(ctx context.Context, j *job, c Chunk, final bool) e
 			return nil
 		case errors.Is(err, errDeferred), errors.As(err, &halt):
 			return err
+		case ctx.Err() != nil:
+			// Interrupted: whatever the cancelled connection reported (a
+			// closed connection in the middle of a COPY), the cause is the
+			// cancellation.
+			return fmt.Errorf("snapshot %s %s: %w (%v)", j.m.Namespace(), c, ctx.Err(), err)
 		case attempt < s.cfg.MaxRetries && retryable(err) && ctx.Err() == nil:
 			s.deps.Logger.Warn("snapshot chunk failed, retrying", "collection", j.m.Namespace(),
 				"chunk", c.ID, "attempt", attempt+1, "err", err, "detail", pgDetail(err))
