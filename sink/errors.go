@@ -110,8 +110,13 @@ func Retryable(err error) bool {
 // 22, 23 or 54). The applier isolates such an event by splitting its batch
 // (apply.go, apply); the snapshot isolates such a document by splitting its
 // chunk (replicator/snapshot, isolate.go), so both isolate the same
-// SQLSTATEs.
+// SQLSTATEs. A row-level security violation of the Guard's writes under a
+// tenant setting is one too (tenantViolation), as in the applier.
 func EventError(err error) bool {
+	var tv tenantViolation
+	if errors.As(err, &tv) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return false
@@ -184,3 +189,10 @@ func (b *backoff) wait(ctx context.Context) error {
 }
 
 func (b *backoff) reset() { b.next = firstBackoff }
+
+// tenantViolation is a row-level security violation of a write under a
+// tenant setting (rls.go): one document's fault, typically a document that
+// moved to another tenant, whose stored row the new tenant's policy hides.
+type tenantViolation struct{ error }
+
+func (e tenantViolation) Unwrap() error { return e.error }

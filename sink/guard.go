@@ -342,6 +342,9 @@ func (g *Guard) Merge(ctx context.Context, tx pgx.Tx) error {
 		b.Queue(g.truncate)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if g.ts.setting != "" && rlsViolation(err) {
+			err = tenantViolation{err}
+		}
 		return fmt.Errorf("merge into %s: %w", g.Table(), err)
 	}
 	return nil

@@ -249,20 +249,25 @@ func TestSweepKeepsNewerRowsOfEveryKeyType(t *testing.T) {
 	}
 	ctx := context.Background()
 	pool := testDB(t, testenv.PostgresURL(t))
+	composite := "key: [k, k2]\ncolumns:\n  k: {path: _id.a, type: double precision}\n  k2: {path: _id.b, type: text}"
 	for i, key := range []struct {
 		typ string
 		id  any
 	}{{"double precision", 1e6}, {"double precision", int64(1 << 53)}, {"numeric(10,2)", 1.5}, {"numeric(10,2)", int32(7)},
-		{"text", "a"}, {"timestamptz", bson.DateTime(1700000000123)}} {
-		t.Run(fmt.Sprintf("%s/%v", key.typ, key.id), func(t *testing.T) {
+		{"text", "a"}, {"timestamptz", bson.DateTime(1700000000123)}, {composite, bson.D{{Key: "a", Value: 1e7}, {Key: "b", Value: "x"}}}} {
+		cols := fmt.Sprintf("columns:\n  k: {path: _id, type: %q}", key.typ)
+		name := key.typ
+		if key.typ == composite {
+			cols, name = composite, "composite"
+		}
+		t.Run(fmt.Sprintf("%s/%v", name, key.id), func(t *testing.T) {
 			m := reviewMapping(t, fmt.Sprintf(`
 source: shop.items
 table: kt.docs%d
 versions: table
-columns:
-  k: {path: _id, type: %q}
+%s
   n: {path: n, type: integer}
-`, i, key.typ))
+`, i, cols))
 			if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS kt; "+transform.DDL([]*transform.Mapping{m})); err != nil {
 				t.Fatal(err)
 			}
@@ -291,7 +296,7 @@ columns:
 				}
 				return n
 			}
-			keyText := queryText(t, pool, "SELECT key[1] FROM replicator.row_versions WHERE table_name = "+quoteLiteral(m.Tables()[0].Name))
+			keyText := queryText(t, pool, "SELECT key::text FROM replicator.row_versions WHERE table_name = "+quoteLiteral(m.Tables()[0].Name))
 			if n := sweep(20); n != 0 || queryText(t, pool, fmt.Sprintf("SELECT n FROM kt.docs%d", i)) != "1" {
 				t.Fatalf("the sweep at T0 = 20 deleted %d rows, want none: the row was written at 30", n)
 			}
@@ -302,7 +307,7 @@ columns:
 			name := quoteLiteral(m.Tables()[0].Name)
 			got := queryText(t, pool, fmt.Sprintf("SELECT count(*) FROM kt.docs%d", i)) + " " +
 				queryText(t, pool, "SELECT count(*) FROM replicator.row_versions WHERE table_name = "+name) + " " +
-				queryText(t, pool, "SELECT key[1] FROM replicator.tombstones WHERE table_name = "+name)
+				queryText(t, pool, "SELECT key::text FROM replicator.tombstones WHERE table_name = "+name)
 			if want := "0 0 " + keyText; got != want {
 				t.Fatalf("after the sweep at 40: rows, version rows, tombstone %q, want %q", got, want)
 			}
@@ -368,5 +373,47 @@ func TestTenantDeletesOnNewConnection(t *testing.T) {
 	}
 	if got := queryText(t, admin, "SELECT count(*) FROM vuln.advisories") + " " + queryText(t, admin, "SELECT count(*) FROM vuln.advisory_aliases"); got != "0 0" {
 		t.Fatalf("advisories and aliases left: %s, want 0 0", got)
+	}
+}
+
+// TestGuardTenantMoveIsTheDocumentsFault: under a tenant setting, a
+// snapshot or resync row whose document moved to another tenant fails its
+// tenant's policy; like the applier (apply.go), the guard reports it as
+// that document's fault (EventError), so the snapshot dead-letters it
+// instead of failing the whole run.
+func TestGuardTenantMoveIsTheDocumentsFault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	ctx := context.Background()
+	_, pool, m := rlsTarget(t)
+	c := newTestCollection(t, pool, 0, func(col *Collection) { col.Tables = m.Tables() })
+	ev := &reviewEvents{t: t, m: m}
+	if err := c.apply(ctx, []message{ev.msg(10, "a1", advisory("t1", "CVE-1", "X"))}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewGuard(testNS, m.Tables())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := bson.Marshal(append(bson.D{{Key: "_id", Value: "a1"}}, advisory("t2", "CVE-1", "Y")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu, err := m.SnapshotRow(raw, transform.ClusterTime{T: 20, I: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if err := g.Stage(ctx, tx, copyRows(t, m.Tables(), mu), transform.Version{ClusterTime: transform.ClusterTime{T: 20, I: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	err = g.Merge(ctx, tx)
+	if err == nil || !rlsViolation(err) || !EventError(err) {
+		t.Fatalf("Merge = %v (EventError %t), want the policy's violation, the document's fault", err, EventError(err))
 	}
 }
