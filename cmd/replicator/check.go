@@ -80,7 +80,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("target: %w", err) // pgx says "failed to connect to …"
 	}
 	defer conn.Close(context.Background())
-	ps, err := catalog.Compare(ctx, conn, tables)
+	ps, err := catalog.CompareWith(ctx, conn, tables, catalog.Options{DisableTriggers: cfg.Target.DisableTriggers})
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,20 @@ func Errors(ps []Problem) []Problem {
 // tables, errors before warnings, then those of the database and of the
 // metadata schema. An error means the catalog could not be read.
 func Compare(ctx context.Context, db Querier, tables []transform.TableDef) ([]Problem, error) {
+	return CompareWith(ctx, db, tables, Options{})
+}
+
+// Options are the target settings that change what a write does.
+type Options struct {
+	// DisableTriggers: the writes run with session_replication_role =
+	// replica (target.disable_triggers), so ordinary triggers and
+	// foreign-key checks do not fire; ENABLE ALWAYS and ENABLE REPLICA
+	// triggers do.
+	DisableTriggers bool
+}
+
+// CompareWith is Compare for writes made with opts.
+func CompareWith(ctx context.Context, db Querier, tables []transform.TableDef, opts Options) ([]Problem, error) {
 	names := make([]string, 0, len(tables)+len(metadataTables))
 	schemaSet := map[string]bool{schemas.Schema: true}
 	schemaNames := []string{schemas.Schema}
@@ -108,7 +122,7 @@ func Compare(ctx context.Context, db Querier, tables []transform.TableDef) ([]Pr
 	var ps []Problem
 	usageReported := map[string]bool{}
 	for _, def := range tables {
-		c := &check{def: def, live: live, t: live.tables[def.Name], all: tables}
+		c := &check{def: def, live: live, t: live.tables[def.Name], all: tables, opts: opts}
 		c.columns()
 		if c.t != nil {
 			c.key()
@@ -124,6 +138,11 @@ func Compare(ctx context.Context, db Querier, tables []transform.TableDef) ([]Pr
 		ps = append(ps, c.ps...)
 	}
 	ps = append(ps, databaseProblems(live)...)
+	if r := live.role; opts.DisableTriggers && !r.setReplicationRole {
+		ps = append(ps, Problem{Severity: Error, Msg: fmt.Sprintf(
+			"target.disable_triggers is set, but the role %s may not set session_replication_role, so it cannot connect: GRANT SET ON PARAMETER session_replication_role TO %s (or unset target.disable_triggers)",
+			r.name, r.quoted)})
+	}
 	meta, err := metadataProblems(ctx, db, live)
 	if err != nil {
 		return nil, err
@@ -137,6 +156,7 @@ type check struct {
 	live *catalog
 	t    *table // nil when the table does not exist
 	all  []transform.TableDef
+	opts Options
 	ps   []Problem
 }
 

@@ -213,3 +213,63 @@ func TestExternalVersionsNeedNoColumns(t *testing.T) {
 		}
 	}
 }
+
+// TestDisableTriggersOption: with target.disable_triggers only ENABLE
+// ALWAYS (and REPLICA) triggers fire and foreign keys are not checked, so
+// check warns about those alone; without it, ENABLE REPLICA triggers do
+// not fire.
+func TestDisableTriggersOption(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	ctx := context.Background()
+	pool := testenv.Postgres(t)
+	if _, err := pool.Exec(ctx, `CREATE SCHEMA app;
+CREATE TABLE app.other (id text PRIMARY KEY);
+CREATE TABLE app.t (id text PRIMARY KEY, other text REFERENCES app.other (id), _cdc_ts bigint NOT NULL, _cdc_inc bigint NOT NULL, _cdc_seq bigint NOT NULL);
+CREATE FUNCTION app.f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER t_origin BEFORE UPDATE ON app.t FOR EACH ROW EXECUTE FUNCTION app.f();
+CREATE TRIGGER t_always AFTER INSERT ON app.t FOR EACH ROW EXECUTE FUNCTION app.f();
+ALTER TABLE app.t ENABLE ALWAYS TRIGGER t_always;
+CREATE TRIGGER t_replica AFTER DELETE ON app.t FOR EACH ROW EXECUTE FUNCTION app.f();
+ALTER TABLE app.t ENABLE REPLICA TRIGGER t_replica;`); err != nil {
+		t.Fatal(err)
+	}
+	m, err := transform.Compile(transform.CollectionConfig{Source: "app.t", Table: "app.t",
+		Columns: transform.Columns{{Name: "id", ColumnConfig: transform.ColumnConfig{Path: "_id", Type: "text"}},
+			{Name: "other", ColumnConfig: transform.ColumnConfig{Path: "other", Type: "text"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		disable bool
+		want    []string
+		not     []string
+	}{
+		{false, []string{"trigger t_origin", "trigger t_always", "foreign key"}, []string{"trigger t_replica"}},
+		{true, []string{"trigger t_always", "trigger t_replica"}, []string{"trigger t_origin", "foreign key"}},
+	} {
+		ps, err := CompareWith(ctx, pool, m.Tables(), Options{DisableTriggers: tc.disable})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all []string
+		for _, p := range ps {
+			all = append(all, p.String())
+		}
+		text := strings.Join(all, "\n")
+		for _, w := range tc.want {
+			if !strings.Contains(text, w) {
+				t.Errorf("disable_triggers %t: no %q in\n%s", tc.disable, w, text)
+			}
+		}
+		for _, w := range tc.not {
+			if strings.Contains(text, w) {
+				t.Errorf("disable_triggers %t: %q in\n%s", tc.disable, w, text)
+			}
+		}
+		if len(Errors(ps)) != 0 {
+			t.Errorf("disable_triggers %t as a superuser: errors %v", tc.disable, Errors(ps))
+		}
+	}
+}

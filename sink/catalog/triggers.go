@@ -36,8 +36,12 @@ func (c *check) triggers() {
 		events = tgInsert | tgDelete
 	}
 	for _, g := range c.t.triggers {
-		if g.enabled == 'D' || int(g.typ)&events == 0 {
-			continue // disabled, or never fired by the sink's writes
+		// Which triggers fire depends on session_replication_role: origin
+		// (the default) fires ENABLE (O) and ENABLE ALWAYS (A), replica
+		// (target.disable_triggers) ENABLE REPLICA (R) and ENABLE ALWAYS.
+		fires := g.enabled == 'A' || (g.enabled == 'O' && !c.opts.DisableTriggers) || (g.enabled == 'R' && c.opts.DisableTriggers)
+		if !fires || int(g.typ)&events == 0 {
+			continue // not fired by the sink's writes
 		}
 		c.trigger(g)
 	}
@@ -98,7 +102,7 @@ func (c *check) trigger(g trigger) {
 	case 'A':
 		option = "it is ENABLE ALWAYS, so it fires even with target.disable_triggers: true"
 	case 'R':
-		option = "it is ENABLE REPLICA, so it fires only with target.disable_triggers: true"
+		option = "it is ENABLE REPLICA, so it fires because target.disable_triggers is true"
 	default:
 		may := fmt.Sprintf("the role %s may set it", r.name)
 		if !r.setReplicationRole {
