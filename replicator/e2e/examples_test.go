@@ -311,7 +311,7 @@ func checkExample(t *testing.T, cfg *config.Config, writerURL string, tables []t
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	ps, err := catalog.Compare(ctx, conn, tables)
+	ps, err := catalog.CompareWith(ctx, conn, tables, catalog.Options{DisableTriggers: cfg.Target.DisableTriggers})
 	if err != nil {
 		t.Fatalf("check: %v", err)
 	}
