@@ -39,7 +39,7 @@ func compileValueMap(p *problems, field string, m map[string]any, typ colType, o
 		}
 		bt, data, err := bson.MarshalValue(target)
 		if err != nil {
-			p.add(f, "target %v: %v", target, err)
+			p.add(f, "target %#v: %v", target, err)
 			continue
 		}
 		v := rawValue{typ: byte(bt), data: data}
@@ -51,7 +51,7 @@ func compileValueMap(p *problems, field string, m map[string]any, typ colType, o
 		}
 		b, null, err := appendConvert(nil, typ, v, order)
 		if err != nil {
-			p.add(f, "target %v does not fit %s: %v", target, typ, err)
+			p.add(f, "target %#v does not fit %s: %v", target, typ, err)
 			continue
 		}
 		if null {
