@@ -159,19 +159,32 @@ func appliedMatch(ts *tableSet, child *table, alias string, staged bool) string 
 // refuse the root row's update while the old ones exist.
 func deleteChildrenOfMovedRefs(ts *tableSet, child *table, from string) string {
 	root := ts.root
-	link := make([]string, len(child.rootKeyIdx))
-	moved := make([]string, len(child.rootKeyIdx))
-	for j, pos := range child.rootKeyIdx {
-		ri := child.refIdx[j]
-		link[j] = fmt.Sprintf("c.%s = t.%s", child.cols[pos], root.cols[ri])
+	// A grandchild linked to its parent row's own column goes with the
+	// parent rows under the old value (the parent p references the root).
+	holder, using := child, ""
+	if p := child.parent; p != nil {
+		holder, using = p, ", "+p.ident+" AS p"
+	}
+	link := make([]string, len(holder.rootKeyIdx))
+	moved := make([]string, len(holder.rootKeyIdx))
+	for j, pos := range holder.rootKeyIdx {
+		ri := holder.refIdx[j]
+		alias := "c"
+		if holder != child {
+			alias = "p"
+		}
+		link[j] = fmt.Sprintf("%s.%s = t.%s", alias, holder.cols[pos], root.cols[ri])
 		moved[j] = fmt.Sprintf("t.%s IS DISTINCT FROM %s", root.cols[ri], cast("s", root, ri))
+	}
+	if holder != child {
+		link = append(link, parentLink(child, "c"))
 	}
 	applies := fmt.Sprintf("%s < %s", verT, verS)
 	if ts.external {
 		applies = fmt.Sprintf("NOT EXISTS (SELECT 1 FROM %s rv WHERE %s AND %s >= %s)", rowVersions, versionOf(root), verRV, verS)
 	}
-	return fmt.Sprintf("DELETE FROM %s AS c USING %s, %s AS t WHERE %s AND %s AND (%s) AND %s AND NOT EXISTS (SELECT 1 FROM %s tb WHERE %s AND %s > %s)",
-		child.ident, from, root.ident, rootKeyMatch(root, root, root.keyIdx), strings.Join(link, " AND "),
+	return fmt.Sprintf("DELETE FROM %s AS c USING %s, %s AS t%s WHERE %s AND %s AND (%s) AND %s AND NOT EXISTS (SELECT 1 FROM %s tb WHERE %s AND %s > %s)",
+		child.ident, from, root.ident, using, rootKeyMatch(root, root, root.keyIdx), strings.Join(link, " AND "),
 		strings.Join(moved, " OR "), applies, tombstones, tombstoneOf(root), verTB, verS)
 }
 
@@ -180,7 +193,12 @@ func deleteChildrenOfMovedRefs(ts *tableSet, child *table, from string) string {
 func movedRefs(ts *tableSet, from string) []string {
 	var out []string
 	for i := len(ts.desc) - 1; i >= 0; i-- {
-		if d := ts.desc[i]; !d.byKey(ts.root) {
+		d := ts.desc[i]
+		holder := d
+		if d.parent != nil {
+			holder = d.parent
+		}
+		if !holder.byKey(ts.root) {
 			out = append(out, deleteChildrenOfMovedRefs(ts, d, from))
 		}
 	}
@@ -190,8 +208,27 @@ func movedRefs(ts *tableSet, from string) []string {
 // deleteChildrenOfUpserts removes the rows of child whose root row the
 // upsert just wrote.
 func deleteChildrenOfUpserts(ts *tableSet, child *table) string {
+	if p := child.parent; p != nil {
+		return fmt.Sprintf("DELETE FROM %s AS c USING %s AS p, pg_temp.%s AS a WHERE %s AND %s",
+			child.ident, p.ident, ts.applied.temp, parentLink(child, "c"), appliedMatch(ts, p, "p", false))
+	}
 	return fmt.Sprintf("DELETE FROM %s AS c USING pg_temp.%s AS a WHERE %s",
 		child.ident, ts.applied.temp, appliedMatch(ts, child, "c", false))
+}
+
+// parentLink matches grandchild row alias (a target row c, or the staged
+// row s) to its parent row p, for a grandchild linked to p's own columns.
+func parentLink(child *table, alias string) string {
+	parts := make([]string, len(child.parentLinkIdx))
+	for j, li := range child.parentLinkIdx {
+		ri := child.parentRefIdx[j]
+		v := alias + "." + child.cols[li]
+		if alias == "s" {
+			v = fmt.Sprintf("CAST(s.%s AS %s)", colName(li), child.parent.types[ri])
+		}
+		parts[j] = fmt.Sprintf("p.%s = %s", child.parent.cols[ri], v)
+	}
+	return strings.Join(parts, " AND ")
 }
 
 // insertChildren inserts the staged rows of child whose root row the upsert
@@ -200,6 +237,12 @@ func insertChildren(ts *tableSet, child *table, from string) string {
 	sel := make([]string, len(child.cols))
 	for i := range child.cols {
 		sel[i] = cast("s", child, i)
+	}
+	if p := child.parent; p != nil {
+		// Through the parent rows, inserted earlier in the same write.
+		return fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s JOIN %s AS p ON %s JOIN pg_temp.%s AS a ON %s AND (a.v_ts, a.v_inc, a.v_seq) = %s",
+			child.ident, strings.Join(child.cols, ", "), strings.Join(sel, ", "), from, p.ident, parentLink(child, "s"), ts.applied.temp,
+			appliedMatch(ts, p, "p", false), verS)
 	}
 	return fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s JOIN pg_temp.%s AS a ON %s AND (a.v_ts, a.v_inc, a.v_seq) = %s",
 		child.ident, strings.Join(child.cols, ", "), strings.Join(sel, ", "), from, ts.applied.temp,
@@ -219,6 +262,22 @@ func deleteChildrenOfDeletes(ts *tableSet, child *table, from string) string {
 	root := ts.root
 	if root.identity {
 		return deleteChildrenByIdentity(ts, child, from, verRV+" <= "+verS)
+	}
+	if p := child.parent; p != nil {
+		// The grandchild rows under the parent rows of the deleted roots.
+		using, match := fmt.Sprintf("%s, %s AS p", from, p.ident), ""
+		if p.byKey(root) {
+			parts := make([]string, len(root.keyIdx))
+			for j, ki := range root.keyIdx {
+				parts[j] = fmt.Sprintf("p.%s = CAST(s.%s AS %s)", p.cols[p.rootKeyIdx[j]], colName(ki), root.types[ki])
+			}
+			match = strings.Join(parts, " AND ")
+		} else {
+			using += ", " + root.ident + " AS t"
+			match = rootKeyMatch(root, root, root.keyIdx) + " AND " + refLink(root, p, "p")
+		}
+		return fmt.Sprintf("DELETE FROM %s AS c USING %s WHERE %s AND %s AND NOT %s",
+			child.ident, using, match, parentLink(child, "c"), newerRow(ts))
 	}
 	if !child.byKey(root) {
 		link := make([]string, len(child.rootKeyIdx))
@@ -263,4 +322,14 @@ func upsertTombstones(root *table, from string) string {
 ON CONFLICT (table_name, key) DO UPDATE SET cluster_ts = EXCLUDED.cluster_ts, cluster_inc = EXCLUDED.cluster_inc, seq = EXCLUDED.seq, deleted_at = now()
 WHERE (tb.cluster_ts, tb.cluster_inc, tb.seq) < (EXCLUDED.cluster_ts, EXCLUDED.cluster_inc, EXCLUDED.seq)`,
 		tombstones, quoteLiteral(root.def.Name), tombstoneKey(root), from)
+}
+
+// refLink matches the rows (alias) of a child that references a root
+// column other than the key to root row t.
+func refLink(root, child *table, alias string) string {
+	parts := make([]string, len(child.rootKeyIdx))
+	for j, pos := range child.rootKeyIdx {
+		parts[j] = fmt.Sprintf("%s.%s = t.%s", alias, child.cols[pos], root.cols[child.refIdx[j]])
+	}
+	return strings.Join(parts, " AND ")
 }

@@ -30,6 +30,11 @@ type table struct {
 	// tenantIdx is the position of the tenant column (TableDef.Tenant), or
 	// -1.
 	tenantIdx int
+	// parent, parentLinkIdx and parentRefIdx describe a grandchild that
+	// references its parent row's own columns (TableDef.ParentLink): its
+	// columns holding them, and their positions in the parent's columns.
+	parent                      *table
+	parentLinkIdx, parentRefIdx []int
 	// identity: a root table whose rows are identified by the document's
 	// identity (TableDef.IdentityKey), staged as the extra column
 	// c<len(cols)> of its relations.
@@ -40,7 +45,9 @@ type table struct {
 }
 
 // byKey reports whether descendant t holds the root key itself.
-func (t *table) byKey(root *table) bool { return slices.Equal(t.refIdx, root.keyIdx) }
+func (t *table) byKey(root *table) bool {
+	return t.parent == nil && slices.Equal(t.refIdx, root.keyIdx)
+}
 
 // tableSet is one collection's root table and its descendants.
 type tableSet struct {
@@ -171,14 +178,32 @@ func compileTables(defs []transform.TableDef) (*tableSet, error) {
 		if err != nil {
 			return nil, err
 		}
-		t.refIdx = root.keyIdx
-		if len(d.RootRef) > 0 {
-			if t.refIdx, err = rootPos(root, d.RootRef); err != nil {
+		if len(d.ParentLink) > 0 {
+			// A grandchild linked to its parent row's own column.
+			pi, ok := ts.index[d.Parent]
+			if !ok || len(ts.desc[pi].rootKeyIdx) == 0 {
+				return nil, fmt.Errorf("table %s: parent_link needs a parent table that holds the root key", d.Name)
+			}
+			t.parent = ts.desc[pi]
+			if t.parentLinkIdx, err = columnPos(t, d.ParentLink); err != nil {
 				return nil, fmt.Errorf("table %s: %w", d.Name, err)
 			}
-		}
-		if len(t.rootKeyIdx) != len(t.refIdx) {
-			return nil, fmt.Errorf("table %s: %d root key columns, the root key (or root_ref) has %d", d.Name, len(t.rootKeyIdx), len(t.refIdx))
+			if t.parentRefIdx, err = columnPos(t.parent, d.ParentRef); err != nil {
+				return nil, fmt.Errorf("table %s: parent_ref: %w", d.Name, err)
+			}
+			if len(t.parentLinkIdx) != len(t.parentRefIdx) || len(t.rootKeyIdx) > 0 {
+				return nil, fmt.Errorf("table %s: parent_link and parent_ref differ in length, or a root key is given too", d.Name)
+			}
+		} else {
+			t.refIdx = root.keyIdx
+			if len(d.RootRef) > 0 {
+				if t.refIdx, err = rootPos(root, d.RootRef); err != nil {
+					return nil, fmt.Errorf("table %s: %w", d.Name, err)
+				}
+			}
+			if len(t.rootKeyIdx) != len(t.refIdx) {
+				return nil, fmt.Errorf("table %s: %d root key columns, the root key (or root_ref) has %d", d.Name, len(t.rootKeyIdx), len(t.refIdx))
+			}
 		}
 		if ts.setting != "" && t.tenantIdx < 0 {
 			return nil, fmt.Errorf("table %s: a tenant setting needs the tenant column in every table", d.Name)
@@ -190,6 +215,19 @@ func compileTables(defs []transform.TableDef) (*tableSet, error) {
 		ts.applied = newAppliedRel(ts)
 	}
 	return ts, nil
+}
+
+// columnPos finds the named columns of t.
+func columnPos(t *table, names []string) ([]int, error) {
+	out := make([]int, len(names))
+	for j, n := range names {
+		i := slices.IndexFunc(t.def.Columns, func(c transform.ColumnDef) bool { return c.Name == n })
+		if i < 0 {
+			return nil, fmt.Errorf("column %s is not a column of %s", n, t.def.Name)
+		}
+		out[j] = i
+	}
+	return out, nil
 }
 
 // rootPos finds the named root columns.

@@ -131,6 +131,22 @@ func deleteRootsByIdentity(ts *tableSet, from, cond string) string {
 // deleteRootsByIdentity deletes with the same cond.
 func deleteChildrenByIdentity(ts *tableSet, child *table, from, cond string) string {
 	root := ts.root
+	if p := child.parent; p != nil {
+		// Under the parent rows of those root rows.
+		using, match := fmt.Sprintf("%s, %s rv, %s AS p", from, rowVersions, p.ident), ""
+		if p.byKey(root) {
+			parts := make([]string, len(root.keyIdx))
+			for j, ki := range root.keyIdx {
+				parts[j] = fmt.Sprintf("p.%s = CAST(rv.target_key[%d] AS %s)", p.cols[p.rootKeyIdx[j]], j+1, root.types[ki])
+			}
+			match = strings.Join(parts, " AND ")
+		} else {
+			using += ", " + root.ident + " AS t"
+			match = targetKeyMatch(root) + " AND " + refLink(root, p, "p")
+		}
+		return fmt.Sprintf("DELETE FROM %s AS c USING %s WHERE %s AND %s AND %s AND %s",
+			child.ident, using, versionOf(root), match, parentLink(child, "c"), cond)
+	}
 	if !child.byKey(root) {
 		link := make([]string, len(child.rootKeyIdx))
 		for j, pos := range child.rootKeyIdx {

@@ -118,7 +118,25 @@ func (m *Mapping) compileChild(p *problems, field string, cc *ChildConfig, paren
 	for _, ki := range m.keyCols {
 		linkTypes = append(linkTypes, m.root.cols[ki].typ.String())
 	}
-	if parent.Root != "" {
+	viaParent := false
+	if parent.Root != "" && cc.References != "" {
+		// A grandchild that references its parent row's own column.
+		idx := slices.IndexFunc(parent.Columns, func(c ColumnDef) bool { return c.Name == cc.References })
+		switch {
+		case idx < 0:
+			p.add(field+".references", "references %q is not a column of %s", cc.References, parent.Name)
+		case cc.ParentKey == "":
+			p.add(field+".parent_key", "references needs parent_key: the column that holds %s.%s", parent.Name, cc.References)
+		case cc.ParentOrdinal != "":
+			p.add(field+".parent_ordinal", "a grandchild that references its parent's %s has no parent ordinal", cc.References)
+		default:
+			viaParent = true
+			ch.parentRefIdx = []int{idx}
+			def.ParentLink, def.ParentRef = []string{cc.ParentKey}, []string{cc.References}
+			addCol(field+".parent_key", cc.ParentKey, parent.Columns[idx].Type)
+		}
+		rootKey = nil
+	} else if parent.Root != "" {
 		// A grandchild names the root key as its parent table does.
 		rootKey, rootRef = parent.RootKey, parent.RootRef
 		if len(rootRef) > 0 {
@@ -126,9 +144,6 @@ func (m *Mapping) compileChild(p *problems, field string, cc *ChildConfig, paren
 			for _, c := range parent.Columns[:len(rootKey)] {
 				linkTypes = append(linkTypes, c.Type)
 			}
-		}
-		if cc.References != "" {
-			p.add(field+".references", "references only applies to a child of the root table")
 		}
 	} else if cc.References != "" {
 		idx := -1
@@ -163,7 +178,8 @@ func (m *Mapping) compileChild(p *problems, field string, cc *ChildConfig, paren
 		p.add(field+".parent_key", "parent_key needs a one-column root key; with a composite key the key column names are used")
 	}
 	def.Key = append(def.Key, def.RootKey...)
-	if depth == 2 {
+	def.Key = append(def.Key, def.ParentLink...)
+	if depth == 2 && !viaParent {
 		po := cc.ParentOrdinal
 		if po == "" {
 			po = defaultParentOrdPrefix + parentOrdinal
@@ -181,8 +197,11 @@ func (m *Mapping) compileChild(p *problems, field string, cc *ChildConfig, paren
 		if len(cc.Key) == 0 {
 			p.add(field+".ordinal", "a child table without an ordinal column needs its own key (key: [...])")
 		}
-		if len(cc.Children) > 0 {
-			p.add(field+".ordinal", "a child table without an ordinal column cannot have children")
+		for i, g := range cc.Children {
+			if g.References == "" {
+				p.add(field+".children["+strconv.Itoa(i)+"].references",
+					"a child table without an ordinal column has grandchildren only through a column of its own (references: id, with parent_key)")
+			}
 		}
 	} else {
 		ch.ordinal = true

@@ -177,7 +177,9 @@ type ChildConfig struct {
 	// References names the root column parent_key holds when that is not
 	// the root key, typically a surrogate id (a uuid5 column) while the
 	// key is a natural key. Its values must be unique in the root table.
-	// Only for a child of the root table; parent_key is then required.
+	// In a grandchild it names a column of the parent (child) table, its
+	// own id: the grandchild then holds neither the root key nor the
+	// parent ordinal. parent_key is then required.
 	References string `yaml:"references,omitempty"`
 	// Key lists the child table's own key columns (default: the root key
 	// columns, the parent ordinal in a grandchild, and the ordinal), for

@@ -89,6 +89,8 @@ func writeTable(b *strings.Builder, m *Mapping, t TableDef) {
 			continue
 		case t.Root == "":
 			ref = d.RootRef
+		case len(d.ParentRef) > 0:
+			ref = d.ParentRef
 		default:
 			ref = append(append([]string(nil), t.RootKey...), t.Columns[len(t.RootKey)].Name)
 		}
@@ -106,6 +108,9 @@ func writeTable(b *strings.Builder, m *Mapping, t TableDef) {
 			}
 			lines = append(lines, "    FOREIGN KEY ("+quoteList(t.RootKey)+") REFERENCES "+
 				QuoteTable(t.Root)+" ("+quoteList(ref)+") ON DELETE CASCADE")
+		} else if len(t.ParentLink) > 0 {
+			lines = append(lines, "    FOREIGN KEY ("+quoteList(t.ParentLink)+") REFERENCES "+
+				QuoteTable(t.Parent)+" ("+quoteList(t.ParentRef)+") ON DELETE CASCADE")
 		} else {
 			// Grandchild: (root key, parent ordinal) → parent (root key, ordinal).
 			fk := append(append([]string(nil), t.RootKey...), t.Columns[len(t.RootKey)].Name)

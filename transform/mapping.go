@@ -62,6 +62,10 @@ type childMap struct {
 	tenant bool
 	// ordinal: the table has an ordinal column.
 	ordinal bool
+	// parentRefIdx holds, for a grandchild that references its parent
+	// row's columns (TableDef.ParentRef), their positions in the parent's
+	// rows; nil otherwise.
+	parentRefIdx []int
 }
 
 type docMap struct {

@@ -149,6 +149,14 @@ type TableDef struct {
 	// (Mutation.Identity) and the map to their key is kept in
 	// replicator.row_versions. Root tables with ExternalVersions only.
 	IdentityKey bool `json:"identity_key,omitempty"`
+	// ParentLink names, in a grandchild table that references its parent
+	// row's own columns (typically the child's surrogate id) instead of
+	// holding the root key and the parent ordinal, the columns holding the
+	// parent's ParentRef values; RootKey is then empty.
+	ParentLink []string `json:"parent_link,omitempty"`
+	// ParentRef names the parent table's columns ParentLink holds; their
+	// values are unique in the parent table.
+	ParentRef []string `json:"parent_ref,omitempty"`
 	// Tenant names the column holding the row's tenant ("" without one).
 	Tenant string `json:"tenant,omitempty"`
 	// TenantSetting is the session variable row-level security reads the

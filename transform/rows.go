@@ -161,6 +161,13 @@ func (m *Mapping) tenantValue(a *arena, root rawValue, top []rawValue, docKey []
 // element's ordinal for a grandchild, -1 for a child. base is parent's
 // field path.
 func (m *Mapping) childRows(out []ChildRows, a *arena, ch *childMap, parent rawValue, top []rawValue, key []Value, tenant Value, parentOrd int, docKey []byte, base ...string) ([]ChildRows, error) {
+	return m.childRowsOf(out, a, ch, parent, top, key, nil, tenant, parentOrd, docKey, base...)
+}
+
+// childRowsOf is childRows; parentRow is the parent child row of a
+// grandchild (whose ParentRef columns a grandchild that references them
+// copies), nil for a child.
+func (m *Mapping) childRowsOf(out []ChildRows, a *arena, ch *childMap, parent rawValue, top []rawValue, key, parentRow []Value, tenant Value, parentOrd int, docKey []byte, base ...string) ([]ChildRows, error) {
 	prefix := ""
 	if len(base) > 0 {
 		prefix = base[0]
@@ -196,9 +203,18 @@ func (m *Mapping) childRows(out []ChildRows, a *arena, ch *childMap, parent rawV
 	ord := 0
 	for _, el, ok := it.next(); ok; _, el, ok = it.next() {
 		start := len(cells)
-		cells = append(cells, key...)
-		if parentOrd >= 0 {
-			cells = append(cells, ordinalValue(parentOrd))
+		if ch.parentRefIdx != nil {
+			for _, pi := range ch.parentRefIdx {
+				if !parentRow[pi].Valid {
+					return nil, m.newError(docKey, prefix, fmt.Errorf("column %s, which child table %s references, is NULL", ch.def.ParentRef[0], ch.def.Name))
+				}
+				cells = append(cells, parentRow[pi])
+			}
+		} else {
+			cells = append(cells, key...)
+			if parentOrd >= 0 {
+				cells = append(cells, ordinalValue(parentOrd))
+			}
 		}
 		// The parent reference: the parent-key (and parent ordinal) cells.
 		parentRef := cells[start:len(cells):len(cells)]
@@ -232,11 +248,12 @@ func (m *Mapping) childRows(out []ChildRows, a *arena, ch *childMap, parent rawV
 			}
 			cells = append(cells, v)
 		}
-		out[at].Rows = append(out[at].Rows, cells[start:len(cells):len(cells)])
+		row := cells[start:len(cells):len(cells)]
+		out[at].Rows = append(out[at].Rows, row)
 		if len(ch.children) > 0 {
 			var g []ChildRows
 			for _, gc := range ch.children {
-				if g, err = m.childRows(g, a, gc, el, nil, key, tenant, ord, docKey, arrPath+"."+strconv.Itoa(ord)); err != nil {
+				if g, err = m.childRowsOf(g, a, gc, el, nil, key, row, tenant, ord, docKey, arrPath+"."+strconv.Itoa(ord)); err != nil {
 					return nil, err
 				}
 			}
