@@ -194,6 +194,12 @@ func TestDerivedConfigErrors(t *testing.T) {
 		{"references unknown", `{source: a.b, table: t, children: [{path: c, table: c, parent_key: p, references: nope}]}`, "children[0].references"},
 		{"ordinal none without key", `{source: a.b, table: t, children: [{path: c, table: c, ordinal: none}]}`, "children[0].ordinal"},
 		{"child key unknown", `{source: a.b, table: t, children: [{path: c, table: c, key: [nope]}]}`, "children[0].key[0]"},
+		{"grandchild references unknown", `{source: a.b, table: t, children: [{path: c, table: c, children: [{path: g, table: g, parent_key: p, references: nope}]}]}`,
+			"children[0].children[0].references"},
+		{"grandchild references without parent_key", `{source: a.b, table: t, children: [{path: c, table: c, children: [{path: g, table: g, references: ordinal}]}]}`,
+			"children[0].children[0].parent_key"},
+		{"no ordinal, grandchild by position", `{source: a.b, table: t, children: [{path: c, table: c, ordinal: none, key: [x], columns: {x: {path: x, type: text}},
+		   children: [{path: g, table: g}]}]}`, "children[0].children[0].references"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
