@@ -329,3 +329,27 @@ func TestJSONKeyRefused(t *testing.T) {
 		t.Fatalf("err = %v, want a json key refused at key[0]", err)
 	}
 }
+
+// TestMapToNull: a value mapped to null is a null value: the default
+// replaces it, and a required column refuses it.
+func TestMapToNull(t *testing.T) {
+	m := mustCompileYAML(t, `{source: a.b, table: t, columns: {
+  d: {path: s, type: smallint, map: {gone: null, ok: 1}, default: "0"},
+  r: {path: s, type: smallint, map: {gone: null, ok: 1}, required: true}}}`)
+	doc := func(s string) bson.D { return bson.D{{Key: "_id", Value: "x"}, {Key: "s", Value: s}} }
+	key := bson.D{{Key: "_id", Value: "x"}}
+	r, err := transformOne(t, m, eventIn("a", "b", "insert", key, doc("ok")))
+	if err != nil || r.Mutations[0].Values[1].Text != "1" || r.Mutations[0].Values[2].Text != "1" {
+		t.Fatalf("ok → %v, %v", r.Mutations, err)
+	}
+	_, err = transformOne(t, m, eventIn("a", "b", "insert", key, doc("gone")))
+	var te *Error
+	if !errors.As(err, &te) || te.Path != "s" || !errors.Is(err, ErrRequired) {
+		t.Fatalf("gone into a required column: %v, want a required error at s", err)
+	}
+	m = mustCompileYAML(t, `{source: a.b, table: t, columns: {d: {path: s, type: smallint, map: {gone: null}, default: "0"}}}`)
+	r, err = transformOne(t, m, eventIn("a", "b", "insert", key, doc("gone")))
+	if err != nil || r.Mutations[0].Values[1].Text != "0" {
+		t.Fatalf("gone with a default → %v, %v; want 0", r.Mutations, err)
+	}
+}

@@ -21,7 +21,12 @@ func (m *Mapping) column(a *arena, col *colMap, root rawValue, top []rawValue) (
 		return a.idText(col.typ, v, m.order)
 	}
 	if col.vmap != nil && !v.isNullish() {
-		return col.vmap.lookup(v)
+		mapped, err := col.vmap.lookup(v)
+		if err != nil || mapped.Valid {
+			return mapped, err
+		}
+		// Mapped to null: as a null source value (default, or required).
+		v = rawValue{typ: bsonNull}
 	}
 	if v.isNullish() {
 		switch {
