@@ -5,7 +5,11 @@
 // the "restricted" Pod Security Standard with the admission controller's own
 // checks, and asserts what the replicator needs: a PersistentVolume and one
 // replica for the embedded buffer, probes, secrets only from Secret objects,
-// pinned images, and the alert rules of deploy/prometheus/alerts.yaml. The
+// pinned images, the alert rules of deploy/prometheus/alerts.yaml, the
+// NATS cluster's configuration as nats-server itself reads it (client and
+// route authentication), and NetworkPolicies that admit exactly the
+// connections the pods need (evaluated against the rendered pods' labels).
+// The
 // plain manifests in deploy/kubernetes/ are the chart's renderings, checked
 // in; this test fails when they are out of date, and
 //
@@ -23,14 +27,18 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -40,7 +48,13 @@ import (
 	"helm.sh/helm/v3/pkg/releaseutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	psapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 	"sigs.k8s.io/yaml"
@@ -74,7 +88,15 @@ var layouts = []layout{
 
 // render renders the chart as `helm template replicator deploy/helm/replicator
 // --namespace replicator [-f valuesFile]` does, in Helm's install order.
+// overrides replace top-level values of valuesFile; Helm merges maps among
+// them into the chart's defaults key by key.
 func render(t *testing.T, valuesFile string, overrides map[string]any) (string, error) {
+	t.Helper()
+	return renderRelease(t, releaseName, valuesFile, overrides)
+}
+
+// renderRelease is render with another release name (in the same namespace).
+func renderRelease(t *testing.T, releaseName, valuesFile string, overrides map[string]any) (string, error) {
 	t.Helper()
 	chrt, err := loader.Load(chartDir)
 	if err != nil {
@@ -134,6 +156,7 @@ type objects struct {
 	statefulSets []*appsv1.StatefulSet
 	monitors     []*monitoringv1.ServiceMonitor
 	rules        []*monitoringv1.PrometheusRule
+	policies     []*networkingv1.NetworkPolicy
 }
 
 // decode splits a multi-document YAML stream and decodes each document into
@@ -170,6 +193,9 @@ func decode(t *testing.T, stream string) objects {
 		case "monitoring.coreos.com/v1 PrometheusRule":
 			o := &monitoringv1.PrometheusRule{}
 			objs.rules, into = append(objs.rules, o), o
+		case "networking.k8s.io/v1 NetworkPolicy":
+			o := &networkingv1.NetworkPolicy{}
+			objs.policies, into = append(objs.policies, o), o
 		default:
 			// A Secret in particular: the chart must never render one.
 			t.Fatalf("document %d: unexpected kind %q %q", i, tm.APIVersion, tm.Kind)
@@ -279,12 +305,13 @@ func TestLayouts(t *testing.T) {
 			}
 			rep := find(t, objs.statefulSets, releaseName)
 			checkReplicator(t, l, rep, find(t, objs.configMaps, releaseName))
+			checkNetworkPolicyObjects(t, objs)
 			if l.embedded {
 				if len(objs.statefulSets) != 1 {
 					t.Errorf("embedded layout: %d StatefulSets, want only the replicator", len(objs.statefulSets))
 				}
 			} else {
-				checkNATSCluster(t, find(t, objs.statefulSets, releaseName+"-nats"), find(t, objs.configMaps, releaseName+"-nats"))
+				checkNATSCluster(t, find(t, objs.statefulSets, releaseName+"-nats"), find(t, objs.configMaps, releaseName+"-nats"), rep)
 			}
 		})
 	}
@@ -381,7 +408,7 @@ func checkSecretEnv(t *testing.T, sts *appsv1.StatefulSet) {
 				t.Errorf("%s/%s: env %s holds a credential literally", sts.Name, c.Name, e.Name)
 			}
 		}
-		for _, name := range []string{"REPLICATOR_SOURCE_URI", "REPLICATOR_TARGET_URL", "NATS_PASSWORD"} {
+		for _, name := range []string{"REPLICATOR_SOURCE_URI", "REPLICATOR_TARGET_URL", "NATS_PASSWORD", "NATS_ROUTE_PASSWORD"} {
 			e, ok := byName[name]
 			if !ok {
 				continue
@@ -399,8 +426,22 @@ func checkSecretEnv(t *testing.T, sts *appsv1.StatefulSet) {
 				t.Errorf("%s/%s: REPLICATOR_BUFFER_NATS_URL refers to $(NATS_PASSWORD), which is not defined", sts.Name, c.Name)
 			}
 		}
+		// Kubernetes expands $(VAR) only for variables defined earlier in
+		// the list; a later or unknown one stays literally in the value.
+		defined := map[string]bool{}
+		for _, e := range c.Env {
+			for _, m := range envRefRE.FindAllStringSubmatch(e.Value, -1) {
+				if !defined[m[1]] {
+					t.Errorf("%s/%s: env %s refers to $(%s), which is not defined before it", sts.Name, c.Name, e.Name, m[1])
+				}
+			}
+			defined[e.Name] = true
+		}
 	}
 }
+
+// envRefRE matches a Kubernetes dependent-variable reference $(VAR).
+var envRefRE = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 
 // credentialsRE matches user:password@ in a URL.
 var credentialsRE = regexp.MustCompile(`://[^/\s:@]+:[^@\s]+@`)
@@ -539,7 +580,7 @@ func checkReplicator(t *testing.T, l layout, sts *appsv1.StatefulSet, cm *corev1
 	}
 }
 
-func checkNATSCluster(t *testing.T, sts *appsv1.StatefulSet, cm *corev1.ConfigMap) {
+func checkNATSCluster(t *testing.T, sts *appsv1.StatefulSet, cm *corev1.ConfigMap, rep *appsv1.StatefulSet) {
 	t.Helper()
 	if sts.Spec.Replicas == nil || *sts.Spec.Replicas != 3 {
 		t.Errorf("NATS cluster: replicas must be 3")
@@ -553,9 +594,182 @@ func checkNATSCluster(t *testing.T, sts *appsv1.StatefulSet, cm *corev1.ConfigMa
 			t.Errorf("nats.conf lacks %q", want)
 		}
 	}
-	if n := strings.Count(conf, "nats://"); n != 3 {
-		t.Errorf("nats.conf: %d routes, want 3", n)
+	checkNATSAuth(t, sts, cm, rep)
+}
+
+// Secret values for checkNATSAuth, shaped like `openssl rand -hex 24`
+// (one starts with digits, which the NATS config lexer must still read as a
+// string).
+var fakeSecrets = map[string]string{
+	"password":       "0123456789abcdef0123456789abcdef0123456789abcdef",
+	"route-password": "f3e2d1c0b9a8f3e2d1c0b9a8f3e2d1c0b9a8f3e2d1c0b9a8",
+}
+
+// podEnv returns a container's environment as the kubelet builds it for
+// pod podName: secretKeyRefs from fakeSecrets (all from secretName),
+// metadata.name, and $(VAR) expanded from the variables before it.
+func podEnv(t *testing.T, c corev1.Container, podName, secretName string) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom == nil:
+			env[e.Name] = envRefRE.ReplaceAllStringFunc(e.Value, func(ref string) string {
+				if v, ok := env[envRefRE.FindStringSubmatch(ref)[1]]; ok {
+					return v
+				}
+				return ref
+			})
+		case e.ValueFrom.SecretKeyRef != nil:
+			ref := e.ValueFrom.SecretKeyRef
+			v, ok := fakeSecrets[ref.Key]
+			if !ok || ref.Name != secretName {
+				t.Errorf("%s: env %s reads Secret %s key %s; want the NATS Secret %s with a key of %v", podName, e.Name, ref.Name, ref.Key, secretName, fakeSecrets)
+			}
+			env[e.Name] = v
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name":
+			env[e.Name] = podName
+		}
 	}
+	return env
+}
+
+// checkNATSAuth reads each node's nats.conf with nats-server's own config
+// parser, in the environment Kubernetes gives that pod, and checks that
+// clients and routes authenticate with the passwords of the Secret: every
+// route URL a node opens carries the user and password that the nodes'
+// cluster authorization demands, and the replicator's URLs carry the
+// client credentials.
+func checkNATSAuth(t *testing.T, sts *appsv1.StatefulSet, cm *corev1.ConfigMap, rep *appsv1.StatefulSet) {
+	t.Helper()
+	c := sts.Spec.Template.Spec.Containers[0]
+	// The config is read by the nats-server version of this module's
+	// go.mod; the image must run the same.
+	gomod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*github\.com/nats-io/nats-server/v2 v(\S+)`).FindSubmatch(gomod)
+	if m == nil {
+		t.Fatalf("go.mod does not require github.com/nats-io/nats-server/v2")
+	}
+	if !strings.Contains(c.Image, ":"+string(m[1])) {
+		t.Errorf("NATS image %s; this test reads nats.conf with nats-server %s (deploy/deploytest/go.mod): keep them equal", c.Image, m[1])
+	}
+	var secretName string
+	keys := map[string]string{}
+	for _, e := range c.Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			keys[e.Name] = e.ValueFrom.SecretKeyRef.Key
+			secretName = e.ValueFrom.SecretKeyRef.Name
+		}
+	}
+	if keys["NATS_PASSWORD"] == "" || keys["NATS_ROUTE_PASSWORD"] == "" || keys["NATS_PASSWORD"] == keys["NATS_ROUTE_PASSWORD"] {
+		t.Fatalf("NATS pod: want NATS_PASSWORD and NATS_ROUTE_PASSWORD from two keys of the Secret, have %v", keys)
+	}
+	ports := map[string]int{}
+	for _, p := range c.Ports {
+		ports[p.Name] = int(p.ContainerPort)
+	}
+	confFile := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(confFile, []byte(cm.Data["nats.conf"]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	replicas := int(*sts.Spec.Replicas)
+	var clientUser, clientPass string
+	for i := 0; i < replicas; i++ {
+		pod := fmt.Sprintf("%s-%d", sts.Name, i)
+		env := podEnv(t, c, pod, secretName)
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+		opts, err := natsserver.ProcessConfigFile(confFile)
+		if err != nil {
+			t.Fatalf("%s: nats-server rejects nats.conf: %v", pod, err)
+		}
+		if opts.ServerName != pod {
+			t.Errorf("%s: server_name %q", pod, opts.ServerName)
+		}
+		if opts.Port != ports["client"] || opts.Cluster.Port != ports["cluster"] || opts.HTTPPort != ports["monitor"] {
+			t.Errorf("%s: nats.conf listens on %d/%d/%d, container ports %v", pod, opts.Port, opts.Cluster.Port, opts.HTTPPort, ports)
+		}
+		clientUser, clientPass = opts.Username, opts.Password
+		if clientUser == "" || clientPass != fakeSecrets[keys["NATS_PASSWORD"]] {
+			t.Errorf("%s: client authorization %q/%q, want a user with the Secret's %s", pod, clientUser, clientPass, keys["NATS_PASSWORD"])
+		}
+		routeUser, routePass := opts.Cluster.Username, opts.Cluster.Password
+		if routeUser == "" || routePass != fakeSecrets[keys["NATS_ROUTE_PASSWORD"]] {
+			t.Errorf("%s: cluster authorization %q/%q, want a user with the Secret's %s", pod, routeUser, routePass, keys["NATS_ROUTE_PASSWORD"])
+		}
+		if routeUser == clientUser {
+			t.Errorf("%s: routes and clients share the user %q", pod, routeUser)
+		}
+		// Each route: a node of this StatefulSet by its stable DNS name,
+		// with the credentials the cluster authorization accepts.
+		var hosts []string
+		for _, r := range opts.Routes {
+			pass, _ := r.User.Password()
+			if r.User.Username() != routeUser || pass != routePass {
+				t.Errorf("%s: route %s does not carry the cluster credentials", pod, r.Redacted())
+			}
+			if r.Port() != fmt.Sprint(opts.Cluster.Port) {
+				t.Errorf("%s: route %s is not on the route port %d", pod, r.Redacted(), opts.Cluster.Port)
+			}
+			hosts = append(hosts, r.Hostname())
+		}
+		var want []string
+		for j := 0; j < replicas; j++ {
+			want = append(want, fmt.Sprintf("%s-%d.%s", sts.Name, j, sts.Spec.ServiceName))
+		}
+		if !reflect.DeepEqual(hosts, want) {
+			t.Errorf("%s: routes to %v, want %v", pod, hosts, want)
+		}
+	}
+
+	// The replicator's URLs: every node's client port with the client user.
+	rc := rep.Spec.Template.Spec.Containers[0]
+	var repSecret string
+	for _, e := range rc.Env {
+		if e.Name == "NATS_PASSWORD" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			repSecret = e.ValueFrom.SecretKeyRef.Name
+			if e.ValueFrom.SecretKeyRef.Key != keys["NATS_PASSWORD"] {
+				t.Errorf("replicator: NATS_PASSWORD from key %s, the NATS pods use %s", e.ValueFrom.SecretKeyRef.Key, keys["NATS_PASSWORD"])
+			}
+		}
+	}
+	if repSecret != secretName {
+		t.Errorf("replicator: NATS_PASSWORD from Secret %q, the NATS pods use %q", repSecret, secretName)
+	}
+	renv := podEnv(t, withoutEnv(rc, "REPLICATOR_SOURCE_URI", "REPLICATOR_TARGET_URL"), rep.Name+"-0", secretName)
+	urls := strings.Split(renv["REPLICATOR_BUFFER_NATS_URL"], ",")
+	if len(urls) != replicas {
+		t.Errorf("replicator: %d NATS URLs, want %d", len(urls), replicas)
+	}
+	for j, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Errorf("replicator: NATS URL %d: %v", j, err)
+			continue
+		}
+		pass, _ := u.User.Password()
+		if u.User.Username() != clientUser || pass != clientPass {
+			t.Errorf("replicator: NATS URL %s does not carry the client credentials", u.Redacted())
+		}
+		if want := fmt.Sprintf("%s-%d.%s:%d", sts.Name, j, sts.Spec.ServiceName, ports["client"]); u.Host != want {
+			t.Errorf("replicator: NATS URL %d is %s, want %s", j, u.Host, want)
+		}
+	}
+}
+
+func withoutEnv(c corev1.Container, names ...string) corev1.Container {
+	var env []corev1.EnvVar
+	for _, e := range c.Env {
+		if !slices.Contains(names, e.Name) {
+			env = append(env, e)
+		}
+	}
+	c.Env = env
+	return c
 }
 
 // checkAlertRules: the PrometheusRule carries exactly the groups of
@@ -632,6 +846,555 @@ func checkMonitoring(t *testing.T, objs objects) {
 	if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != "metrics" || sm.Spec.Endpoints[0].Path != "/metrics" {
 		t.Errorf("ServiceMonitor endpoints = %+v", sm.Spec.Endpoints)
 	}
+}
+
+// checkNetworkPolicyObjects validates every NetworkPolicy as the API
+// server's validation does (names, selectors, ports, CIDRs), refuses rules
+// that would admit everything (a rule without sources or without ports, an
+// empty selector), and checks that there is one policy per StatefulSet,
+// named after it, whose podSelector is the StatefulSet's own selector and
+// matches that StatefulSet's pod template and no other.
+func checkNetworkPolicyObjects(t *testing.T, objs objects) {
+	t.Helper()
+	if len(objs.policies) != len(objs.statefulSets) {
+		t.Errorf("%d NetworkPolicies for %d StatefulSets, want one each", len(objs.policies), len(objs.statefulSets))
+	}
+	for _, np := range objs.policies {
+		for _, err := range validateNetworkPolicy(np) {
+			t.Errorf("NetworkPolicy %s: %v", np.Name, err)
+		}
+		var selected []string
+		for _, sts := range objs.statefulSets {
+			if selectorMatches(t, &np.Spec.PodSelector, sts.Spec.Template.Labels) {
+				selected = append(selected, sts.Name)
+			}
+		}
+		if !reflect.DeepEqual(selected, []string{np.Name}) {
+			t.Errorf("NetworkPolicy %s selects the pods of %v, want those of StatefulSet %s only", np.Name, selected, np.Name)
+		}
+		for _, sts := range objs.statefulSets {
+			if sts.Name == np.Name && !reflect.DeepEqual(np.Spec.PodSelector, *sts.Spec.Selector) {
+				t.Errorf("NetworkPolicy %s: podSelector %v, want the StatefulSet's selector %v", np.Name, np.Spec.PodSelector, *sts.Spec.Selector)
+			}
+		}
+		if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+			t.Errorf("NetworkPolicy %s does not isolate its pods for ingress", np.Name)
+		}
+		for i, r := range np.Spec.Ingress {
+			if len(r.From) == 0 || len(r.Ports) == 0 {
+				t.Errorf("NetworkPolicy %s: ingress rule %d admits every source or every port: %+v", np.Name, i, r)
+			}
+			for _, p := range r.From {
+				if isEmptySelector(p.PodSelector) && p.NamespaceSelector == nil || isEmptySelector(p.NamespaceSelector) && p.PodSelector == nil {
+					t.Errorf("NetworkPolicy %s: ingress rule %d admits every pod of a namespace or every namespace: %+v", np.Name, i, p)
+				}
+			}
+		}
+	}
+}
+
+func isEmptySelector(s *metav1.LabelSelector) bool {
+	return s != nil && len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0
+}
+
+// validateNetworkPolicy checks what the API server's validation of a
+// networking.k8s.io/v1 NetworkPolicy checks beyond the decoding.
+func validateNetworkPolicy(np *networkingv1.NetworkPolicy) field.ErrorList {
+	var errs field.ErrorList
+	spec := field.NewPath("spec")
+	for _, msg := range validation.IsDNS1123Subdomain(np.Name) {
+		errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), np.Name, msg))
+	}
+	selOpts := metav1validation.LabelSelectorValidationOptions{}
+	errs = append(errs, metav1validation.ValidateLabelSelector(&np.Spec.PodSelector, selOpts, spec.Child("podSelector"))...)
+	seen := map[networkingv1.PolicyType]bool{}
+	for i, pt := range np.Spec.PolicyTypes {
+		if pt != networkingv1.PolicyTypeIngress && pt != networkingv1.PolicyTypeEgress || seen[pt] {
+			errs = append(errs, field.Invalid(spec.Child("policyTypes").Index(i), pt, "unknown or repeated"))
+		}
+		seen[pt] = true
+	}
+	ports := func(path *field.Path, ps []networkingv1.NetworkPolicyPort) {
+		for i, p := range ps {
+			pp := path.Index(i)
+			if p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP && *p.Protocol != corev1.ProtocolUDP && *p.Protocol != corev1.ProtocolSCTP {
+				errs = append(errs, field.NotSupported(pp.Child("protocol"), *p.Protocol, []string{"TCP", "UDP", "SCTP"}))
+			}
+			if p.Port == nil {
+				if p.EndPort != nil {
+					errs = append(errs, field.Forbidden(pp.Child("endPort"), "needs port"))
+				}
+				continue
+			}
+			var msgs []string
+			if p.Port.Type == intstr.Int {
+				msgs = validation.IsValidPortNum(int(p.Port.IntVal))
+				if p.EndPort != nil && *p.EndPort < p.Port.IntVal {
+					msgs = append(msgs, "endPort below port")
+				}
+			} else {
+				msgs = validation.IsValidPortName(p.Port.StrVal)
+				if p.EndPort != nil {
+					msgs = append(msgs, "endPort with a named port")
+				}
+			}
+			for _, m := range msgs {
+				errs = append(errs, field.Invalid(pp.Child("port"), p.Port.String(), m))
+			}
+		}
+	}
+	peers := func(path *field.Path, ps []networkingv1.NetworkPolicyPeer) {
+		for i, p := range ps {
+			pp := path.Index(i)
+			n := 0
+			if p.PodSelector != nil || p.NamespaceSelector != nil {
+				n++
+				if p.PodSelector != nil {
+					errs = append(errs, metav1validation.ValidateLabelSelector(p.PodSelector, selOpts, pp.Child("podSelector"))...)
+				}
+				if p.NamespaceSelector != nil {
+					errs = append(errs, metav1validation.ValidateLabelSelector(p.NamespaceSelector, selOpts, pp.Child("namespaceSelector"))...)
+				}
+			}
+			if p.IPBlock != nil {
+				n++
+				_, cidr, err := net.ParseCIDR(p.IPBlock.CIDR)
+				if err != nil {
+					errs = append(errs, field.Invalid(pp.Child("ipBlock", "cidr"), p.IPBlock.CIDR, err.Error()))
+					continue
+				}
+				cidrBits, _ := cidr.Mask.Size()
+				for j, ex := range p.IPBlock.Except {
+					ip, exNet, err := net.ParseCIDR(ex)
+					exBits := 0
+					if exNet != nil {
+						exBits, _ = exNet.Mask.Size()
+					}
+					if err != nil || !cidr.Contains(ip) || exBits <= cidrBits {
+						errs = append(errs, field.Invalid(pp.Child("ipBlock", "except").Index(j), ex, "must be a CIDR strictly within "+p.IPBlock.CIDR))
+					}
+				}
+			}
+			if n != 1 {
+				errs = append(errs, field.Invalid(pp, p, "needs exactly one of podSelector/namespaceSelector or ipBlock"))
+			}
+		}
+	}
+	for i, r := range np.Spec.Ingress {
+		ports(spec.Child("ingress").Index(i).Child("ports"), r.Ports)
+		peers(spec.Child("ingress").Index(i).Child("from"), r.From)
+	}
+	for i, r := range np.Spec.Egress {
+		ports(spec.Child("egress").Index(i).Child("ports"), r.Ports)
+		peers(spec.Child("egress").Index(i).Child("to"), r.To)
+	}
+	return errs
+}
+
+func selectorMatches(t *testing.T, sel *metav1.LabelSelector, lbls map[string]string) bool {
+	t.Helper()
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		t.Fatalf("label selector %v: %v", sel, err)
+	}
+	return s.Matches(labels.Set(lbls))
+}
+
+// An endpoint is a pod (name, namespace, labels, named ports) or, without a
+// namespace, an address outside the cluster.
+type endpoint struct {
+	name      string
+	namespace string
+	labels    map[string]string
+	ports     map[string]int32
+	ip        string
+}
+
+// world: the pods and addresses around a release, in the namespaces
+// replicator (the release's), monitoring, default, tools, kube-system, db.
+// Every namespace carries its name as kubernetes.io/metadata.name, as the
+// API server sets it.
+var world = []endpoint{
+	{name: "prometheus", namespace: "monitoring", labels: map[string]string{"app.kubernetes.io/name": "prometheus", "prometheus": "k8s"}},
+	{name: "grafana", namespace: "monitoring", labels: map[string]string{"app.kubernetes.io/name": "grafana"}},
+	{name: "prometheus-in-default", namespace: "default", labels: map[string]string{"app.kubernetes.io/name": "prometheus"}},
+	{name: "prometheus-in-release-ns", namespace: namespace, labels: map[string]string{"app.kubernetes.io/name": "prometheus"}},
+	{name: "neighbour", namespace: namespace, labels: map[string]string{"app": "neighbour"}},
+	{name: "nats-box", namespace: namespace, labels: map[string]string{"app": "nats-box"}},
+	{name: "tools-nats-box", namespace: "tools", labels: map[string]string{"app.kubernetes.io/name": "nats-box"}},
+	{name: "coredns", namespace: "kube-system", labels: map[string]string{"k8s-app": "kube-dns"}},
+	{name: "postgres", namespace: "db", labels: map[string]string{"app": "postgres"}},
+	{name: "mongo", ip: "10.20.1.5"},
+	{name: "mongo-excepted", ip: "10.20.9.9"},
+	{name: "internet", ip: "192.0.2.10"},
+}
+
+// cluster evaluates NetworkPolicies as the Kubernetes network model defines
+// them: a pod selected by a policy of a type (Ingress, Egress) accepts for
+// that direction only what a rule of such a policy allows; a connection
+// needs the source's egress and the destination's ingress.
+type cluster struct {
+	policies []*networkingv1.NetworkPolicy
+}
+
+// releasePods: pods 0 and 1 (as far as the replicas go) of every
+// StatefulSet, with their template's labels and named ports, and the
+// rendered policies, in the release's namespace.
+func (c *cluster) add(objs objects) []endpoint {
+	var pods []endpoint
+	for _, sts := range objs.statefulSets {
+		ports := map[string]int32{}
+		for _, ctr := range sts.Spec.Template.Spec.Containers {
+			for _, p := range ctr.Ports {
+				ports[p.Name] = p.ContainerPort
+			}
+		}
+		for i := 0; i < int(*sts.Spec.Replicas) && i < 2; i++ {
+			pods = append(pods, endpoint{name: fmt.Sprintf("%s-%d", sts.Name, i), namespace: namespace, labels: sts.Spec.Template.Labels, ports: ports})
+		}
+	}
+	for _, np := range objs.policies {
+		np := np.DeepCopy()
+		np.Namespace = namespace // applied with kubectl -n / helm --namespace
+		c.policies = append(c.policies, np)
+	}
+	return pods
+}
+
+func hasType(np *networkingv1.NetworkPolicy, typ networkingv1.PolicyType) bool {
+	if len(np.Spec.PolicyTypes) == 0 {
+		return typ == networkingv1.PolicyTypeIngress || len(np.Spec.Egress) > 0
+	}
+	return slices.Contains(np.Spec.PolicyTypes, typ)
+}
+
+func peerMatches(t *testing.T, policyNS string, p networkingv1.NetworkPolicyPeer, e endpoint) bool {
+	if p.IPBlock != nil {
+		// Pod addresses are not modelled: an ipBlock stands for addresses
+		// outside the cluster.
+		if e.ip == "" {
+			return false
+		}
+		ip := net.ParseIP(e.ip)
+		_, cidr, _ := net.ParseCIDR(p.IPBlock.CIDR)
+		if cidr == nil || !cidr.Contains(ip) {
+			return false
+		}
+		for _, ex := range p.IPBlock.Except {
+			if _, n, _ := net.ParseCIDR(ex); n != nil && n.Contains(ip) {
+				return false
+			}
+		}
+		return true
+	}
+	if e.namespace == "" {
+		return false
+	}
+	if p.NamespaceSelector != nil {
+		if !selectorMatches(t, p.NamespaceSelector, map[string]string{"kubernetes.io/metadata.name": e.namespace}) {
+			return false
+		}
+	} else if e.namespace != policyNS {
+		return false
+	}
+	return p.PodSelector == nil || selectorMatches(t, p.PodSelector, e.labels)
+}
+
+func portMatches(ports []networkingv1.NetworkPolicyPort, pr probe, dst endpoint) bool {
+	if len(ports) == 0 {
+		return true
+	}
+	for _, p := range ports {
+		proto := corev1.ProtocolTCP
+		if p.Protocol != nil {
+			proto = *p.Protocol
+		}
+		switch {
+		case proto != pr.proto:
+		case p.Port == nil:
+			return true
+		case p.Port.Type == intstr.String:
+			if n, ok := dst.ports[p.Port.StrVal]; ok && n == pr.port {
+				return true
+			}
+		default:
+			end := p.Port.IntVal
+			if p.EndPort != nil {
+				end = *p.EndPort
+			}
+			if pr.port >= p.Port.IntVal && pr.port <= end {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// admits: do the policies selecting self, for direction typ, allow the
+// connection with other to dst's port?
+func (c *cluster) admits(t *testing.T, typ networkingv1.PolicyType, self, other, dst endpoint, pr probe) bool {
+	if self.namespace == "" {
+		return true
+	}
+	isolated := false
+	for _, np := range c.policies {
+		if np.Namespace != self.namespace || !hasType(np, typ) || !selectorMatches(t, &np.Spec.PodSelector, self.labels) {
+			continue
+		}
+		isolated = true
+		if typ == networkingv1.PolicyTypeIngress {
+			for _, r := range np.Spec.Ingress {
+				if (len(r.From) == 0 || slices.ContainsFunc(r.From, func(p networkingv1.NetworkPolicyPeer) bool { return peerMatches(t, np.Namespace, p, other) })) && portMatches(r.Ports, pr, dst) {
+					return true
+				}
+			}
+		} else {
+			for _, r := range np.Spec.Egress {
+				if (len(r.To) == 0 || slices.ContainsFunc(r.To, func(p networkingv1.NetworkPolicyPeer) bool { return peerMatches(t, np.Namespace, p, other) })) && portMatches(r.Ports, pr, dst) {
+					return true
+				}
+			}
+		}
+	}
+	return !isolated
+}
+
+type probe struct {
+	port  int32
+	proto corev1.Protocol
+}
+
+func (p probe) String() string {
+	if p.proto == corev1.ProtocolTCP {
+		return fmt.Sprint(p.port)
+	}
+	return fmt.Sprintf("%d/%s", p.port, p.proto)
+}
+
+func tcp(ports ...int32) []probe {
+	var ps []probe
+	for _, p := range ports {
+		ps = append(ps, probe{p, corev1.ProtocolTCP})
+	}
+	return ps
+}
+
+// connections lists "src -> dst:port" for every allowed connection.
+func (c *cluster) connections(t *testing.T, srcs, dsts []endpoint, probes []probe) []string {
+	var out []string
+	for _, s := range srcs {
+		for _, d := range dsts {
+			if s.name == d.name || d.namespace == "" && s.namespace == "" {
+				continue
+			}
+			for _, pr := range probes {
+				if c.admits(t, networkingv1.PolicyTypeEgress, s, d, d, pr) && c.admits(t, networkingv1.PolicyTypeIngress, d, s, d, pr) {
+					out = append(out, fmt.Sprintf("%s -> %s:%s", s.name, d.name, pr))
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func diffLists(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	sort.Strings(want)
+	for _, g := range got {
+		if !slices.Contains(want, g) {
+			t.Errorf("%s: %s is allowed, should not be", what, g)
+		}
+	}
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			t.Errorf("%s: %s is refused, should be allowed", what, w)
+		}
+	}
+}
+
+func valuesYAML(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := yaml.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// Ports probed: the replicator's metrics port, NATS client, route and
+// monitoring ports, one nobody listens on; DNS, MongoDB, PostgreSQL, HTTPS.
+var (
+	ingressProbes = tcp(metricsPort, 4222, 6222, 8222, 8080)
+	egressProbes  = append([]probe{{53, corev1.ProtocolUDP}, {53, corev1.ProtocolTCP}}, tcp(27017, 5432, 443, metricsPort, 4222, 6222, 8222)...)
+)
+
+// releaseIngress: the connections into the pods of the release with full
+// name fn that the default values allow.
+func releaseIngress(fn string, nats bool) []string {
+	want := []string{"prometheus -> " + fn + "-0:9187"}
+	if nats {
+		want = append(want,
+			"prometheus -> "+fn+"-nats-0:8222", "prometheus -> "+fn+"-nats-1:8222",
+			fn+"-0 -> "+fn+"-nats-0:4222", fn+"-0 -> "+fn+"-nats-1:4222",
+			fn+"-nats-0 -> "+fn+"-nats-1:6222", fn+"-nats-1 -> "+fn+"-nats-0:6222")
+	}
+	return want
+}
+
+// TestNetworkPolicies renders the chart with several values and evaluates
+// its NetworkPolicies against the rendered pods' labels and a set of pods
+// and addresses around them: every connection into the release's pods (and,
+// with egress restricted, out of them) must be exactly the listed ones.
+func TestNetworkPolicies(t *testing.T) {
+	const ext = "ci/external-nats-values.yaml"
+	for _, tc := range []struct {
+		name, valuesFile, values string
+		ingress                  []string
+		egress                   []string // nil: egress unrestricted
+		policies                 int
+	}{
+		{name: "embedded", ingress: releaseIngress("replicator", false), policies: 1},
+		{name: "external-nats", valuesFile: ext, ingress: releaseIngress("replicator", true), policies: 2},
+		{name: "disabled", values: "networkPolicy: {enabled: false}"},
+		{name: "external-nats disabled", valuesFile: ext, values: "networkPolicy: {enabled: false}"},
+		{
+			name: "no prometheus", valuesFile: ext, values: "networkPolicy: {prometheus: []}", policies: 2,
+			ingress: []string{
+				"replicator-0 -> replicator-nats-0:4222", "replicator-0 -> replicator-nats-1:4222",
+				"replicator-nats-0 -> replicator-nats-1:6222", "replicator-nats-1 -> replicator-nats-0:6222",
+			},
+		},
+		{
+			name: "prometheus anywhere by pod label", valuesFile: ext, policies: 2,
+			values: `networkPolicy:
+  prometheus:
+    - namespaceSelector: {}
+      podSelector: {matchLabels: {app.kubernetes.io/name: prometheus}}`,
+			ingress: append(releaseIngress("replicator", true),
+				"prometheus-in-default -> replicator-0:9187", "prometheus-in-default -> replicator-nats-0:8222", "prometheus-in-default -> replicator-nats-1:8222",
+				"prometheus-in-release-ns -> replicator-0:9187", "prometheus-in-release-ns -> replicator-nats-0:8222", "prometheus-in-release-ns -> replicator-nats-1:8222"),
+		},
+		{
+			name: "nats clients", valuesFile: ext, policies: 2,
+			values: `networkPolicy:
+  natsClients:
+    - podSelector: {matchLabels: {app: nats-box}}
+    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: tools}}
+      podSelector: {matchLabels: {app.kubernetes.io/name: nats-box}}`,
+			ingress: append(releaseIngress("replicator", true),
+				"nats-box -> replicator-nats-0:4222", "nats-box -> replicator-nats-1:4222",
+				"tools-nats-box -> replicator-nats-0:4222", "tools-nats-box -> replicator-nats-1:4222"),
+		},
+		{
+			name: "egress restricted", valuesFile: ext, policies: 2,
+			values: `networkPolicy:
+  egress:
+    restrict: true
+    to:
+      - {cidr: 10.20.0.0/16, except: [10.20.9.0/24], ports: [27017]}
+    extraRules:
+      - to:
+          - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: db}}
+            podSelector: {matchLabels: {app: postgres}}
+        ports: [{port: 5432, protocol: TCP}]`,
+			ingress: releaseIngress("replicator", true),
+			egress: []string{
+				"replicator-0 -> coredns:53/UDP", "replicator-0 -> coredns:53", "replicator-0 -> mongo:27017", "replicator-0 -> postgres:5432",
+				"replicator-0 -> replicator-nats-0:4222", "replicator-0 -> replicator-nats-1:4222",
+				"replicator-nats-0 -> coredns:53/UDP", "replicator-nats-0 -> coredns:53", "replicator-nats-1 -> coredns:53/UDP", "replicator-nats-1 -> coredns:53",
+				"replicator-nats-0 -> replicator-nats-1:6222", "replicator-nats-1 -> replicator-nats-0:6222",
+			},
+		},
+		{
+			name: "embedded egress restricted", policies: 1,
+			values: `networkPolicy:
+  egress:
+    restrict: true
+    to:
+      - {cidr: 10.20.0.0/16, except: [10.20.9.0/24], ports: [27017, 5432]}`,
+			ingress: releaseIngress("replicator", false),
+			egress:  []string{"replicator-0 -> coredns:53/UDP", "replicator-0 -> coredns:53", "replicator-0 -> mongo:27017", "replicator-0 -> mongo:5432"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var overrides map[string]any
+			if tc.values != "" {
+				overrides = valuesYAML(t, tc.values)
+			}
+			out, err := render(t, tc.valuesFile, overrides)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := decode(t, out)
+			if len(objs.policies) != tc.policies {
+				t.Fatalf("%d NetworkPolicies, want %d", len(objs.policies), tc.policies)
+			}
+			if tc.policies == 0 {
+				return
+			}
+			for _, np := range objs.policies {
+				for _, err := range validateNetworkPolicy(np) {
+					t.Errorf("NetworkPolicy %s: %v", np.Name, err)
+				}
+			}
+			c := &cluster{}
+			pods := c.add(objs)
+			all := append(append([]endpoint{}, world...), pods...)
+			diffLists(t, "ingress", c.connections(t, all, pods, ingressProbes), tc.ingress)
+			out2 := c.connections(t, pods, world, egressProbes)
+			if tc.egress != nil {
+				diffLists(t, "egress", append(out2, c.connections(t, pods, pods, egressProbes)...), tc.egress)
+				return
+			}
+			if want := len(pods) * len(world) * len(egressProbes); len(out2) != want {
+				t.Errorf("egress is restricted by default: %d of %d connections out allowed", len(out2), want)
+			}
+			for _, np := range objs.policies {
+				if hasType(np, networkingv1.PolicyTypeEgress) {
+					t.Errorf("NetworkPolicy %s restricts egress by default", np.Name)
+				}
+			}
+		})
+	}
+
+	// Two releases in one namespace: neither admits the other's pods.
+	t.Run("two releases", func(t *testing.T) {
+		c := &cluster{}
+		var pods []endpoint
+		for _, rel := range []string{releaseName, "other"} {
+			out, err := renderRelease(t, rel, ext, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pods = append(pods, c.add(decode(t, out))...)
+		}
+		all := append(append([]endpoint{}, world...), pods...)
+		diffLists(t, "ingress", c.connections(t, all, pods, ingressProbes),
+			append(releaseIngress("replicator", true), releaseIngress("other-replicator", true)...))
+	})
+
+	// DNS to any destination when networkPolicy.egress.dns is empty.
+	t.Run("dns anywhere", func(t *testing.T) {
+		out, err := render(t, "", valuesYAML(t, "networkPolicy: {egress: {restrict: true, dns: []}}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &cluster{}
+		pods := c.add(decode(t, out))
+		var want []string
+		for _, w := range world {
+			want = append(want, "replicator-0 -> "+w.name+":53/UDP", "replicator-0 -> "+w.name+":53")
+		}
+		diffLists(t, "egress", c.connections(t, pods, world, egressProbes), want)
+	})
+
+	// A replicator named "nats" would carry the NATS pods' labels.
+	t.Run("nameOverride nats", func(t *testing.T) {
+		if _, err := render(t, ext, map[string]any{"nameOverride": "nats"}); err == nil || !strings.Contains(err.Error(), "nameOverride") {
+			t.Errorf("nameOverride nats with the NATS cluster: err = %v, want a refusal", err)
+		}
+	})
 }
 
 // TestDockerfile: pinned base images, a non-root user, the version stamped,
