@@ -61,6 +61,21 @@ func (c *collection) loadPosition(ctx context.Context) error {
 	return nil
 }
 
+// detectInsertTriggers looks whether the root table has an enabled BEFORE
+// INSERT row trigger; without one the upsert skips its pre-filter
+// (tableSet.noInsertTriggers). A trigger created while the applier runs
+// is seen at its next session.
+func (c *collection) detectInsertTriggers(ctx context.Context) error {
+	const q = `SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
+  WHERE tgrelid = to_regclass($1) AND NOT tgisinternal AND tgenabled <> 'D' AND tgtype & 7 = 7)` // ROW | BEFORE | INSERT
+	var none bool
+	if err := c.pool.QueryRow(ctx, q, c.ts.root.ident).Scan(&none); err != nil {
+		return fmt.Errorf("look for insert triggers on %s: %w", c.ts.root.def.Name, err)
+	}
+	c.ts.noInsertTriggers = none
+	return nil
+}
+
 // guard is the position this applier holds, which its next checkpoint
 // write names (checkpoints.Position).
 func (c *collection) guard() checkpoints.Position {

@@ -58,6 +58,9 @@ func BenchmarkApply(b *testing.B) {
 	if err := c.loadPosition(ctx); err != nil {
 		b.Fatal(err)
 	}
+	if err := c.detectInsertTriggers(ctx); err != nil { // as a session does
+		b.Fatal(err)
+	}
 	payload := strings.Repeat("x", 1024-100)
 	tenantID := uuid.New()
 	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

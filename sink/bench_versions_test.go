@@ -104,5 +104,8 @@ func benchCollection(b *testing.B, pool *pgxpool.Pool, tables []transform.TableD
 	if err := c.loadPosition(context.Background()); err != nil {
 		b.Fatal(err)
 	}
+	if err := c.detectInsertTriggers(context.Background()); err != nil {
+		b.Fatal(err)
+	}
 	return c
 }

@@ -61,6 +61,9 @@ func (c *collection) session(ctx context.Context, js consumers) (progressed bool
 	if err := c.loadPosition(ctx); err != nil {
 		return false, err
 	}
+	if err := c.detectInsertTriggers(ctx); err != nil {
+		return false, err
+	}
 	if err := c.checkThreshold(ctx); err != nil {
 		return false, err
 	}

@@ -81,6 +81,9 @@ func TestReapplyWritesNothing(t *testing.T) {
 	for _, threshold := range []int{0, 1} {
 		t.Run(fmt.Sprintf("copy_threshold=%d", threshold), func(t *testing.T) {
 			c := newTestCollection(t, pool, threshold, nil)
+			if err := c.detectInsertTriggers(ctx); err != nil || c.ts.noInsertTriggers {
+				t.Fatalf("noInsertTriggers = %t (%v) on a table with a BEFORE INSERT trigger", c.ts.noInsertTriggers, err)
+			}
 			reset(t, pool, c)
 			batch := []message{
 				change(1, 10, item{id: "a", qty: 1, tags: []string{"x", "y"}}.mutation()),
@@ -268,6 +271,9 @@ func testApplicationSchema(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	c := newTestCollection(t, pool, 2, func(col *Collection) { col.Tables = m.Tables() })
+	if err := c.detectInsertTriggers(ctx); err != nil || !c.ts.noInsertTriggers {
+		t.Fatalf("noInsertTriggers = %t (%v): the only trigger is BEFORE UPDATE", c.ts.noInsertTriggers, err)
+	}
 	seq := uint64(0)
 	msg := func(ts uint32, op string, id string, doc bson.D) message {
 		t.Helper()
@@ -531,6 +537,11 @@ func TestExternalVersionsRootOnly(t *testing.T) {
 	tables[0].ExternalVersions = true
 	for _, threshold := range []int{0, 1} {
 		c := newTestCollection(t, pool, threshold, func(col *Collection) { col.Tables = tables })
+		// No trigger here: the upsert goes without its pre-filter, and a
+		// replay still writes nothing.
+		if err := c.detectInsertTriggers(ctx); err != nil || !c.ts.noInsertTriggers {
+			t.Fatalf("noInsertTriggers = %t (%v) on a table without triggers", c.ts.noInsertTriggers, err)
+		}
 		if _, err := pool.Exec(ctx, `TRUNCATE bench.items, replicator.row_versions, replicator.tombstones; UPDATE replicator.apply_checkpoints SET stream_seq = 0`); err != nil {
 			t.Fatal(err)
 		}

@@ -59,6 +59,11 @@ type tableSet struct {
 	applied *appliedRel
 	// external: versions are kept in replicator.row_versions (versions.go).
 	external bool
+	// noInsertTriggers: the root table has no BEFORE INSERT row trigger
+	// (checked when an applier session starts), so the upsert need not
+	// leave out rows that are not newer before proposing them (merge.go,
+	// upsertRoot): the conflict clause refuses them as well.
+	noInsertTriggers bool
 	// tenantIdx is the root's tenant column position, or -1.
 	tenantIdx int
 	// setting is the session variable row-level security reads the tenant
