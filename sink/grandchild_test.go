@@ -10,7 +10,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mongopg/replicator/internal/testenv"
-	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -91,28 +90,7 @@ func TestGrandchildByParentID(t *testing.T) {
 			msg := func(ts uint32, op, id string, doc bson.D) message {
 				t.Helper()
 				seq++
-				ev := bson.D{{Key: "_id", Value: bson.D{{Key: "_data", Value: "00"}}}, {Key: "operationType", Value: op},
-					{Key: "clusterTime", Value: bson.Timestamp{T: ts, I: 1}},
-					{Key: "ns", Value: bson.D{{Key: "db", Value: "shop"}, {Key: "coll", Value: "items"}}},
-					{Key: "documentKey", Value: bson.D{{Key: "_id", Value: id}}}}
-				if doc != nil {
-					ev = append(ev, bson.E{Key: "fullDocument", Value: doc})
-				}
-				raw, err := bson.Marshal(ev)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pe, err := transform.ParseEvent(raw)
-				if err != nil {
-					t.Fatal(err)
-				}
-				r, err := m.Transform(pe)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return encodeMsg(seq, &envelope.Envelope{Kind: envelope.KindChange, Collection: testNS,
-					ClusterTime: transform.ClusterTime{T: ts, I: 1}, Ordinal: uint32(seq), Operation: op,
-					DocumentKey: fmt.Sprintf(`{"_id": %q}`, id), Mutations: r.Mutations})
+				return changeOf(t, m, seq, ts, op, id, doc)
 			}
 			rids := 0
 			pack := func(id, name string, rules ...bson.D) bson.D {

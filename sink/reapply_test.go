@@ -236,26 +236,8 @@ func testApplicationSchema(t *testing.T, mode string) {
 	rls := strings.HasSuffix(mode, "+rls")
 	if rls {
 		setting = ", setting: app.tenant_id"
-		var db string
-		if err := admin.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
-			t.Fatal(err)
-		}
-		role := "writer_" + db
-		if _, err := admin.Exec(ctx, fmt.Sprintf(rlsDDL, role)); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			admin.Exec(context.Background(), fmt.Sprintf("DROP OWNED BY %[1]s; DROP ROLE %[1]s", role))
-		})
-		pcfg, err := pgxpool.ParseConfig(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pcfg.ConnConfig.User, pcfg.ConnConfig.Password = role, "writer"
-		if pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(pool.Close)
+		var role string
+		role, pool = writerPool(t, admin, url)
 		// Row-level security applies to this role: without the tenant
 		// variable it reads nothing at all.
 		if _, err := pool.Exec(ctx, "SELECT count(*) FROM vuln.advisories"); err == nil || !strings.Contains(err.Error(), "app.tenant_id") {
@@ -278,28 +260,7 @@ func testApplicationSchema(t *testing.T, mode string) {
 	msg := func(ts uint32, op string, id string, doc bson.D) message {
 		t.Helper()
 		seq++
-		ev := bson.D{{Key: "_id", Value: bson.D{{Key: "_data", Value: "00"}}}, {Key: "operationType", Value: op},
-			{Key: "clusterTime", Value: bson.Timestamp{T: ts, I: 1}},
-			{Key: "ns", Value: bson.D{{Key: "db", Value: "shop"}, {Key: "coll", Value: "items"}}},
-			{Key: "documentKey", Value: bson.D{{Key: "_id", Value: id}}}}
-		if doc != nil {
-			ev = append(ev, bson.E{Key: "fullDocument", Value: doc})
-		}
-		raw, err := bson.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pe, err := transform.ParseEvent(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := m.Transform(pe)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return encodeMsg(seq, &envelope.Envelope{Kind: envelope.KindChange, Collection: testNS,
-			ClusterTime: transform.ClusterTime{T: ts, I: 1}, Ordinal: uint32(seq), Operation: op,
-			DocumentKey: fmt.Sprintf(`{"_id": %q}`, id), Mutations: r.Mutations})
+		return changeOf(t, m, seq, ts, op, id, doc)
 	}
 	doc := func(id, tenant, key, sev string, aliases ...any) bson.D {
 		return bson.D{{Key: "_id", Value: id}, {Key: "tenant", Value: tenant}, {Key: "key", Value: key},
@@ -577,4 +538,62 @@ func TestExternalVersionsRootOnly(t *testing.T) {
 			t.Fatalf("threshold %d: the replay wrote:\n%s\nwant\n%s", threshold, got, stamps)
 		}
 	}
+}
+
+// changeOf is the buffer message at seq of change event op (doc nil for a
+// delete) of document id in shop.items at cluster time ts, transformed by m.
+func changeOf(t *testing.T, m *transform.Mapping, seq uint64, ts uint32, op string, id any, doc bson.D) message {
+	t.Helper()
+	ev := bson.D{{Key: "_id", Value: bson.D{{Key: "_data", Value: "00"}}}, {Key: "operationType", Value: op},
+		{Key: "clusterTime", Value: bson.Timestamp{T: ts, I: 1}},
+		{Key: "ns", Value: bson.D{{Key: "db", Value: "shop"}, {Key: "coll", Value: "items"}}},
+		{Key: "documentKey", Value: bson.D{{Key: "_id", Value: id}}}}
+	if doc != nil {
+		ev = append(ev, bson.E{Key: "fullDocument", Value: doc})
+	}
+	raw, err := bson.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pe, err := transform.ParseEvent(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := m.Transform(pe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return encodeMsg(seq, &envelope.Envelope{Kind: envelope.KindChange, Collection: testNS,
+		ClusterTime: transform.ClusterTime{T: ts, I: 1}, Ordinal: uint32(seq), Operation: op,
+		DocumentKey: fmt.Sprintf(`{"_id": %q}`, fmt.Sprint(id)), Mutations: r.Mutations})
+}
+
+// writerPool creates a login role without BYPASSRLS for refDDL (rlsDDL:
+// FORCE row-level security and the writer's grants) and returns its name
+// and a pool connected as it.
+func writerPool(t *testing.T, admin *pgxpool.Pool, url string) (string, *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	var db string
+	if err := admin.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	role := "writer_" + db
+	if _, err := admin.Exec(ctx, fmt.Sprintf(rlsDDL, role)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		admin.Exec(context.Background(), fmt.Sprintf("DROP OWNED BY %[1]s; DROP ROLE %[1]s", role))
+	})
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcfg.ConnConfig.User, pcfg.ConnConfig.Password = role, "writer"
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return role, pool
 }

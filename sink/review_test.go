@@ -11,7 +11,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mongopg/replicator/internal/testenv"
-	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -46,28 +45,11 @@ func (e *reviewEvents) msg(ts uint32, id any, doc bson.D) message {
 	if doc != nil {
 		op = "update"
 	}
-	ev := bson.D{{Key: "_id", Value: bson.D{{Key: "_data", Value: "00"}}}, {Key: "operationType", Value: op},
-		{Key: "clusterTime", Value: bson.Timestamp{T: ts, I: 1}},
-		{Key: "ns", Value: bson.D{{Key: "db", Value: "shop"}, {Key: "coll", Value: "items"}}},
-		{Key: "documentKey", Value: bson.D{{Key: "_id", Value: id}}}}
+	var full bson.D
 	if doc != nil {
-		ev = append(ev, bson.E{Key: "fullDocument", Value: append(bson.D{{Key: "_id", Value: id}}, doc...)})
+		full = append(bson.D{{Key: "_id", Value: id}}, doc...)
 	}
-	raw, err := bson.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pe, err := transform.ParseEvent(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := e.m.Transform(pe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return encodeMsg(e.seq, &envelope.Envelope{Kind: envelope.KindChange, Collection: testNS,
-		ClusterTime: transform.ClusterTime{T: ts, I: 1}, Ordinal: uint32(e.seq), Operation: op,
-		DocumentKey: fmt.Sprintf(`{"_id": %q}`, fmt.Sprint(id)), Mutations: r.Mutations})
+	return changeOf(t, e.m, e.seq, ts, op, id, full)
 }
 
 // queryText runs q and joins its rows (their columns joined by a space)
@@ -326,26 +308,7 @@ func rlsTarget(t *testing.T) (admin, writer *pgxpool.Pool, m *transform.Mapping)
 	if _, err := admin.Exec(ctx, fmt.Sprintf(refDDL, "")); err != nil {
 		t.Fatal(err)
 	}
-	var db string
-	if err := admin.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
-		t.Fatal(err)
-	}
-	role := "writer_" + db
-	if _, err := admin.Exec(ctx, fmt.Sprintf(rlsDDL, role)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		admin.Exec(context.Background(), fmt.Sprintf("DROP OWNED BY %[1]s; DROP ROLE %[1]s", role))
-	})
-	pcfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcfg.ConnConfig.User, pcfg.ConnConfig.Password = role, "writer"
-	if writer, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(writer.Close)
+	_, writer = writerPool(t, admin, url)
 	return admin, writer, reviewMapping(t, rlsMapping)
 }
 
