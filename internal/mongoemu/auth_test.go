@@ -1,18 +1,9 @@
 package mongoemu_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongopg/replicator/internal/mongoemu"
+	"github.com/mongopg/replicator/internal/testenv"
 )
 
 // TestAuthentication: with Users the emulator authenticates the official
@@ -76,9 +68,8 @@ func TestAuthentication(t *testing.T) {
 // certificate, and a client that does not speak TLS, or does not trust
 // the certificate, gets no reply.
 func TestTLS(t *testing.T) {
-	dir := t.TempDir()
-	serverTLS, caFile := testPKI(t, dir, "ca")
-	_, otherCA := testPKI(t, dir, "other")
+	serverTLS, caFile := testPKI(t, "ca")
+	_, otherCA := testPKI(t, "other")
 	srv := mongoemu.New(mongoemu.Options{TLS: serverTLS})
 	mustNoErr(t, srv.Listen("127.0.0.1:0"))
 	t.Cleanup(func() { _ = srv.Close() })
@@ -98,31 +89,11 @@ func TestTLS(t *testing.T) {
 	}
 }
 
-// testPKI writes a CA (name.pem) to dir and returns a server TLS
-// configuration with a certificate it signed for 127.0.0.1 and localhost.
-func testPKI(t *testing.T, dir, name string) (*tls.Config, string) {
+// testPKI makes a CA named name and returns a server TLS configuration
+// with a certificate it signed for 127.0.0.1 and localhost, and the CA's
+// PEM file.
+func testPKI(t *testing.T, name string) (*tls.Config, string) {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	mustNoErr(t, err)
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	mustNoErr(t, err)
-	ca, err := x509.ParseCertificate(caDER)
-	mustNoErr(t, err)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	mustNoErr(t, err)
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "mongoemu"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	mustNoErr(t, err)
-	caFile := filepath.Join(dir, name+".pem")
-	mustNoErr(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600))
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12,
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	return cfg, caFile
+	ca := testenv.NewCA(t, name)
+	return ca.Issue(t, []string{"localhost"}, net.IPv4(127, 0, 0, 1)).ServerTLS(nil), ca.File
 }

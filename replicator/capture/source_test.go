@@ -2,19 +2,10 @@ package capture
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongopg/replicator/internal/mongoemu"
+	"github.com/mongopg/replicator/internal/testenv"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -31,10 +23,9 @@ import (
 // as its cause and the part of source.uri to change, with the context the
 // caller added and without the password.
 func TestSourceErrorNamesTheCause(t *testing.T) {
-	dir := t.TempDir()
-	trusted, ca := testCertificates(t, dir, "ca", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
-	_, otherCA := testCertificates(t, dir, "other", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
-	elsewhere, elsewhereCA := testCertificates(t, dir, "elsewhere", []string{"mongo.example.com"}, nil)
+	trusted, ca := testCertificates(t, "ca", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
+	_, otherCA := testCertificates(t, "other", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
+	elsewhere, elsewhereCA := testCertificates(t, "elsewhere", []string{"mongo.example.com"}, nil)
 	auth := startEmulator(t, mongoemu.Options{Users: map[string]string{"alice": "s3cret"}})
 	secure := startEmulator(t, mongoemu.Options{TLS: trusted})
 	misnamed := startEmulator(t, mongoemu.Options{TLS: elsewhere})
@@ -157,35 +148,11 @@ func startEmulator(t *testing.T, opts mongoemu.Options) *mongoemu.Server {
 	return srv
 }
 
-// testCertificates writes a throwaway CA to dir/name.pem and returns a
-// server TLS configuration with a certificate it signed for dnsNames and
-// ips.
-func testCertificates(t *testing.T, dir, name string, dnsNames []string, ips []net.IP) (*tls.Config, string) {
+// testCertificates makes a throwaway CA named name and returns a server
+// TLS configuration with a certificate it signed for dnsNames and ips, and
+// the CA's PEM file.
+func testCertificates(t *testing.T, name string, dnsNames []string, ips []net.IP) (*tls.Config, string) {
 	t.Helper()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(err)
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	must(err)
-	ca, err := x509.ParseCertificate(caDER)
-	must(err)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(err)
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "mongo"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), DNSNames: dnsNames, IPAddresses: ips,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	must(err)
-	caFile := filepath.Join(dir, name+".pem")
-	must(os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600))
-	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, caFile
+	ca := testenv.NewCA(t, name)
+	return ca.Issue(t, dnsNames, ips...).ServerTLS(nil), ca.File
 }
