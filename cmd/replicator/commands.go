@@ -15,6 +15,7 @@ func commands() []command {
 		migrateCommand(),
 		checkpointsCommand(),
 		dlqCommand(),
+		verifyCommand(),
 		bufferCommand(),
 		versionCommand(),
 	}

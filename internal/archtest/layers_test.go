@@ -22,7 +22,7 @@ import (
 var productLayers = []layer{
 	1:  {"binaries and end-to-end tests", []string{"cmd/replicator", "cmd/demo", "cmd/mongoemu", "replicator/e2e"}},
 	2:  {"process wiring", []string{"replicator"}},
-	3:  {"configuration file", []string{"replicator/config"}},
+	3:  {"configuration file and verification", []string{"replicator/config", "replicator/verify"}},
 	4:  {"snapshot and resync", []string{"replicator/snapshot"}},
 	5:  {"capture and oplog window", []string{"replicator/capture", "replicator/capture/oplogwindow"}},
 	6:  {"buffer", []string{"replicator/buffer"}},

@@ -1,0 +1,25 @@
+// Package verify compares one collection in MongoDB with its rows in
+// PostgreSQL through the collection's mapping (replicator verify).
+//
+// What it promises:
+//
+//   - The expected rows are the ones the mapping would write: every
+//     document is read in the snapshot's _id ranges (snapshot.Plan) and
+//     turned into rows by Mapping.SnapshotRow. A document the filter skips
+//     is not expected; one that fails to transform is reported with its
+//     error (read.go).
+//   - Values compare as PostgreSQL compares them: the expected rows are
+//     staged as text with COPY into temporary tables and cast to the
+//     mapped column types, so jsonb with another key order, numeric 1.50
+//     and 1.5, and one instant in two zones are equal (compare.go). Only
+//     mapped columns are compared, never the _cdc_* version columns.
+//   - Bounded memory: at most Config.BatchSize documents' rows are held
+//     before they are copied into PostgreSQL; the comparison runs there.
+//   - Documents with unresolved dead letters are reported as dead-lettered,
+//     and their rows on either side are left out of the differences
+//     (deadletters.go).
+//
+// Not yet: correctness while sync runs (differences are not re-checked
+// after the applier catches up), range checksums, repair, sampling and a
+// continuous mode.
+package verify

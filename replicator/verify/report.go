@@ -1,0 +1,109 @@
+package verify
+
+// Report is the result of verifying one collection. Its JSON form is part
+// of `replicator verify --format json` (README, Verifying before a
+// cutover): keep field names stable.
+type Report struct {
+	Collection string `json:"collection"`
+	// Equal: every table equal, no transform errors, no dead-lettered
+	// documents.
+	Equal bool `json:"equal"`
+	// Documents is the number of documents read; Skipped of them the
+	// filter skips.
+	Documents int64 `json:"documents"`
+	Skipped   int64 `json:"skipped"`
+	// TransformErrors are documents that fail to transform and have no
+	// unresolved dead letter (the first MaxDifferences).
+	TransformErrors DocumentList `json:"transform_errors"`
+	// DeadLettered are documents with unresolved dead letters (the first
+	// MaxDifferences).
+	DeadLettered DocumentList  `json:"dead_lettered"`
+	Tables       []TableReport `json:"tables"`
+}
+
+// DocumentList is a count of documents with the first of them.
+type DocumentList struct {
+	Count     int64            `json:"count"`
+	Documents []DocumentReport `json:"documents"`
+}
+
+// DocumentReport names one document.
+type DocumentReport struct {
+	// DocumentKey is {_id: …} as canonical Extended JSON.
+	DocumentKey string `json:"document_key"`
+	Error       string `json:"error,omitempty"`
+	// DeadLetters are the ids of the document's unresolved dead letters.
+	DeadLetters []int64 `json:"dead_letters,omitempty"`
+}
+
+// TableReport compares one table.
+type TableReport struct {
+	Table string `json:"table"`
+	// Key lists the columns rows are matched by.
+	Key          []string `json:"key"`
+	ExpectedRows int64    `json:"expected_rows"`
+	ActualRows   int64    `json:"actual_rows"`
+	// Checksums are independent of row order: the sum of the md5 hashes of
+	// every row's text (mapped columns, cast to their types, numeric
+	// without trailing zeros), hashed with the row count.
+	ExpectedChecksum string `json:"expected_checksum"`
+	ActualChecksum   string `json:"actual_checksum"`
+	// TenantColumn and Tenants are set when the table has a tenant column.
+	TenantColumn string         `json:"tenant_column,omitempty"`
+	Tenants      []TenantCounts `json:"tenants,omitempty"`
+	Differences  Differences    `json:"differences"`
+}
+
+// TenantCounts are one tenant's rows on both sides.
+type TenantCounts struct {
+	Tenant       *string `json:"tenant"` // null for rows without one
+	ExpectedRows int64   `json:"expected_rows"`
+	ActualRows   int64   `json:"actual_rows"`
+}
+
+// Differences are a table's differing rows: the counts of all of them and
+// the first Config.MaxDifferences in key order.
+type Differences struct {
+	Total     int64        `json:"total"`
+	Missing   int64        `json:"missing"`
+	Extra     int64        `json:"extra"`
+	Different int64        `json:"different"`
+	Rows      []Difference `json:"rows"`
+}
+
+// Kinds of Difference.
+const (
+	// Missing: expected, not in PostgreSQL.
+	Missing = "missing"
+	// Extra: in PostgreSQL, not expected.
+	Extra = "extra"
+	// Different: both sides have the key, some column differs.
+	Different = "different"
+)
+
+// Difference is one differing row.
+type Difference struct {
+	Kind string `json:"kind"`
+	// Key holds the row's key columns' values as PostgreSQL prints them.
+	Key []KeyValue `json:"key"`
+	// Columns are the differing columns (Different only).
+	Columns []ColumnDifference `json:"columns,omitempty"`
+}
+
+// KeyValue is one key column's value.
+type KeyValue struct {
+	Column string  `json:"column"`
+	Value  *string `json:"value"`
+}
+
+// ColumnDifference is one column whose values differ; nil is NULL.
+type ColumnDifference struct {
+	Column   string  `json:"column"`
+	Expected *string `json:"expected"`
+	Actual   *string `json:"actual"`
+}
+
+// equal reports whether the table's two sides are equal.
+func (t *TableReport) equal() bool {
+	return t.Differences.Total == 0
+}
