@@ -213,9 +213,11 @@ func TestVerify(t *testing.T) {
 		// No tenantId: the required tenant is missing, the snapshot
 		// dead-letters the document.
 		f := newVerifyFixture(t, bson.D{{Key: "_id", Value: "GHSA-BAD"}, {Key: "severity", Value: "low"}})
-		// A row PostgreSQL holds for it (an older version) is explained too.
+		// Rows PostgreSQL holds for it (an older version) are explained too.
 		f.exec(t, `INSERT INTO vuln.advisories (id, tenant_id, _cdc_ts, _cdc_inc, _cdc_seq)
-			VALUES ('GHSA-BAD', '11111111-1111-4111-8111-111111111111', 1, 1, 0)`)
+			VALUES ('GHSA-BAD', '11111111-1111-4111-8111-111111111111', 1, 1, 0);
+			INSERT INTO vuln.advisory_affected (advisory_id, ordinal, tenant_id, purl)
+			VALUES ('GHSA-BAD', 0, '11111111-1111-4111-8111-111111111111', 'pkg:npm/old@1')`)
 		doc := f.verifyJSON(t, 1)
 		r := doc.Collections[0]
 		if r.DeadLettered.Count != 1 || r.DeadLettered.Documents[0].DocumentKey != `{"_id":"GHSA-BAD"}` ||
