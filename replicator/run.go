@@ -54,7 +54,13 @@ type Options struct {
 // stops them all and returns the first error (nil on a requested stop).
 // An error of the source names its cause (capture.SourceError).
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
-	return capture.SourceError(cfg.Source.URI, run(ctx, cfg, opts))
+	err := run(ctx, cfg, opts)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		// Stopped (SIGTERM, SIGINT) whatever step it was at, starting
+		// included: a clean stop.
+		return nil
+	}
+	return capture.SourceError(cfg.Source.URI, err)
 }
 
 func run(ctx context.Context, cfg *config.Config, opts Options) error {

@@ -3,6 +3,7 @@ package replicator
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
@@ -132,5 +133,23 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA app, replicator TO 
 	}
 	if err := Prepare(ctx, pool, []*transform.Mapping{m, m2}); err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Fatalf("Prepare of a missing table without CREATE: %v, want permission denied", err)
+	}
+}
+
+// TestRunStoppedWhileStarting: a stop (SIGTERM cancels the context) that
+// arrives while run is still starting is a clean stop, not an error.
+func TestRunStoppedWhileStarting(t *testing.T) {
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+source: {uri: "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500"}
+buffer: {data_dir: %q}
+collections: [{source: app.users, table: app.users}]
+`, t.TempDir())), "run.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Run(ctx, cfg, Options{Capture: true, DisableHTTP: true, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatalf("run stopped while starting: %v, want nil", err)
 	}
 }

@@ -85,7 +85,8 @@ func startBinaryEnv(t testing.TB, bin string, log *os.File, env []string, args .
 func (p *proc) kill(t testing.TB) {
 	t.Helper()
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
+	err := <-p.done
+	p.done <- err // a later kill (a deferred one) does not wait forever
 }
 
 // TestCrashKill9: the real binary, with its embedded NATS, is killed with
@@ -218,8 +219,9 @@ func TestCrashKill9(t *testing.T) {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-p.done:
+		p.done <- err
 		if err != nil {
-			t.Fatalf("SIGTERM: %v", err)
+			t.Fatalf("SIGTERM: %v (log %s)", err, logf.Name())
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("no exit within 60s of SIGTERM")
