@@ -332,6 +332,7 @@ func (m *Mapping) compileRoot(p *problems) {
 	for _, col := range m.root.cols {
 		m.root.def.Columns = append(m.root.def.Columns, ColumnDef{
 			Name: col.name, Type: col.typ.String(), NotNull: col.required || keySeen[col.name],
+			PerDocument: col.idKey || (col.derive != nil && col.fromID()),
 		})
 	}
 	if m.tenant != nil && m.tenant.rootCol == len(m.root.cols) {

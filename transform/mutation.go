@@ -170,4 +170,8 @@ type ColumnDef struct {
 	Name    string `json:"name"`
 	Type    string `json:"type"`
 	NotNull bool   `json:"not_null,omitempty"`
+	// PerDocument: the value is an injective function of the document's
+	// _id alone (its _id key text, or a uuid5 of _id), so two documents
+	// never share it (root tables only).
+	PerDocument bool `json:"per_document,omitempty"`
 }

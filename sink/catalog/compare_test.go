@@ -273,3 +273,37 @@ ALTER TABLE app.t ENABLE REPLICA TRIGGER t_replica;`); err != nil {
 		}
 	}
 }
+
+// TestUniquePerDocument: a UNIQUE constraint besides the key warns, unless
+// one of its columns is a value no two documents share (a uuid5 of _id).
+func TestUniquePerDocument(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	ctx := context.Background()
+	pool := testenv.Postgres(t)
+	if _, err := pool.Exec(ctx, `CREATE SCHEMA app; CREATE TABLE app.u (k text PRIMARY KEY, uid uuid UNIQUE, code text UNIQUE,
+  _cdc_ts bigint NOT NULL, _cdc_inc bigint NOT NULL, _cdc_seq bigint NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	m, err := transform.Compile(transform.CollectionConfig{Source: "app.u", Table: "app.u", Key: []string{"k"},
+		Columns: transform.Columns{{Name: "k", ColumnConfig: transform.ColumnConfig{Path: "_id", Type: "text"}},
+			{Name: "uid", ColumnConfig: transform.ColumnConfig{Type: "uuid", UUID5: &transform.UUID5Config{From: []string{"_id"}}}},
+			{Name: "code", ColumnConfig: transform.ColumnConfig{Path: "code", Type: "text"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := Compare(ctx, pool, m.Tables())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uniques []string
+	for _, p := range ps {
+		if strings.Contains(p.Msg, "besides the key") {
+			uniques = append(uniques, p.Column)
+		}
+	}
+	if strings.Join(uniques, ",") != "code" {
+		t.Fatalf("unique warnings on %v, want on code only: %v", uniques, ps)
+	}
+}

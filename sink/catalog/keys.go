@@ -113,6 +113,9 @@ func (c *check) uniques() {
 		if !x.expression && !slices.ContainsFunc(x.cols, c.mapped) {
 			continue // only columns the mapping never writes
 		}
+		if !x.expression && slices.ContainsFunc(x.cols, c.perDocument) {
+			continue // a column no two documents share (a uuid5 of _id)
+		}
 		on := strings.Join(x.cols, ", ")
 		if x.expression {
 			on = "expressions"
@@ -148,4 +151,15 @@ func (c *check) rootKeyIndex() {
 	}
 	c.add(Warning, "", "no index starts with (%s), the columns that hold the parent row: replacing or deleting a parent's rows scans the whole table: CREATE INDEX ON %s (%s)",
 		strings.Join(c.def.RootKey, ", "), c.t.quoted, c.list(c.def.RootKey))
+}
+
+// perDocument reports whether the mapping writes column name with a value
+// no two documents share (transform.ColumnDef.PerDocument).
+func (c *check) perDocument(name string) bool {
+	for _, col := range c.def.Columns {
+		if col.Name == name {
+			return col.PerDocument
+		}
+	}
+	return false
 }
