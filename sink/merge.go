@@ -54,11 +54,7 @@ func tombstoneKey(root *table) string {
 	if root.identity {
 		return "ARRAY[s." + colName(root.idIdx[0]) + "]::text[]"
 	}
-	parts := make([]string, len(root.keyIdx))
-	for j, ki := range root.keyIdx {
-		parts[j] = "s." + colName(ki)
-	}
-	return "ARRAY[" + strings.Join(parts, ", ") + "]::text[]"
+	return stagedKey(root)
 }
 
 // tombstoneOf matches tombstone tb to the root key held in s.
@@ -285,12 +281,8 @@ func deleteChildrenOfDeletes(ts *tableSet, child *table, from string) string {
 			child.ident, using, match, parentLink(child, "c"), newerRow(ts))
 	}
 	if !child.byKey(root) {
-		link := make([]string, len(child.rootKeyIdx))
-		for j, pos := range child.rootKeyIdx {
-			link[j] = fmt.Sprintf("c.%s = t.%s", child.cols[pos], root.cols[child.refIdx[j]])
-		}
 		return fmt.Sprintf("DELETE FROM %s AS c USING %s, %s AS t WHERE %s AND %s AND NOT %s",
-			child.ident, from, root.ident, rootKeyMatch(root, root, root.keyIdx), strings.Join(link, " AND "), newerRow(ts))
+			child.ident, from, root.ident, rootKeyMatch(root, root, root.keyIdx), refLink(root, child, "c"), newerRow(ts))
 	}
 	match := make([]string, len(root.keyIdx))
 	for j, ki := range root.keyIdx {

@@ -313,28 +313,7 @@ func rlsTarget(t *testing.T) (admin, writer *pgxpool.Pool, m *transform.Mapping)
 }
 
 // rlsMapping maps onto refDDL with the tenant setting its policies read.
-const rlsMapping = `
-source: shop.items
-table: vuln.advisories
-tenant_id: {column: tenant_id, setting: app.tenant_id}
-key: [id]
-versions: table
-columns:
-  id: {type: uuid, uuid5: {from: [_id]}}
-  tenant_id: {path: tenant, type: text}
-  advisory_key: {path: key, type: text, required: true}
-  severity: {path: severity, type: smallint, map: {low: 1, high: 3}}
-children:
-  - path: aliases
-    table: vuln.advisory_aliases
-    parent_key: advisory_id
-    references: id
-    ordinal: none
-    key: [id]
-    columns:
-      id: {type: uuid, uuid5: {from: [$parent, .]}}
-      alias: {path: ., type: text}
-`
+var rlsMapping = fmt.Sprintf(refMapping, ", setting: app.tenant_id", "id", "table")
 
 func advisory(tenant, key string, aliases ...any) bson.D {
 	return bson.D{{Key: "tenant", Value: tenant}, {Key: "key", Value: key}, {Key: "severity", Value: "low"}, {Key: "aliases", Value: bson.A(aliases)}}

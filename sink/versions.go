@@ -148,12 +148,8 @@ func deleteChildrenByIdentity(ts *tableSet, child *table, from, cond string) str
 			child.ident, using, versionOf(root), match, parentLink(child, "c"), cond)
 	}
 	if !child.byKey(root) {
-		link := make([]string, len(child.rootKeyIdx))
-		for j, pos := range child.rootKeyIdx {
-			link[j] = fmt.Sprintf("c.%s = t.%s", child.cols[pos], root.cols[child.refIdx[j]])
-		}
 		return fmt.Sprintf("DELETE FROM %s AS c USING %s, %s rv, %s AS t WHERE %s AND %s AND %s AND %s",
-			child.ident, from, rowVersions, root.ident, versionOf(root), targetKeyMatch(root), strings.Join(link, " AND "), cond)
+			child.ident, from, rowVersions, root.ident, versionOf(root), targetKeyMatch(root), refLink(root, child, "c"), cond)
 	}
 	link := make([]string, len(child.rootKeyIdx))
 	for j, pos := range child.rootKeyIdx {
