@@ -3,6 +3,7 @@ package verify
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -13,6 +14,13 @@ import (
 // DefaultMaxDifferences is how many differing rows a table's report lists
 // (and how many documents each document list holds) by default.
 const DefaultMaxDifferences = 100
+
+// Defaults of Config.
+const (
+	DefaultWorkers        = 2
+	DefaultRounds         = 3
+	DefaultCatchUpTimeout = 2 * time.Minute
+)
 
 // Config tunes one verification.
 type Config struct {
@@ -26,6 +34,23 @@ type Config struct {
 	// documents listed per document list (default DefaultMaxDifferences);
 	// the counts are always complete.
 	MaxDifferences int
+	// Workers is how many ranges are read from MongoDB and transformed at
+	// once (default DefaultWorkers).
+	Workers int
+	// Rate, when above 0, caps the documents read per second (continuous
+	// verification inside run keeps its load on the source bounded).
+	Rate float64
+	// Rounds is how many times differences are re-checked after the
+	// applier has caught up past the time they were read (default
+	// DefaultRounds; 0 after defaults means no re-check is possible, so
+	// set NoRecheck to turn it off).
+	Rounds int
+	// NoRecheck reports the first pass's differences as they are: for a
+	// target no replicator writes to.
+	NoRecheck bool
+	// CatchUpTimeout bounds each wait for the applier to catch up past a
+	// read (default DefaultCatchUpTimeout).
+	CatchUpTimeout time.Duration
 	// Progress, when set, is called with the documents read so far: after
 	// every batch, and with done once the collection has been read.
 	Progress func(collection string, documents int64, done bool)
@@ -41,6 +66,15 @@ func (c *Config) applyDefaults() {
 	if c.MaxDifferences == 0 {
 		c.MaxDifferences = DefaultMaxDifferences
 	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.Rounds == 0 {
+		c.Rounds = DefaultRounds
+	}
+	if c.CatchUpTimeout == 0 {
+		c.CatchUpTimeout = DefaultCatchUpTimeout
+	}
 }
 
 // Validate reports every problem of c at once.
@@ -54,6 +88,15 @@ func (c Config) Validate() error {
 	}
 	if c.MaxDifferences < 0 {
 		errs = append(errs, fmt.Errorf("max differences %d: want a positive number", c.MaxDifferences))
+	}
+	if c.Workers < 0 {
+		errs = append(errs, fmt.Errorf("workers %d: want a positive number", c.Workers))
+	}
+	if c.Rate < 0 {
+		errs = append(errs, fmt.Errorf("rate %g: want a positive number of documents per second, or 0 for no limit", c.Rate))
+	}
+	if c.Rounds < 0 {
+		errs = append(errs, fmt.Errorf("rounds %d: want a positive number", c.Rounds))
 	}
 	return errors.Join(errs...)
 }
