@@ -16,6 +16,7 @@ func commands() []command {
 		checkpointsCommand(),
 		dlqCommand(),
 		verifyCommand(),
+		cutoverCommand(),
 		bufferCommand(),
 		versionCommand(),
 	}
