@@ -35,4 +35,9 @@
 //     including when the headroom is shorter than the running snapshot's
 //     estimated remaining time. Where the oplog cannot be read (mongos, no
 //     privilege) it says so once and measures nothing (snapshot.go).
+//   - Continuous verification (the config's verify section) runs only in a
+//     process with both capture and apply, once capture.Started: it never
+//     stops the process, never delays its stop, reads at most verify.rate
+//     documents per second through the sidecars' source client, and has a
+//     PostgreSQL pool of its own of VerifyConns connections (verifyloop.go).
 package replicator

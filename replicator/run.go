@@ -171,6 +171,17 @@ func run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 		h.add("apply", a.ready)
 	}
+	var vl *verifyLoop
+	switch {
+	case !cfg.Verify.Enabled:
+	case capt == nil || a == nil:
+		log.Warn("verify.enabled: continuous verification runs only in a process that runs capture and apply (replicator run); not started")
+	default:
+		if vl, err = newVerifyLoop(ctx, cfg, mappings, side.client, reg, log.With("component", "verify")); err != nil {
+			return err
+		}
+		defer vl.close()
+	}
 	if ln != nil {
 		src := &StatusSources{Buffer: buf, Target: pool, Source: cfg.ForCapture().Source}
 		for _, m := range mappings {
@@ -197,6 +208,12 @@ func run(ctx context.Context, cfg *config.Config, opts Options) error {
 				h.fail(err)
 			}
 			return err
+		})
+	}
+	if vl != nil {
+		g.Go(func() error {
+			vl.run(gctx, capt.Started())
+			return nil
 		})
 	}
 	err = g.Wait()

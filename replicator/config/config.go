@@ -20,6 +20,7 @@ type Config struct {
 	Target      TargetConfig                 `yaml:"target"`
 	Apply       ApplyConfig                  `yaml:"apply"`
 	Snapshot    SnapshotConfig               `yaml:"snapshot"`
+	Verify      VerifyConfig                 `yaml:"verify"`
 	Collections []transform.CollectionConfig `yaml:"collections"`
 	Metrics     MetricsConfig                `yaml:"metrics"`
 	Log         LogConfig                    `yaml:"log"`
@@ -129,6 +130,27 @@ type SnapshotConfig struct {
 	ChunkSize int `yaml:"chunk_size"`
 }
 
+// VerifyConfig is continuous verification inside `replicator run`: the
+// selected collections are verified one after another (as `replicator
+// verify` does), then the process waits Interval, and again, until it
+// stops. Off by default.
+type VerifyConfig struct {
+	// Enabled turns continuous verification on (default off).
+	Enabled bool `yaml:"enabled"`
+	// Interval is the pause between two complete passes over the
+	// collections (default DefaultVerifyInterval).
+	Interval time.Duration `yaml:"interval"`
+	// Rate caps the documents read from MongoDB per second, so the load
+	// on the source stays bounded (default DefaultVerifyRate).
+	Rate float64 `yaml:"rate"`
+	// Collections are the source namespaces verified, in this order
+	// (default: every configured collection, in file order).
+	Collections []string `yaml:"collections"`
+	// MaxDifferences bounds the differing rows a pass lists per table
+	// (default DefaultVerifyMaxDifferences); the counts are complete.
+	MaxDifferences int `yaml:"max_differences"`
+}
+
 // MetricsConfig is the HTTP endpoint for /metrics, /healthz, /readyz.
 type MetricsConfig struct {
 	// Listen is host:port (default DefaultMetricsListen).
@@ -159,6 +181,14 @@ const (
 	DefaultEmbeddedMemoryLimit = 224 * MiB
 	// MinEmbeddedMemoryLimit is the smallest non-zero limit accepted.
 	MinEmbeddedMemoryLimit = 64 * MiB
+	// Defaults of the verify section: continuous verification belongs to
+	// the process (package replicator), which reads them from here.
+	// DefaultVerifyMaxDifferences is verify.DefaultMaxDifferences, the
+	// verify command's default (a test in package replicator keeps them
+	// equal; this package cannot import its sibling verify).
+	DefaultVerifyInterval       = 10 * time.Minute
+	DefaultVerifyRate           = 1000.0
+	DefaultVerifyMaxDifferences = 100
 )
 
 // applyDefaults fills zero values from the components' defaults.
@@ -195,6 +225,12 @@ func (c *Config) applyDefaults() {
 	setInt(&c.Snapshot.Parallelism, snapshot.DefaultParallelism)
 	setInt(&c.Snapshot.ChunkSize, snapshot.DefaultChunkSize)
 
+	setDur(&c.Verify.Interval, DefaultVerifyInterval)
+	if c.Verify.Rate == 0 {
+		c.Verify.Rate = DefaultVerifyRate
+	}
+	setInt(&c.Verify.MaxDifferences, DefaultVerifyMaxDifferences)
+
 	setStr(&c.Metrics.Listen, DefaultMetricsListen)
 	setStr(&c.Log.Level, DefaultLogLevel)
 	setStr(&c.Log.Format, DefaultLogFormat)
@@ -216,6 +252,20 @@ func setDur(p *time.Duration, v time.Duration) {
 	if *p == 0 {
 		*p = v
 	}
+}
+
+// VerifyCollections returns the source namespaces continuous verification
+// reads, in order: verify.collections, or every configured collection in
+// file order when it is empty.
+func (c *Config) VerifyCollections() []string {
+	if len(c.Verify.Collections) > 0 {
+		return c.Verify.Collections
+	}
+	out := make([]string, len(c.Collections))
+	for i, cc := range c.Collections {
+		out[i] = cc.Source
+	}
+	return out
 }
 
 // Mappings compiles every collection, in file order.

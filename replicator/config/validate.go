@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
+	"strings"
 
 	"github.com/mongopg/replicator/transform"
 )
@@ -42,6 +44,8 @@ func (c *Config) Validate() error {
 		{"apply.copy_threshold", int64(c.Apply.CopyThreshold)},
 		{"snapshot.parallelism", int64(c.Snapshot.Parallelism)},
 		{"snapshot.chunk_size", int64(c.Snapshot.ChunkSize)},
+		{"verify.interval", int64(c.Verify.Interval)},
+		{"verify.max_differences", int64(c.Verify.MaxDifferences)},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
@@ -73,10 +77,14 @@ func (c *Config) Validate() error {
 	default:
 		add("log.format", "%q must be text or json", c.Log.Format)
 	}
+	if r := c.Verify.Rate; !(r > 0) || math.IsInf(r, 1) {
+		add("verify.rate", "%v: want a positive number of documents per second", r)
+	}
 	if len(c.Collections) == 0 {
 		add("collections", "at least one collection is required")
 	}
 	ps = append(ps, c.validateCollections()...)
+	ps = append(ps, c.validateVerifyCollections()...)
 	ps = append(ps, c.componentProblems(ps)...)
 	if len(ps) > 0 {
 		ps.sort()
@@ -112,6 +120,31 @@ func (c *Config) validateCollections() Problems {
 				continue
 			}
 			tables[t.Name] = field
+		}
+	}
+	return ps
+}
+
+// validateVerifyCollections checks that verify.collections names each
+// configured collection at most once, and nothing else.
+func (c *Config) validateVerifyCollections() Problems {
+	var ps Problems
+	configured := make(map[string]bool, len(c.Collections))
+	names := make([]string, 0, len(c.Collections))
+	for _, cc := range c.Collections {
+		configured[cc.Source] = true
+		names = append(names, cc.Source)
+	}
+	listed := map[string]int{}
+	for i, ns := range c.Verify.Collections {
+		key := fmt.Sprintf("verify.collections[%d]", i)
+		if j, dup := listed[ns]; dup {
+			ps = append(ps, c.problem(key, "%q is already listed at verify.collections[%d]", ns, j))
+			continue
+		}
+		listed[ns] = i
+		if !configured[ns] {
+			ps = append(ps, c.problem(key, "%q is not a configured collection (configured: %s)", ns, strings.Join(names, ", ")))
 		}
 	}
 	return ps
