@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	yamlv3 "gopkg.in/yaml.v3"
 
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
@@ -172,10 +173,12 @@ func contains(list []string, s string) bool {
 
 // TestAlertsAndDashboardWithRealPrometheus: a real Prometheus scrapes the
 // real binary (under a job name other than "replicator") and evaluates the
-// shipped alert rules. Every dashboard query returns data, and each
-// incident raises its alert, with the target's job and instance: a dead
-// letter, a collection whose apply halts, a collection capture holds,
-// PostgreSQL stopped (apply lag), the binary down, and lost history.
+// shipped alert rules, with continuous verification on. Every dashboard
+// query returns data, and each incident raises its alert, with the
+// target's job and instance: a row changed in PostgreSQL behind the
+// applier's back (found by verification), a dead letter, a collection
+// whose apply halts, a collection capture holds, PostgreSQL stopped (apply
+// lag), the binary down, and lost history.
 func TestAlertsAndDashboardWithRealPrometheus(t *testing.T) {
 	bin := buildBinary(t)
 	env := mongotest.New(t, mongotest.Options{OplogMaxEvents: 3000})
@@ -199,6 +202,8 @@ func TestAlertsAndDashboardWithRealPrometheus(t *testing.T) {
 		}
 		yaml = strings.Replace(yaml, r.old, r.new, 1)
 	}
+	// Continuous verification, a pass every second: its panels and alerts.
+	yaml += "verify:\n  enabled: true\n  interval: 1s\n"
 	cfgPath := filepath.Join(dir, "replicator.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
@@ -249,6 +254,9 @@ func TestAlertsAndDashboardWithRealPrometheus(t *testing.T) {
 	}
 	gen(81, 600)
 	waitEqual(t, env, pool, mappings, time.Minute, failed)
+	// Caught up, every collection's next pass is equal.
+	sel := fmt.Sprintf(`job="kubernetes-pods", instance=%q`, metrics)
+	waitQuery(t, prom, "replicator_verify_equal{"+sel+"} == 1", len(mappings), time.Minute, failed)
 
 	// Every dashboard query returns data for the whole job and instance.
 	dash, err := os.ReadFile("../../deploy/grafana/replicator-dashboard.json")
@@ -284,6 +292,53 @@ func TestAlertsAndDashboardWithRealPrometheus(t *testing.T) {
 		t.FailNow()
 	}
 
+	// Verification passes end every second: ReplicatorVerifyStale's
+	// expression, evaluated now (its offset dropped), joins the counters
+	// and timestamps of every collection and finds them recent; with the
+	// last pass required to end in the future, it finds all of them stale.
+	stale := alertExpr(t, "ReplicatorVerifyStale")
+	now := strings.Replace(stale, " offset 6h", "", 1)
+	if now == stale {
+		t.Fatalf("ReplicatorVerifyStale changed: no offset 6h in %s", stale)
+	}
+	if r := prom.query(t, now); len(r) != 0 {
+		t.Errorf("ReplicatorVerifyStale (offset dropped) finds stale collections while passes complete: %v", r)
+	}
+	future := strings.Replace(now, "> time() - 6 * 3600", "> time() + 60", 1)
+	if future == now {
+		t.Fatalf("ReplicatorVerifyStale changed: no '> time() - 6 * 3600' in %s", now)
+	}
+	if r := prom.query(t, future); len(r) != len(mappings) {
+		t.Errorf("ReplicatorVerifyStale with no recent pass: %d collections, want %d: %v", len(r), len(mappings), r)
+	}
+	// (A pass that found rows in flight before the catch-up may have fired
+	// ReplicatorVerifyDifferences; the next evaluation after an equal pass
+	// resolves it.)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		var active []alert
+		for _, a := range prom.alerts(t) {
+			if strings.HasPrefix(a.Labels["alertname"], "ReplicatorVerify") {
+				active = append(active, a)
+			}
+		}
+		if len(active) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("verification alerts while every collection is equal: %+v", active)
+		}
+	}
+
+	// A row changed in PostgreSQL behind the applier's back: the next pass
+	// finds it and ReplicatorVerifyDifferences fires.
+	if tag, err := pool.Exec(ctx, `UPDATE vuln.advisories SET severity = 'tampered' WHERE id = (SELECT min(id) FROM vuln.advisories)`); err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("tamper: %v %v", tag, err)
+	}
+	took := prom.waitAlert(t, "ReplicatorVerifyDifferences", merge(target, "collection", ns.Advisories), time.Minute, "firing")
+	t.Logf("ReplicatorVerifyDifferences firing after %s", took)
+	waitQuery(t, prom, fmt.Sprintf(`replicator_verify_differences{%s, collection=%q, table="vuln.advisories", kind="different"} == 1`, sel, ns.Advisories), 1, 10*time.Second, failed)
+	waitQuery(t, prom, fmt.Sprintf(`replicator_verify_equal{%s, collection=%q} == 0`, sel, ns.Advisories), 1, 10*time.Second, failed)
+
 	// A dead letter: a required field missing in an advisory.
 	adb, acoll, _ := strings.Cut(ns.Advisories, ".")
 	if _, err := env.Client.Database(adb).Collection(acoll).InsertOne(ctx, poisonAdvisory("prom-dead-letter", func(d bson.D) bson.D {
@@ -291,7 +346,7 @@ func TestAlertsAndDashboardWithRealPrometheus(t *testing.T) {
 	})); err != nil {
 		t.Fatal(err)
 	}
-	took := prom.waitAlert(t, "ReplicatorDeadLetters", merge(target, "collection", ns.Advisories), time.Minute, "firing")
+	took = prom.waitAlert(t, "ReplicatorDeadLetters", merge(target, "collection", ns.Advisories), time.Minute, "firing")
 	t.Logf("ReplicatorDeadLetters firing after %s", took)
 
 	// A collection whose apply halts: a CHECK violation under on_error: halt.
@@ -340,6 +395,55 @@ func TestAlertsAndDashboardWithRealPrometheus(t *testing.T) {
 	proc = startBinary(t, bin, logFile, "run", "--config", cfgPath)
 	took = prom.waitAlert(t, "ReplicatorHistoryLost", target, 2*time.Minute, "firing")
 	t.Logf("ReplicatorHistoryLost firing after %s", took)
+}
+
+// waitQuery waits until the instant query q returns n series.
+func waitQuery(t *testing.T, p *prometheusServer, q string, n int, timeout time.Duration, failed func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if err := failed(); err != nil {
+			t.Fatal(err)
+		}
+		r := p.query(t, q)
+		if len(r) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d series after %s, want %d: %v", q, len(r), timeout, n, r)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// alertExpr returns the expression of the alert rule name in
+// deploy/prometheus/alerts.yaml.
+func alertExpr(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../deploy/prometheus/alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string `yaml:"alert"`
+				Expr  string `yaml:"expr"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yamlv3.Unmarshal(b, &rules); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == name {
+				return r.Expr
+			}
+		}
+	}
+	t.Fatalf("no alert %s in alerts.yaml", name)
+	return ""
 }
 
 // merge returns labels plus one more.
