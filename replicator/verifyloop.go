@@ -14,7 +14,6 @@ import (
 
 	"github.com/mongopg/replicator/replicator/capture"
 	"github.com/mongopg/replicator/replicator/config"
-	"github.com/mongopg/replicator/replicator/redact"
 	"github.com/mongopg/replicator/replicator/snapshot"
 	"github.com/mongopg/replicator/replicator/verify"
 	"github.com/mongopg/replicator/transform"
@@ -54,9 +53,8 @@ type verifyLoop struct {
 	log      *slog.Logger
 }
 
-// newVerifyLoop opens the loop's pool (without connecting: PostgreSQL
-// being down is a failed pass, not a failed start) and registers its
-// metrics. source is the process's source client; the caller closes it.
+// newVerifyLoop opens the loop's pool and registers its metrics. source
+// is the process's source client; the caller closes it.
 func newVerifyLoop(ctx context.Context, cfg *config.Config, mappings []*transform.Mapping, source *mongo.Client,
 	reg prometheus.Registerer, log *slog.Logger) (*verifyLoop, error) {
 	selected := make([]*transform.Mapping, 0, len(mappings))
@@ -71,14 +69,9 @@ func newVerifyLoop(ctx context.Context, cfg *config.Config, mappings []*transfor
 	if err != nil {
 		return nil, fmt.Errorf("verify metrics: %w", err)
 	}
-	pcfg, err := pgxpool.ParseConfig(cfg.Target.URL)
+	pool, err := OpenTarget(ctx, cfg.Target.URL, VerifyConns)
 	if err != nil {
-		return nil, fmt.Errorf("target url: %w", redact.Error(err))
-	}
-	pcfg.MaxConns = VerifyConns
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("verify: target: %w", redact.Error(err))
+		return nil, fmt.Errorf("verify: %w", err)
 	}
 	scfg := cfg.ForSnapshot()
 	return &verifyLoop{
