@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/mongopg/replicator/internal/workload"
 )
 
@@ -43,7 +41,7 @@ func TestContinuousVerify(t *testing.T) {
 			t.Fatalf("pipeline stopped: %v", err)
 		}
 	}
-	metric := func(name string) map[string]float64 { return metricValues(t, h.reg, name) }
+	metric := func(name string) map[string]float64 { return gauges(t, h.reg, name) }
 
 	// Caught up: both collections equal, with rows checked in every table.
 	waitFor(t, time.Minute, "both collections verified equal", running, func() (bool, string) {
@@ -171,31 +169,6 @@ func TestContinuousVerify(t *testing.T) {
 		t.Errorf("stop took %s with verification running", took)
 	}
 	t.Logf("stopped in %s; passes %v", time.Since(start).Round(time.Millisecond), metric("replicator_verify_passes_total"))
-}
-
-// metricValues returns every sample of the named counter or gauge, by its
-// labels ("a=x,b=y", in label-name order).
-func metricValues(t testing.TB, g prometheus.Gatherer, name string) map[string]float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			switch {
-			case m.Counter != nil:
-				out[labels(m)] = m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				out[labels(m)] = m.GetGauge().GetValue()
-			}
-		}
-	}
-	return out
 }
 
 // filter keeps the samples whose labels contain label ("name=value").

@@ -216,7 +216,8 @@ func (h *harness) openBuffer() (*buffer.Buffer, jetstream.Stream) {
 	return buf, stream
 }
 
-// gauges returns every sample of the named gauge, by label values.
+// gauges returns every sample of the named gauge (or counter), by label
+// values ("a=x,b=y", in label-name order).
 func gauges(t testing.TB, g prometheus.Gatherer, name string) map[string]float64 {
 	t.Helper()
 	mfs, err := g.Gather()
@@ -229,6 +230,10 @@ func gauges(t testing.TB, g prometheus.Gatherer, name string) map[string]float64
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			if m.Counter != nil {
+				out[labels(m)] = m.GetCounter().GetValue()
+				continue
+			}
 			out[labels(m)] = m.GetGauge().GetValue()
 		}
 	}
