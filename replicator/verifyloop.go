@@ -20,8 +20,9 @@ import (
 )
 
 // VerifyConns is the size of continuous verification's own PostgreSQL
-// pool: verify.Collection holds one connection for its staging tables,
-// and the other serves the snapshot-run check between collections.
+// pool: verify.Collection holds one connection for its staging tables
+// while the other serves its other reads (waiting for the applier to
+// catch up) and the loop's snapshot-run check.
 const VerifyConns = 2
 
 // verifyLoop is continuous verification inside run (the config's verify
