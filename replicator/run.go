@@ -177,7 +177,7 @@ func run(ctx context.Context, cfg *config.Config, opts Options) error {
 	case capt == nil || a == nil:
 		log.Warn("verify.enabled: continuous verification runs only in a process that runs capture and apply (replicator run); not started")
 	default:
-		if vl, err = newVerifyLoop(ctx, cfg, mappings, side.client, reg, log.With("component", "verify")); err != nil {
+		if vl, err = newVerifyLoop(ctx, cfg, mappings, side.client, buf, reg, log.With("component", "verify")); err != nil {
 			return err
 		}
 		defer vl.close()

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/capture"
 	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator/snapshot"
@@ -56,7 +57,7 @@ type verifyLoop struct {
 
 // newVerifyLoop opens the loop's pool and registers its metrics. source
 // is the process's source client; the caller closes it.
-func newVerifyLoop(ctx context.Context, cfg *config.Config, mappings []*transform.Mapping, source *mongo.Client,
+func newVerifyLoop(ctx context.Context, cfg *config.Config, mappings []*transform.Mapping, source *mongo.Client, buf *buffer.Buffer,
 	reg prometheus.Registerer, log *slog.Logger) (*verifyLoop, error) {
 	selected := make([]*transform.Mapping, 0, len(mappings))
 	for _, ns := range cfg.VerifyCollections() {
@@ -77,7 +78,7 @@ func newVerifyLoop(ctx context.Context, cfg *config.Config, mappings []*transfor
 	scfg := cfg.ForSnapshot()
 	return &verifyLoop{
 		pool:     pool,
-		deps:     verify.Deps{Source: source, Target: pool},
+		deps:     verify.Deps{Source: source, Target: pool, Applied: AppliedWaiter(buf, pool, cfg.ForCapture().Source)},
 		mappings: selected,
 		cfg: verify.Config{ChunkSize: scfg.ChunkSize, BatchSize: scfg.BatchSize,
 			MaxDifferences: cfg.Verify.MaxDifferences, Rate: cfg.Verify.Rate},
@@ -159,7 +160,11 @@ func (l *verifyLoop) pass(ctx context.Context, m *transform.Mapping) {
 
 // logPass logs one complete pass: equal, or the difference counts.
 func (l *verifyLoop) logPass(ns string, rep verify.Report, took time.Duration) {
-	attrs := []any{"collection", ns, "documents", rep.Documents, "duration", took.Round(time.Millisecond)}
+	attrs := []any{"collection", ns, "documents", rep.Documents, "duration", took.Round(time.Millisecond),
+		"rechecks", rep.Rechecks, "in_flight", rep.InFlight.Count}
+	if rep.Note != "" {
+		attrs = append(attrs, "note", rep.Note)
+	}
 	if rep.Equal {
 		l.log.Info("verification pass: equal", attrs...)
 		return

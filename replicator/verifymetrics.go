@@ -22,6 +22,7 @@ const (
 const (
 	unverifiedDeadLettered   = "dead_lettered"
 	unverifiedTransformError = "transform_error"
+	unverifiedInFlight       = "in_flight"
 )
 
 // verifyMetrics are continuous verification's metrics. Labels are
@@ -63,7 +64,7 @@ func newVerifyMetrics(reg prometheus.Registerer, mappings []*transform.Mapping) 
 		}, []string{"collection", "table", "kind"}),
 		unverified: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "replicator_verify_documents_unverified",
-			Help: "Documents the last complete verification pass left out of the comparison: with an unresolved dead letter, or failing to transform without one.",
+			Help: "Documents (root keys) the last complete verification pass left out of the comparison: with an unresolved dead letter, failing to transform without one, or changing around their read in every re-check (in_flight).",
 		}, []string{"collection", "reason"}),
 		lastPass: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "replicator_verify_last_pass_timestamp_seconds",
@@ -141,6 +142,7 @@ func (m *verifyMetrics) passed(ns string, rep verify.Report, end time.Time, took
 	}
 	m.unverified.WithLabelValues(ns, unverifiedDeadLettered).Set(float64(rep.DeadLettered.Count))
 	m.unverified.WithLabelValues(ns, unverifiedTransformError).Set(float64(rep.TransformErrors.Count))
+	m.unverified.WithLabelValues(ns, unverifiedInFlight).Set(float64(rep.InFlight.Count))
 	m.lastPass.WithLabelValues(ns).Set(float64(end.UnixNano()) / 1e9)
 	m.duration.WithLabelValues(ns).Set(took.Seconds())
 	m.equal.WithLabelValues(ns).Set(equal)

@@ -111,9 +111,10 @@ replicator_verify_differences{collection="app.orders",kind="extra",table="app.or
 replicator_verify_differences{collection="app.orders",kind="extra",table="app.orders"} 0
 replicator_verify_differences{collection="app.orders",kind="missing",table="app.order_lines"} 0
 replicator_verify_differences{collection="app.orders",kind="missing",table="app.orders"} 0
-# HELP replicator_verify_documents_unverified Documents the last complete verification pass left out of the comparison: with an unresolved dead letter, or failing to transform without one.
+# HELP replicator_verify_documents_unverified Documents (root keys) the last complete verification pass left out of the comparison: with an unresolved dead letter, failing to transform without one, or changing around their read in every re-check (in_flight).
 # TYPE replicator_verify_documents_unverified gauge
 replicator_verify_documents_unverified{collection="app.orders",reason="dead_lettered"} 0
+replicator_verify_documents_unverified{collection="app.orders",reason="in_flight"} 0
 replicator_verify_documents_unverified{collection="app.orders",reason="transform_error"} 0
 # HELP replicator_verify_equal 1 when the last complete verification pass found the collection equal (every table equal, no document left out), 0 otherwise.
 # TYPE replicator_verify_equal gauge

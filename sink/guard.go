@@ -263,17 +263,23 @@ func (g *Guard) olderExternal(keyCols, text []string) string {
 }
 
 // keyText renders column i of t (under alias) as transform writes its
-// value, the text tombstone keys hold (tombstoneKey): a tombstone the sweep
-// writes must match the one a delete event of the same key would. For
-// timestamps and dates transform writes ISO 8601 with a T, exactly three
-// fractional digits and, for timestamptz, Z in UTC, and a BC suffix; a
-// plain cast to text would follow the session's DateStyle and TimeZone
-// instead. PostgreSQL's text output agrees with transform for the other
-// key types (text, uuid, integers, numeric, boolean, double, bytea).
+// value: KeyTextSQL of the column.
 func keyText(t *table, i int, alias string) string {
-	col := alias + "." + t.cols[i]
+	return KeyTextSQL(alias+"."+t.cols[i], t.types[i])
+}
+
+// KeyTextSQL is the SQL that renders col, of PostgreSQL type typ, as
+// transform writes its value: the text tombstone and row version keys
+// hold (tombstoneKey), so a tombstone the sweep writes matches the one a
+// delete event of the same key would. For timestamps and dates transform
+// writes ISO 8601 with a T, exactly three fractional digits and, for
+// timestamptz, Z in UTC, and a BC suffix; a plain cast to text would
+// follow the session's DateStyle and TimeZone instead. PostgreSQL's text
+// output agrees with transform for the other key types (text, uuid,
+// integers, numeric, boolean, double, bytea).
+func KeyTextSQL(col, typ string) string {
 	bc := func(v string) string { return fmt.Sprintf("CASE WHEN %s < '0001-01-01' THEN ' BC' ELSE '' END", v) }
-	switch strings.ToLower(t.types[i]) {
+	switch strings.ToLower(typ) {
 	case "timestamptz", "timestamp with time zone":
 		utc := "(" + col + " AT TIME ZONE 'UTC')"
 		return fmt.Sprintf(`(to_char(%s, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || %s)`, utc, bc(utc))

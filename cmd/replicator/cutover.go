@@ -199,6 +199,7 @@ type cutover struct {
 	maps    []*transform.Mapping
 	client  *mongo.Client
 	pool    *pgxpool.Pool
+	buf     *buffer.Buffer // open during run
 	stderr  io.Writer
 	timeout time.Duration
 	doc     cutoverDoc
@@ -222,6 +223,7 @@ func (c *cutover) run(ctx context.Context) error {
 		return err
 	}
 	defer buf.Close()
+	c.buf = buf
 	if err := c.drain(ctx, drainCtx, buf, target); err != nil {
 		return err
 	}
@@ -333,13 +335,14 @@ func (c *cutover) verify(ctx context.Context) error {
 	for _, cs := range c.doc.Drain.Collections {
 		drained[cs.Collection] = cs.Drained
 	}
+	deps := verify.Deps{Source: c.client, Target: c.pool, Applied: replicator.AppliedWaiter(c.buf, c.pool, c.cfg.ForCapture().Source)}
 	for _, m := range c.maps {
 		ns := m.Namespace()
 		cc := cutoverCollection{Collection: ns, Drained: drained[ns], DeadLetters: cutoverDeadLetters{First: []deadLetterJSON{}}}
 		if !cc.Drained {
 			cc.VerifySkipped = "not drained: its differences would be the apply lag"
 		} else {
-			rep, err := verify.Collection(ctx, verify.Deps{Source: c.client, Target: c.pool}, m, vcfg)
+			rep, err := verify.Collection(ctx, deps, m, vcfg)
 			switch {
 			case ctx.Err() != nil:
 				return fmt.Errorf("interrupted while verifying %s: %w", ns, ctx.Err())

@@ -42,9 +42,11 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		"PostgreSQL column by column, in every mapped table, as PostgreSQL compares values.\n" +
 		"Reports row counts (per tenant too), an order-independent checksum per table and\n" +
 		"every difference: missing, extra or different rows. Documents with unresolved dead\n" +
-		"letters are reported apart. Exits 0 only when everything is equal, 1 otherwise.\n" +
-		"Not yet correct while sync runs: stop writes or wait for lag 0 first."
-	fs := newFlagSet("verify", "verify --config FILE [--collection DB.COLL ... | --all] [--format text|json] [--max-differences N]", summary, stderr)
+		"letters are reported apart. Safe while sync runs: differences are compared again once\n" +
+		"the applier has caught up past their read, and a document that changed around its\n" +
+		"read is read again; one still changing after --rounds is listed as in flight, not as a\n" +
+		"difference. Exits 0 only when everything is equal, 1 otherwise."
+	fs := newFlagSet("verify", "verify --config FILE [--collection DB.COLL ... | --all] [--format text|json] [--max-differences N] [--no-recheck | --rounds N]", summary, stderr)
 	cfgPath := fs.String("config", "replicator.yaml", "config `file`")
 	var collections []string
 	fs.Func("collection", "verify this source `namespace` (db.collection; repeat or comma-separate; default: all)", func(s string) error {
@@ -54,6 +56,10 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	all := fs.Bool("all", false, "verify every configured collection (the default)")
 	maxDiffs := fs.Int("max-differences", verify.DefaultMaxDifferences, "differing rows listed per table (and documents per list); counts are always complete")
 	chunkSize := fs.Int("chunk-size", 0, "documents per _id range read (default: snapshot.chunk_size)")
+	workers := fs.Int("workers", verify.DefaultWorkers, "ranges read from MongoDB and transformed at once")
+	rounds := fs.Int("rounds", verify.DefaultRounds, "times differences are compared again after the applier has caught up")
+	noRecheck := fs.Bool("no-recheck", false, "report the first comparison's differences as they are (no replicator writes to the target)")
+	catchUp := fs.Duration("catch-up-timeout", verify.DefaultCatchUpTimeout, "how long each re-check waits for the applier to catch up")
 	format := registerFormat(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -69,6 +75,15 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if *chunkSize < 0 {
 		return fmt.Errorf("%w: --chunk-size %d: want a positive number", errUsage, *chunkSize)
+	}
+	if *workers < 1 {
+		return fmt.Errorf("%w: --workers %d: want a positive number", errUsage, *workers)
+	}
+	if *rounds < 1 {
+		return fmt.Errorf("%w: --rounds %d: want a positive number", errUsage, *rounds)
+	}
+	if *catchUp <= 0 {
+		return fmt.Errorf("%w: --catch-up-timeout %s: want a positive duration", errUsage, *catchUp)
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
@@ -97,15 +112,31 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer pool.Close()
 
+	deps := verify.Deps{Source: client, Target: pool}
+	if !*noRecheck {
+		// The applier has caught up when capture's saved position, the apply
+		// consumer and the checkpoint say so (replicator.AppliedWaiter).
+		buf, err := openBuffer(ctx, cfg, "", "", "")
+		if err == nil {
+			defer buf.Close()
+			err = buf.BindPositions(ctx)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "verify: warning: %v: differences are re-checked against the apply checkpoints alone\n", err)
+		} else {
+			deps.Applied = replicator.AppliedWaiter(buf, pool, cfg.ForCapture().Source)
+		}
+	}
 	scfg := cfg.ForSnapshot()
 	vcfg := verify.Config{ChunkSize: scfg.ChunkSize, BatchSize: scfg.BatchSize, MaxDifferences: *maxDiffs,
+		Workers: *workers, Rounds: *rounds, NoRecheck: *noRecheck, CatchUpTimeout: *catchUp,
 		Progress: progressPrinter(stderr)}
 	if *chunkSize > 0 {
 		vcfg.ChunkSize = *chunkSize
 	}
 	doc := verifyDoc{Equal: true, StartedAt: time.Now().UTC(), Collections: []verify.Report{}}
 	for _, m := range selected {
-		rep, err := verify.Collection(ctx, verify.Deps{Source: client, Target: pool}, m, vcfg)
+		rep, err := verify.Collection(ctx, deps, m, vcfg)
 		if err != nil {
 			return capture.SourceError(cfg.Source.URI, err)
 		}

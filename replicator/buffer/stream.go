@@ -72,6 +72,17 @@ func (b *Buffer) provision(ctx context.Context) error {
 	return nil
 }
 
+// BindPositions gives a buffer from Connect its existing position bucket
+// (capture positions, leases, holds) without creating or changing it.
+func (b *Buffer) BindPositions(ctx context.Context) error {
+	kv, err := b.js.KeyValue(ctx, b.cfg.positionBucket())
+	if err != nil {
+		return fmt.Errorf("buffer: position bucket %s: %w", b.cfg.positionBucket(), err)
+	}
+	b.kv = kv
+	return nil
+}
+
 func sameStreamConfig(have, want jetstream.StreamConfig) bool {
 	return len(have.Subjects) == 1 && have.Subjects[0] == want.Subjects[0] &&
 		have.Retention == want.Retention && have.Storage == want.Storage &&

@@ -2,33 +2,95 @@ package verify
 
 import (
 	"context"
+	"crypto/md5"
 	"fmt"
+	"math/big"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mongopg/replicator/transform"
 )
+
+// buckets is how many parts of a table's key space are checksummed
+// apart: only the parts whose checksums differ are joined row by row.
+const buckets = 1024
+
+// sums is one side's part of a table: its row count and the sums of two
+// 60-bit parts of every row's md5.
+type sums struct {
+	n      int64
+	s1, s2 big.Int
+}
+
+func (s *sums) add(o *sums) {
+	s.n += o.n
+	s.s1.Add(&s.s1, &o.s1)
+	s.s2.Add(&s.s2, &o.s2)
+}
+
+func (s *sums) equal(o *sums) bool {
+	return s.n == o.n && s.s1.Cmp(&o.s1) == 0 && s.s2.Cmp(&o.s2) == 0
+}
+
+// checksum is the text of the whole side: independent of row order.
+func (s *sums) checksum() string {
+	return fmt.Sprintf("%x", md5.Sum([]byte(fmt.Sprintf("%d:%s:%s", s.n, s.s1.String(), s.s2.String()))))
+}
 
 // compareTable compares the staged expected rows of tables[i] with the
 // table in PostgreSQL. Both sides are cast to the mapped column types
 // (json compared as jsonb, which has equality), so values compare as
 // PostgreSQL compares them; rows are matched by the table's key, and rows
-// of left-out documents (excludedCond) are not read.
-func compareTable(ctx context.Context, conn *pgxpool.Conn, st *stage, i int, def transform.TableDef, maxDiffs int) (TableReport, error) {
+// of left-out documents (excludedCond) are not read. tx is the snapshot
+// of the target every table is compared in. The key space is cut
+// into buckets by a hash of the key: each side's buckets are checksummed,
+// and only the rows of buckets that differ are joined.
+func compareTable(ctx context.Context, tx pgx.Tx, st *stage, i int, def transform.TableDef, maxDiffs int) (TableReport, error) {
 	tr := TableReport{Table: def.Name, Key: def.Key, TenantColumn: def.Tenant,
 		Differences: Differences{Rows: []Difference{}}}
 	q := newQueries(st.tables, i)
-	// One snapshot of the target for the counts, checksums and differences.
-	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	rows, err := tx.Query(ctx, q.buckets())
 	if err != nil {
-		return tr, fmt.Errorf("compare %s: %w", def.Name, err)
+		return tr, fmt.Errorf("compare %s: checksums: %w", def.Name, err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := tx.QueryRow(ctx, q.summary()).Scan(&tr.ExpectedRows, &tr.ExpectedChecksum, &tr.ActualRows, &tr.ActualChecksum); err != nil {
-		return tr, fmt.Errorf("compare %s: counts: %w", def.Name, err)
+	parts := map[int32]*[2]sums{}
+	var total [2]sums
+	for rows.Next() {
+		var (
+			side   int
+			b      int32
+			n      int64
+			s1, s2 string
+		)
+		if err := rows.Scan(&side, &b, &n, &s1, &s2); err != nil {
+			rows.Close()
+			return tr, fmt.Errorf("compare %s: checksums: %w", def.Name, err)
+		}
+		p := parts[b]
+		if p == nil {
+			p = &[2]sums{}
+			parts[b] = p
+		}
+		p[side].n = n
+		p[side].s1.SetString(s1, 10)
+		p[side].s2.SetString(s2, 10)
+		total[side].add(&p[side])
 	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return tr, fmt.Errorf("compare %s: checksums: %w", def.Name, err)
+	}
+	var differ []int32
+	for b, p := range parts {
+		if !p[0].equal(&p[1]) {
+			differ = append(differ, b)
+		}
+	}
+	slices.Sort(differ)
+	tr.ExpectedRows, tr.ExpectedChecksum = total[0].n, total[0].checksum()
+	tr.ActualRows, tr.ActualChecksum = total[1].n, total[1].checksum()
 	if def.Tenant != "" {
 		rows, err := tx.Query(ctx, q.tenants())
 		if err != nil {
@@ -43,7 +105,10 @@ func compareTable(ctx context.Context, conn *pgxpool.Conn, st *stage, i int, def
 			return tr, fmt.Errorf("compare %s: tenants: %w", def.Name, err)
 		}
 	}
-	rows, err := tx.Query(ctx, q.differences(), max(maxDiffs, 1))
+	if len(differ) == 0 {
+		return tr, nil
+	}
+	rows, err = tx.Query(ctx, q.differences(), max(maxDiffs, 1), differ)
 	if err != nil {
 		return tr, fmt.Errorf("compare %s: differences: %w", def.Name, err)
 	}
@@ -128,18 +193,31 @@ func tableIdent(name string) string {
 	return ident(schema, table)
 }
 
-// with defines e (expected) and a (actual): a marker p, then every mapped
-// column as c0, c1, … cast to its compared type.
+// with defines e (expected) and a (actual): a marker p, every mapped
+// column as c0, c1, … cast to its compared type, and b, the bucket of the
+// row's key. Expected rows of documents left out (verify_x) are not read;
+// neither are actual rows under their root keys.
 func (q *queries) with() string {
 	e := make([]string, len(q.def.Columns))
 	a := make([]string, len(q.def.Columns))
+	var ek, ak []string
 	for j, c := range q.def.Columns {
 		t := compareType(c.Type)
-		e[j] = fmt.Sprintf("CAST(%s AS %s) AS %s", col(j), t, col(j))
-		a[j] = fmt.Sprintf("CAST(t.%s AS %s) AS %s", ident(c.Name), t, col(j))
+		e[j] = fmt.Sprintf("CAST(s.%s AS %s)", col(j), t)
+		a[j] = fmt.Sprintf("CAST(t.%s AS %s)", ident(c.Name), t)
+		if q.isKey[j] {
+			ek, ak = append(ek, e[j]), append(ak, a[j])
+		}
+		e[j] += " AS " + col(j)
+		a[j] += " AS " + col(j)
 	}
-	return fmt.Sprintf("WITH e AS (SELECT true AS p, %s FROM %s), a AS (SELECT true AS p, %s FROM %s t WHERE NOT %s) ",
-		strings.Join(e, ", "), expectedTable(q.i), strings.Join(a, ", "), tableIdent(q.def.Name), q.excludedCond(q.def, "t", 0))
+	bucket := func(keys []string) string {
+		return fmt.Sprintf("hashtext(ROW(%s)::text) & %d AS b", strings.Join(keys, ", "), buckets-1)
+	}
+	return fmt.Sprintf(`WITH e AS (SELECT true AS p, %s, %s FROM %s s WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE x.d = s.d)),
+ a AS (SELECT true AS p, %s, %s FROM %s t WHERE NOT %s) `,
+		strings.Join(e, ", "), bucket(ek), expectedTable(q.i), excludedTable,
+		strings.Join(a, ", "), bucket(ak), tableIdent(q.def.Name), q.excludedCond(q.def, "t", 0))
 }
 
 // excludedCond is true for the rows of def (under alias) that belong to a
@@ -180,12 +258,13 @@ func (q *queries) excludedCond(def transform.TableDef, alias string, depth int) 
 	}
 }
 
-// checksum aggregates the rows of relation rel into a text independent of
-// their order: the md5 of the row count and the sums of two 60-bit parts
-// of every row's md5. A row's text is its columns' texts as cast for the
-// comparison, numeric without trailing zeros, so values the comparison
-// finds equal (jsonb in any key order, numeric 1.50 and 1.5) hash alike.
-func (q *queries) checksum(rel string) string {
+// buckets sums each side's rows per bucket: side (0 expected, 1
+// actual), bucket, row count, and the sums of two 60-bit parts of every
+// row's md5 (as text). A row's text is its columns' texts as cast for
+// the comparison, numeric without trailing zeros, so values the
+// comparison finds equal (jsonb in any key order, numeric 1.50 and 1.5)
+// hash alike.
+func (q *queries) buckets() string {
 	cols := make([]string, len(q.def.Columns))
 	for j, c := range q.def.Columns {
 		cols[j] = col(j)
@@ -193,13 +272,11 @@ func (q *queries) checksum(rel string) string {
 			cols[j] = "trim_scale(" + col(j) + ")"
 		}
 	}
-	return fmt.Sprintf(`SELECT md5(count(*)::text || ':' || coalesce(sum(('x' || substr(h, 1, 15))::bit(60)::bigint), 0)::text
- || ':' || coalesce(sum(('x' || substr(h, 16, 15))::bit(60)::bigint), 0)::text) FROM (SELECT md5(ROW(%s)::text) AS h FROM %s) s`,
-		strings.Join(cols, ", "), rel)
-}
-
-func (q *queries) summary() string {
-	return q.with() + fmt.Sprintf("SELECT (SELECT count(*) FROM e), (%s), (SELECT count(*) FROM a), (%s)", q.checksum("e"), q.checksum("a"))
+	part := func(side int, rel string) string {
+		return fmt.Sprintf(`SELECT %d, b, count(*), sum(('x' || substr(h, 1, 15))::bit(60)::bigint)::text, sum(('x' || substr(h, 16, 15))::bit(60)::bigint)::text
+ FROM (SELECT b, md5(ROW(%s)::text) AS h FROM %s) s GROUP BY b`, side, strings.Join(cols, ", "), rel)
+	}
+	return q.with() + part(0, "e") + " UNION ALL " + part(1, "a")
 }
 
 func (q *queries) tenants() string {
@@ -209,8 +286,9 @@ func (q *queries) tenants() string {
  GROUP BY tenant ORDER BY tenant NULLS FIRST`, t)
 }
 
-// differences lists the differing rows in key order, at most $1, each
-// with the total counts (window functions see every differing row).
+// differences lists the differing rows of the buckets $2 in key order, at
+// most $1, each with the total counts (window functions see every
+// differing row).
 func (q *queries) differences() string {
 	on := make([]string, len(q.keyIdx))
 	order := make([]string, len(q.keyIdx))
@@ -233,7 +311,7 @@ func (q *queries) differences() string {
 	return q.with() + fmt.Sprintf(`SELECT CASE WHEN a.p IS NULL THEN '%s' WHEN e.p IS NULL THEN '%s' ELSE '%s' END,
  ARRAY[%s]::text[], ARRAY[%s]::text[], ARRAY[%s]::bool[],
  count(*) OVER (), count(*) FILTER (WHERE a.p IS NULL) OVER (), count(*) FILTER (WHERE e.p IS NULL) OVER ()
- FROM e FULL JOIN a ON %s WHERE %s ORDER BY %s LIMIT $1`, Missing, Extra, Different,
+ FROM (SELECT * FROM e WHERE b = ANY($2::int4[])) e FULL JOIN (SELECT * FROM a WHERE b = ANY($2::int4[])) a ON %s WHERE %s ORDER BY %s LIMIT $1`, Missing, Extra, Different,
 		strings.Join(ev, ", "), strings.Join(av, ", "), strings.Join(dv, ", "), strings.Join(on, " AND "), strings.Join(where, " OR "), strings.Join(order, ", "))
 }
 

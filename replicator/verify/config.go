@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/mongopg/replicator/replicator/snapshot"
+	"github.com/mongopg/replicator/transform"
 )
 
 // DefaultMaxDifferences is how many differing rows a table's report lists
@@ -101,8 +103,22 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Deps are the two sides.
+// Deps are the two sides, and how to tell that the applier has caught up.
 type Deps struct {
 	Source *mongo.Client
 	Target *pgxpool.Pool
+	// Applied, when set, waits until every change of collection ns up to
+	// cluster time ct is applied to the target (replicator.AppliedWaiter
+	// reads capture's saved position, the apply consumer and the apply
+	// checkpoint). When nil, the apply checkpoint's cluster time alone is
+	// waited for; a heartbeat can carry it past an event whose publish to
+	// the buffer is being retried, so a difference re-checked in that
+	// moment may be reported though it is only late.
+	Applied AppliedFunc
 }
+
+// AppliedFunc waits until every change of collection ns up to cluster
+// time ct is in the target, for at most timeout. It returns an error
+// wrapping ErrNotApplying when no replicator is applying ns or the
+// timeout passed; other errors end the verification.
+type AppliedFunc func(ctx context.Context, ns string, ct transform.ClusterTime, timeout time.Duration) error

@@ -19,6 +19,30 @@ type Report struct {
 	// MaxDifferences).
 	DeadLettered DocumentList  `json:"dead_lettered"`
 	Tables       []TableReport `json:"tables"`
+	// Rechecks is how many times the tables were compared again after the
+	// applier had caught up past the reads (0 when the first comparison
+	// was equal, or no re-check was possible: see Note).
+	Rechecks int `json:"rechecks"`
+	// InFlight are the root keys whose documents changed around their read
+	// in every re-check: their rows are neither equal nor different, and
+	// are left out of the tables' counts and differences.
+	InFlight KeyList `json:"in_flight"`
+	// Note says why differences were not re-checked, when they could not
+	// be.
+	Note string `json:"note,omitempty"`
+}
+
+// KeyList is a count of root keys with the first of them.
+type KeyList struct {
+	Count int64       `json:"count"`
+	Keys  []KeyReport `json:"keys"`
+}
+
+// KeyReport is one root key: its columns' values and, when it was read,
+// its document ({_id: …} as canonical Extended JSON).
+type KeyReport struct {
+	DocumentKey string     `json:"document_key,omitempty"`
+	Key         []KeyValue `json:"key"`
 }
 
 // DocumentList is a count of documents with the first of them.
@@ -101,6 +125,16 @@ type ColumnDifference struct {
 	Column   string  `json:"column"`
 	Expected *string `json:"expected"`
 	Actual   *string `json:"actual"`
+}
+
+// tablesEqual reports whether every table's two sides are equal.
+func (r *Report) tablesEqual() bool {
+	for i := range r.Tables {
+		if !r.Tables[i].equal() {
+			return false
+		}
+	}
+	return true
 }
 
 // equal reports whether the table's two sides are equal.

@@ -12,29 +12,45 @@ import (
 	"github.com/mongopg/replicator/transform"
 )
 
-// stage holds the expected rows on their way into temporary tables of one
-// connection: pg_temp.verify_e<i> for the mapping's i-th table (every
-// column as text, c0, c1, … in TableDef.Columns order) and pg_temp.verify_x
-// for the root keys left out of the comparison (k0, k1, … in key order).
+// The staging tables, temporary tables of the one connection a
+// verification compares on:
+//
+//   - pg_temp.verify_e<i> holds the expected rows of the mapping's i-th
+//     table: every mapped column as text (c0, c1, … in TableDef.Columns
+//     order) and d, the document the row comes from ({_id: …} as canonical
+//     Extended JSON). verify_e0, the root table's, also holds ts and inc,
+//     the cluster time before the document was read (every write at or
+//     before it is in what the read saw), and idn, the document's identity
+//     when the root is keyed by it.
+//   - pg_temp.verify_x holds the root keys (k0, k1, … in key order, as
+//     transform writes them) whose rows are left out of the comparison,
+//     with their document d and the reason: a dead letter, a transform
+//     error, or a change while it was being verified (in flight).
+//
 // Rows are written in COPY's text format, as sink.Guard takes them, and
 // cast to the column types only when compared.
-type stage struct {
-	conn   *pgxpool.Conn
-	tables []transform.TableDef
-	index  map[string]int // table name → position
-	bufs   []bytes.Buffer // rows of each table not copied yet
-	keys   bytes.Buffer   // excluded root keys not copied yet
-}
+const (
+	excludedTable = "pg_temp.verify_x"
+	// Reasons in verify_x.
+	reasonDeadLetter = "dead_letter"
+	reasonTransform  = "transform_error"
+	reasonInFlight   = "in_flight"
+)
 
 func expectedTable(i int) string { return fmt.Sprintf("pg_temp.verify_e%d", i) }
-
-const excludedTable = "pg_temp.verify_x"
 
 func col(j int) string { return fmt.Sprintf("c%d", j) }
 func key(j int) string { return fmt.Sprintf("k%d", j) }
 
+// stage owns the staging tables of one connection.
+type stage struct {
+	conn   *pgxpool.Conn
+	tables []transform.TableDef
+	index  map[string]int // table name → position
+}
+
 func newStage(ctx context.Context, conn *pgxpool.Conn, tables []transform.TableDef) (*stage, error) {
-	s := &stage{conn: conn, tables: tables, index: map[string]int{}, bufs: make([]bytes.Buffer, len(tables))}
+	s := &stage{conn: conn, tables: tables, index: map[string]int{}}
 	var ddl []string
 	for i, t := range tables {
 		s.index[t.Name] = i
@@ -42,36 +58,92 @@ func newStage(ctx context.Context, conn *pgxpool.Conn, tables []transform.TableD
 		for j := range t.Columns {
 			cols[j] = col(j) + " text"
 		}
+		cols = append(cols, "d text")
+		if i == 0 {
+			cols = append(cols, "ts bigint", "inc bigint", "idn text")
+		}
 		ddl = append(ddl, fmt.Sprintf("DROP TABLE IF EXISTS %[1]s; CREATE TEMP TABLE %[1]s (%[2]s)", expectedTable(i), strings.Join(cols, ", ")))
 	}
-	keys := make([]string, len(tables[0].Key))
-	for j := range keys {
-		keys[j] = key(j) + " text"
-	}
-	ddl = append(ddl, fmt.Sprintf("DROP TABLE IF EXISTS %[1]s; CREATE TEMP TABLE %[1]s (%[2]s)", excludedTable, strings.Join(keys, ", ")))
+	ddl = append(ddl, fmt.Sprintf("DROP TABLE IF EXISTS %[1]s; CREATE TEMP TABLE %[1]s (%[2]s, d text, reason text NOT NULL)",
+		excludedTable, strings.Join(s.keyColumns(" text"), ", ")))
 	if _, err := conn.Exec(ctx, strings.Join(ddl, "; ")); err != nil {
 		return nil, fmt.Errorf("create staging tables: %w", err)
 	}
 	return s, nil
 }
 
-// rows adds an upsert's rows: the root row and every descendant row.
-func (s *stage) rows(mut *transform.Mutation) {
-	line(&s.bufs[0], mut.Values)
+func (s *stage) keyColumns(suffix string) []string {
+	keys := make([]string, len(s.tables[0].Key))
+	for j := range keys {
+		keys[j] = key(j) + suffix
+	}
+	return keys
+}
+
+// batch is a worker's rows on their way into the staging tables: COPY
+// text per table, the excluded keys, and what the documents were.
+type batch struct {
+	bufs []bytes.Buffer
+	keys bytes.Buffer
+	// docs read (not counted again for re-read documents), skipped by
+	// the filter, and the documents left out.
+	docs, skipped    int64
+	transformErrors  []DocumentReport
+	deadLettered     []DocumentReport
+	transformErrorsN int64
+	deadLetteredN    int64
+}
+
+func newBatch(n int) *batch { return &batch{bufs: make([]bytes.Buffer, n)} }
+
+func (b *batch) empty() bool {
+	return b.docs == 0 && b.skipped == 0 && b.transformErrorsN == 0 && b.deadLetteredN == 0 && b.keys.Len() == 0
+}
+
+// rows adds an upsert's rows: the root row (with its document, read time
+// and identity) and every descendant row.
+func (s *stage) rows(b *batch, mut *transform.Mutation, d string, read transform.ClusterTime) {
+	buf := &b.bufs[0]
+	line(buf, mut.Values)
+	buf.WriteByte('\t')
+	sink.WriteCopyText(buf, transform.Text(d))
+	fmt.Fprintf(buf, "\t%d\t%d\t", read.T, read.I)
+	if mut.Identity != "" {
+		sink.WriteCopyText(buf, transform.Text(mut.Identity))
+	} else {
+		buf.WriteString(`\N`)
+	}
+	buf.WriteByte('\n')
 	for _, ch := range mut.Children {
 		i, ok := s.index[ch.Table]
 		if !ok {
 			continue // Tables() lists every table a mutation names
 		}
 		for _, r := range ch.Rows {
-			line(&s.bufs[i], r)
+			line(&b.bufs[i], r)
+			b.bufs[i].WriteByte('\t')
+			sink.WriteCopyText(&b.bufs[i], transform.Text(d))
+			b.bufs[i].WriteByte('\n')
 		}
 	}
 }
 
-// excluded adds a root key whose rows are left out of the comparison.
-func (s *stage) excluded(key []transform.Value) { line(&s.keys, key) }
+// excluded adds a root key (nil when the mapping cannot tell it) whose
+// rows are left out of the comparison.
+func (s *stage) excluded(b *batch, key []transform.Value, d, reason string) {
+	if key == nil {
+		key = make([]transform.Value, len(s.tables[0].Key))
+	}
+	line(&b.keys, key)
+	b.keys.WriteByte('\t')
+	sink.WriteCopyText(&b.keys, transform.Text(d))
+	b.keys.WriteByte('\t')
+	b.keys.WriteString(reason)
+	b.keys.WriteByte('\n')
+}
 
+// line writes vs as the first columns of a COPY text line, without its
+// end.
 func line(b *bytes.Buffer, vs []transform.Value) {
 	for j, v := range vs {
 		if j > 0 {
@@ -79,36 +151,77 @@ func line(b *bytes.Buffer, vs []transform.Value) {
 		}
 		sink.WriteCopyText(b, v)
 	}
-	b.WriteByte('\n')
 }
 
-// flush copies the rows held in memory into the staging tables.
-func (s *stage) flush(ctx context.Context) error {
+// copyBatch copies a batch's rows into the staging tables.
+func (s *stage) copyBatch(ctx context.Context, b *batch) error {
 	pg := s.conn.Conn().PgConn()
-	for i := range s.bufs {
-		if s.bufs[i].Len() == 0 {
+	for i := range b.bufs {
+		if b.bufs[i].Len() == 0 {
 			continue
 		}
-		cols := make([]string, len(s.tables[i].Columns))
+		cols := make([]string, len(s.tables[i].Columns), len(s.tables[i].Columns)+4)
 		for j := range cols {
 			cols[j] = col(j)
 		}
+		cols = append(cols, "d")
+		if i == 0 {
+			cols = append(cols, "ts", "inc", "idn")
+		}
 		q := fmt.Sprintf("COPY %s (%s) FROM STDIN", expectedTable(i), strings.Join(cols, ", "))
-		if _, err := pg.CopyFrom(ctx, bytes.NewReader(s.bufs[i].Bytes()), q); err != nil {
+		if _, err := pg.CopyFrom(ctx, bytes.NewReader(b.bufs[i].Bytes()), q); err != nil {
 			return fmt.Errorf("stage expected rows of %s: %w", s.tables[i].Name, err)
 		}
-		s.bufs[i].Reset()
 	}
-	if s.keys.Len() > 0 {
-		keys := make([]string, len(s.tables[0].Key))
-		for j := range keys {
-			keys[j] = key(j)
-		}
-		q := fmt.Sprintf("COPY %s (%s) FROM STDIN", excludedTable, strings.Join(keys, ", "))
-		if _, err := pg.CopyFrom(ctx, bytes.NewReader(s.keys.Bytes()), q); err != nil {
+	if b.keys.Len() > 0 {
+		q := fmt.Sprintf("COPY %s (%s, d, reason) FROM STDIN", excludedTable, strings.Join(s.keyColumns(""), ", "))
+		if _, err := pg.CopyFrom(ctx, bytes.NewReader(b.keys.Bytes()), q); err != nil {
 			return fmt.Errorf("stage excluded keys of %s: %w", s.tables[0].Name, err)
 		}
-		s.keys.Reset()
+	}
+	return nil
+}
+
+// forget removes the staged rows and excluded keys of the documents in
+// verify_x with the given reason, before they are read again, and
+// returns those documents.
+func (s *stage) forget(ctx context.Context, reason string) ([]string, error) {
+	rows, err := s.conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT d FROM %s WHERE reason = $1 AND d IS NOT NULL ORDER BY d", excludedTable), reason)
+	if err != nil {
+		return nil, fmt.Errorf("documents to read again: %w", err)
+	}
+	var docs []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("documents to read again: %w", err)
+		}
+		docs = append(docs, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("documents to read again: %w", err)
+	}
+	stmts := []string{fmt.Sprintf("CREATE TEMP TABLE IF NOT EXISTS verify_r (d text); TRUNCATE verify_r; INSERT INTO verify_r SELECT DISTINCT d FROM %s WHERE reason = '%s' AND d IS NOT NULL", excludedTable, reason)}
+	for i := range s.tables {
+		stmts = append(stmts, fmt.Sprintf("DELETE FROM %s e USING pg_temp.verify_r r WHERE e.d = r.d", expectedTable(i)))
+	}
+	stmts = append(stmts, fmt.Sprintf("DELETE FROM %s x USING pg_temp.verify_r r WHERE x.d = r.d", excludedTable))
+	if _, err := s.conn.Exec(ctx, strings.Join(stmts, "; ")); err != nil {
+		return nil, fmt.Errorf("forget documents to read again: %w", err)
+	}
+	return docs, nil
+}
+
+// analyze gives the planner the staging tables' sizes.
+func (s *stage) analyze(ctx context.Context) error {
+	names := []string{excludedTable}
+	for i := range s.tables {
+		names = append(names, expectedTable(i))
+	}
+	if _, err := s.conn.Exec(ctx, "ANALYZE "+strings.Join(names, ", ")); err != nil {
+		return fmt.Errorf("analyze staging tables: %w", err)
 	}
 	return nil
 }
@@ -116,7 +229,7 @@ func (s *stage) flush(ctx context.Context) error {
 // drop removes the staging tables from the connection, which goes back to
 // the pool.
 func (s *stage) drop(ctx context.Context) {
-	names := []string{excludedTable}
+	names := []string{excludedTable, "pg_temp.verify_r"}
 	for i := range s.tables {
 		names = append(names, expectedTable(i))
 	}

@@ -1,0 +1,174 @@
+package replicator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mongopg/replicator/checkpoints"
+	"github.com/mongopg/replicator/replicator/buffer"
+	"github.com/mongopg/replicator/replicator/snapshot"
+	"github.com/mongopg/replicator/replicator/verify"
+	"github.com/mongopg/replicator/transform"
+)
+
+// appliedStall is how long capture's position or an apply checkpoint may
+// stand still before verify stops waiting for it: longer than an idle
+// replica set's 10 s between no-op writes, which is how often capture's
+// position moves on an idle source.
+const appliedStall = 30 * time.Second
+
+// AppliedWaiter returns verify's wait for the applier, sound while writes
+// go on (a drain, which waits for nothing pending, would not end under
+// load). Every change of collection ns up to cluster time ct is applied
+// once:
+//
+//  1. capture's saved position is past ct: capture saves only the
+//     contiguous prefix of acknowledged publishes (guarantee 1), so every
+//     event up to ct is stored in the buffer; strictly past, as the events
+//     of one transaction share a cluster time;
+//  2. the last message on ns's subject, read after 1, has sequence L: the
+//     events up to ct are at or below it;
+//  3. ns's apply checkpoint is at L or later: the applier commits messages
+//     in sequence order with their checkpoint.
+//
+// A collection capture holds, or whose snapshot or resync has not
+// finished, is not waited for (its rows are written beside the buffer).
+// source is capture's source name (config ForCapture().Source).
+func AppliedWaiter(buf *buffer.Buffer, target *pgxpool.Pool, source string) verify.AppliedFunc {
+	return func(ctx context.Context, ns string, ct transform.ClusterTime, timeout time.Duration) error {
+		w := &appliedWait{buf: buf, target: target, source: source, ns: ns, ct: ct,
+			deadline: time.Now().Add(timeout), stall: min(appliedStall, timeout)}
+		return w.wait(ctx)
+	}
+}
+
+type appliedWait struct {
+	buf      *buffer.Buffer
+	target   *pgxpool.Pool
+	source   string
+	ns       string
+	ct       transform.ClusterTime
+	deadline time.Time
+	stall    time.Duration
+}
+
+func (w *appliedWait) notApplying(format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", verify.ErrNotApplying, w.ns, fmt.Sprintf(format, args...))
+}
+
+func (w *appliedWait) wait(ctx context.Context) error {
+	if err := w.beside(ctx); err != nil {
+		return err
+	}
+	last, err := w.captured(ctx)
+	if err != nil || last == 0 {
+		return err
+	}
+	return w.applied(ctx, last)
+}
+
+// beside refuses a collection whose rows are being written beside the
+// buffer or held back.
+func (w *appliedWait) beside(ctx context.Context) error {
+	runs, err := snapshot.Unfinished(ctx, w.target)
+	if err != nil {
+		return fmt.Errorf("snapshot runs: %w", err)
+	}
+	if slices.Contains(runs, w.ns) {
+		return w.notApplying("its snapshot or resync has not finished")
+	}
+	holds, err := w.buf.Holds().List(ctx, w.source)
+	if err != nil {
+		return w.buf.Cause(err)
+	}
+	for _, h := range holds {
+		if h.Collection == w.ns && !h.Released() {
+			return w.notApplying("capture holds it: %s; to recover: %s", h.Reason, h.Recovery)
+		}
+	}
+	return nil
+}
+
+// captured waits for 1 and returns L of 2 (0: nothing on the subject).
+func (w *appliedWait) captured(ctx context.Context) (uint64, error) {
+	var seen sighting
+	for {
+		pos, err := w.buf.Positions().Load(ctx, w.source)
+		switch {
+		case errors.Is(err, buffer.ErrNoPosition):
+			return 0, w.notApplying("capture never saved a position for source %s", w.source)
+		case err != nil:
+			return 0, w.buf.Cause(err)
+		}
+		if w.ct.Before(pos.ClusterTime) {
+			break
+		}
+		now := time.Now()
+		since := seen.observe(fmt.Sprint(pos.ClusterTime, pos.Token), pos.SavedAt, now)
+		at := fmt.Sprintf("capture's saved position is at cluster time %s, not past %s", FormatClusterTime(pos.ClusterTime), FormatClusterTime(w.ct))
+		if now.Sub(since) >= w.stall {
+			return 0, w.notApplying("%s and has not moved for %s: is a replicator capturing?", at, roundDuration(now.Sub(since)))
+		}
+		if err := w.pause(ctx, at); err != nil {
+			return 0, err
+		}
+	}
+	m, err := w.buf.JetStream().Stream(ctx, w.buf.Config().Stream)
+	if err != nil {
+		return 0, w.buf.Cause(err)
+	}
+	msg, err := m.GetLastMsgForSubject(ctx, w.buf.Subject(w.ns))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, w.buf.Cause(err)
+	}
+	return msg.Sequence, nil
+}
+
+// applied waits for 3.
+func (w *appliedWait) applied(ctx context.Context, last uint64) error {
+	var seen sighting
+	for {
+		cp, err := checkpoints.Get(ctx, w.target, w.ns)
+		switch {
+		case errors.Is(err, checkpoints.ErrNotFound):
+			return w.notApplying("no apply checkpoint: nothing was ever applied")
+		case err != nil:
+			return err
+		}
+		if cp.Seq >= last {
+			return nil
+		}
+		now := time.Now()
+		since := seen.observe(fmt.Sprint(cp.Epoch, cp.Seq), cp.UpdatedAt, now)
+		at := fmt.Sprintf("the apply checkpoint is at buffer sequence %d, below %d", cp.Seq, last)
+		if now.Sub(since) >= w.stall {
+			return w.notApplying("%s and has not moved for %s: is a replicator applying?", at, roundDuration(now.Sub(since)))
+		}
+		if err := w.pause(ctx, at); err != nil {
+			return err
+		}
+	}
+}
+
+// pause waits before the next reading, or reports the timeout with what
+// was last seen.
+func (w *appliedWait) pause(ctx context.Context, at string) error {
+	if time.Now().After(w.deadline) {
+		return w.notApplying("%s at the end of the wait", at)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(250 * time.Millisecond):
+		return nil
+	}
+}
