@@ -396,6 +396,11 @@ func (c *cutover) judge() {
 		case cc.Verify != nil && !cc.Verify.Equal:
 			ps = append(ps, fmt.Sprintf("%s differs: %s", cc.Collection, verifySummary(cc.Verify)))
 		}
+		if cc.Verify != nil && cc.Verify.InFlight.Count > 0 {
+			// Neither equal nor different: writes still reach them, which a
+			// cutover must have stopped.
+			ps = append(ps, fmt.Sprintf("%s: %d document(s) still changing while verified: stop the application's writes to it", cc.Collection, cc.Verify.InFlight.Count))
+		}
 		switch dl := cc.DeadLetters; {
 		case dl.Error != "":
 			ps = append(ps, fmt.Sprintf("%s: dead letters not counted: %s", cc.Collection, dl.Error))

@@ -128,8 +128,11 @@ func writeCollectionMarkdown(b *bytes.Buffer, c *cutoverCollection) {
 		state = "DIFFERENT"
 	}
 	fmt.Fprintf(b, "### %s: %s\n\n", mdCode(c.Collection), state)
-	fmt.Fprintf(b, "%d documents read, %d skipped by the filter; %d fail to transform; %d dead-lettered.\n\n",
-		r.Documents, r.Skipped, r.TransformErrors.Count, r.DeadLettered.Count)
+	fmt.Fprintf(b, "%d documents read, %d skipped by the filter; %d fail to transform; %d dead-lettered; %d still changing (in flight); compared again %d time(s) after the applier caught up.\n\n",
+		r.Documents, r.Skipped, r.TransformErrors.Count, r.DeadLettered.Count, r.InFlight.Count, r.Rechecks)
+	if r.Note != "" {
+		fmt.Fprintf(b, "Note: %s\n\n", mdText(r.Note))
+	}
 	b.WriteString("| Table | Expected rows | Actual rows | Expected checksum | Actual checksum | Differences |\n")
 	b.WriteString("|---|---:|---:|---|---|---|\n")
 	for _, t := range r.Tables {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/testenv"
+	"github.com/mongopg/replicator/replicator/verify"
 )
 
 // verifyFixture is one MongoDB with the design example's collection,
@@ -257,4 +258,42 @@ func TestVerify(t *testing.T) {
 			t.Errorf("unreachable target: code %d %s", code, errs)
 		}
 	})
+}
+
+// TestVerifyTextBounds: the text report lists every tenant whose counts
+// differ but only the first equal ones, and shows the re-checks, the
+// note and the documents still in flight.
+func TestVerifyTextBounds(t *testing.T) {
+	str := func(s string) *string { return &s }
+	tr := verify.TableReport{Table: "app.t", Key: []string{"id"}, TenantColumn: "tenant_id"}
+	for i := range 50 {
+		n := int64(3)
+		if i == 41 {
+			n = 2
+		}
+		tr.Tenants = append(tr.Tenants, verify.TenantCounts{Tenant: str(fmt.Sprintf("t%02d", i)), ExpectedRows: 3, ActualRows: n})
+	}
+	rep := verify.Report{Collection: "app.c", Tables: []verify.TableReport{tr}, Rechecks: 2, Note: "why not",
+		InFlight: verify.KeyList{Count: 3, Keys: []verify.KeyReport{{DocumentKey: `{"_id":"h"}`, Key: []verify.KeyValue{{Column: "id", Value: str("h")}}}}}}
+	var out strings.Builder
+	if err := writeVerifyText(&out, verifyDoc{Verdict: "FAIL", Collections: []verify.Report{rep}}); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{
+		"tenant_id t19: expected 3, actual 3\n",
+		"tenant_id t41: expected 3, actual 2  ≠\n",
+		"… 29 more tenants with equal counts (--format json lists them)\n",
+		"compared again 2 time(s) after the applier caught up\n",
+		"note: why not\n",
+		`in flight (still changing, not compared): id=h {"_id":"h"}` + "\n",
+		"… 2 more in flight (--max-differences)\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("text report lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "t20:") {
+		t.Errorf("text report lists a 21st equal tenant:\n%s", got)
+	}
 }

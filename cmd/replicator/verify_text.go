@@ -20,6 +20,7 @@ func writeVerifyText(w io.Writer, doc verifyDoc) error {
 		}
 		writeDocumentsText(b, "transform error", r.TransformErrors)
 		writeDocumentsText(b, "dead-lettered", r.DeadLettered)
+		writeInFlightText(b, r)
 	}
 	fmt.Fprintf(b, "verify: %s: %d collection(s), %s\n", doc.Verdict, len(doc.Collections), doc.FinishedAt.Sub(doc.StartedAt).Round(1e6))
 	return b.Flush()
@@ -41,12 +42,20 @@ func writeTableText(b *bufio.Writer, t verify.TableReport) {
 	fmt.Fprintf(b, "  table %s: %s\n", t.Table, state)
 	fmt.Fprintf(b, "    rows      expected %d, actual %d\n", t.ExpectedRows, t.ActualRows)
 	fmt.Fprintf(b, "    checksum  expected %s, actual %s\n", t.ExpectedChecksum, t.ActualChecksum)
+	// Every tenant whose counts differ, and the first equal ones: a table
+	// of thousands of tenants stays readable (JSON keeps them all).
+	equalShown := 0
 	for _, tc := range t.Tenants {
 		mark := ""
 		if tc.ExpectedRows != tc.ActualRows {
 			mark = "  ≠"
+		} else if equalShown++; equalShown > textTenants {
+			continue
 		}
 		fmt.Fprintf(b, "    %s %s: expected %d, actual %d%s\n", t.TenantColumn, textOrNull(tc.Tenant), tc.ExpectedRows, tc.ActualRows, mark)
+	}
+	if equalShown > textTenants {
+		fmt.Fprintf(b, "    … %d more tenants with equal counts (--format json lists them)\n", equalShown-textTenants)
 	}
 	for _, r := range d.Rows {
 		keys := make([]string, len(r.Key))
@@ -60,6 +69,34 @@ func writeTableText(b *bufio.Writer, t verify.TableReport) {
 	}
 	if shown := int64(len(d.Rows)); shown < d.Total {
 		fmt.Fprintf(b, "    … %d more (--max-differences)\n", d.Total-shown)
+	}
+}
+
+// textTenants is how many tenants with equal counts a table lists.
+const textTenants = 20
+
+// writeInFlightText prints how the differences were re-checked and the
+// documents still changing after the last round.
+func writeInFlightText(b *bufio.Writer, r verify.Report) {
+	if r.Rechecks > 0 {
+		fmt.Fprintf(b, "  compared again %d time(s) after the applier caught up\n", r.Rechecks)
+	}
+	if r.Note != "" {
+		fmt.Fprintf(b, "  note: %s\n", r.Note)
+	}
+	for _, k := range r.InFlight.Keys {
+		keys := make([]string, len(k.Key))
+		for i, kv := range k.Key {
+			keys[i] = kv.Column + "=" + textOrNull(kv.Value)
+		}
+		fmt.Fprintf(b, "  in flight (still changing, not compared): %s", strings.Join(keys, " "))
+		if k.DocumentKey != "" {
+			fmt.Fprintf(b, " %s", k.DocumentKey)
+		}
+		b.WriteByte('\n')
+	}
+	if shown := int64(len(r.InFlight.Keys)); shown < r.InFlight.Count {
+		fmt.Fprintf(b, "  … %d more in flight (--max-differences)\n", r.InFlight.Count-shown)
 	}
 }
 
