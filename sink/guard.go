@@ -65,6 +65,7 @@ type Guard struct {
 	stagedTenants string
 	knownTenants  string
 	older         string // stages the keys of rows older than $1, $2, $3
+	olderKeys     string // the same, only for the keys staged by DeleteKeys
 	// The delete merge of the staged keys: child rows, root rows,
 	// tombstones.
 	delete      []string
@@ -224,6 +225,13 @@ func (g *Guard) prepareDelete() {
 	} else if g.ts.external {
 		g.older = g.olderExternal(keyCols, text)
 	}
+	if !root.identity {
+		tuple := make([]string, len(root.keyIdx))
+		for j, ki := range root.keyIdx {
+			tuple[j] = "t." + root.cols[ki]
+		}
+		g.olderKeys = fmt.Sprintf("%s AND (%s) IN (SELECT %s FROM pg_temp.%s)", g.older, strings.Join(tuple, ", "), g.typedKeys(), g.keys.temp)
+	}
 	from, _ := copySource{}.from(g.del, nil, nil)
 	for i := len(desc) - 1; i >= 0; i-- {
 		g.delete = append(g.delete, deleteChildrenOfDeletes(g.ts, desc[i], from))
@@ -258,7 +266,7 @@ func (g *Guard) olderExternal(keyCols, text []string) string {
 	}
 	versions := fmt.Sprintf("(SELECT DISTINCT ON (%[1]s) %[2]s, key, cluster_ts, cluster_inc, seq FROM %[3]s WHERE table_name = %[4]s ORDER BY %[1]s, cluster_ts DESC, cluster_inc DESC, seq DESC) rv",
 		strings.Join(order, ", "), strings.Join(typed, ", "), rowVersions, quoteLiteral(root.def.Name))
-	return fmt.Sprintf("INSERT INTO pg_temp.%s (%s, v_ts, v_inc, v_seq) SELECT %s, $1::int8, $2::int8, $3::int8 FROM %s AS t LEFT JOIN %s ON %s WHERE rv.key IS NULL OR %s < ($1::int8, $2::int8, $3::int8)",
+	return fmt.Sprintf("INSERT INTO pg_temp.%s (%s, v_ts, v_inc, v_seq) SELECT %s, $1::int8, $2::int8, $3::int8 FROM %s AS t LEFT JOIN %s ON %s WHERE (rv.key IS NULL OR %s < ($1::int8, $2::int8, $3::int8))",
 		g.del.temp, strings.Join(keyCols, ", "), strings.Join(staged, ", "), root.ident, versions, strings.Join(match, " AND "), verRV)
 }
 
@@ -455,6 +463,36 @@ func (g *Guard) deleteOlder(ctx context.Context, tx pgx.Tx, v transform.Version)
 	if _, err := tx.Exec(ctx, g.older, int64(ct.T), int64(ct.I), int64(v.Seq)); err != nil {
 		return 0, fmt.Errorf("find rows of %s older than %d.%d/%d: %w", g.Table(), ct.T, ct.I, v.Seq, err)
 	}
+	return g.deleteStaged(ctx, tx)
+}
+
+// DeleteKeys deletes the root rows whose key is among keys (one line per
+// key, its columns in TableDef.Key order as transform writes them) and
+// whose version is older than v, each exactly as a delete event of its
+// key at v would (DeleteOlder). It returns how many root rows it deleted.
+// verify --repair removes rows no document gives with it. Not for roots
+// keyed by identity or written under a tenant setting.
+func (g *Guard) DeleteKeys(ctx context.Context, tx pgx.Tx, keys []byte, v transform.Version) (int64, error) {
+	if g.olderKeys == "" || g.ts.setting != "" {
+		return 0, fmt.Errorf("%s: rows keyed by document identity or written under a tenant setting cannot be deleted by key; run a resync of the collection", g.Table())
+	}
+	if err := g.createTables(ctx, tx); err != nil {
+		return 0, err
+	}
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(keys), g.keysCopy); err != nil {
+		return 0, fmt.Errorf("stage keys of %s: %w", g.Table(), err)
+	}
+	ct := v.ClusterTime
+	if _, err := tx.Exec(ctx, g.olderKeys, int64(ct.T), int64(ct.I), int64(v.Seq)); err != nil {
+		return 0, fmt.Errorf("find rows of %s older than %d.%d/%d: %w", g.Table(), ct.T, ct.I, v.Seq, err)
+	}
+	return g.deleteStaged(ctx, tx)
+}
+
+// deleteStaged deletes the rows whose keys the del relation holds, with
+// their child rows, version rows and tombstones, and empties the
+// relations.
+func (g *Guard) deleteStaged(ctx context.Context, tx pgx.Tx) (int64, error) {
 	var n int64
 	b := &pgx.Batch{}
 	for _, q := range g.delete {

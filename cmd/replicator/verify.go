@@ -46,7 +46,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		"the applier has caught up past their read, and a document that changed around its\n" +
 		"read is read again; one still changing after --rounds is listed as in flight, not as a\n" +
 		"difference. Exits 0 only when everything is equal, 1 otherwise."
-	fs := newFlagSet("verify", "verify --config FILE [--collection DB.COLL ... | --all] [--format text|json] [--max-differences N] [--no-recheck | --rounds N]", summary, stderr)
+	fs := newFlagSet("verify", "verify --config FILE [--collection DB.COLL ... | --all] [--format text|json] [--max-differences N] [--no-recheck | --rounds N] [--repair]", summary, stderr)
 	cfgPath := fs.String("config", "replicator.yaml", "config `file`")
 	var collections []string
 	fs.Func("collection", "verify this source `namespace` (db.collection; repeat or comma-separate; default: all)", func(s string) error {
@@ -59,6 +59,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	workers := fs.Int("workers", verify.DefaultWorkers, "ranges read from MongoDB and transformed at once")
 	rounds := fs.Int("rounds", verify.DefaultRounds, "times differences are compared again after the applier has caught up")
 	noRecheck := fs.Bool("no-recheck", false, "report the first comparison's differences as they are (no replicator writes to the target)")
+	repair := fs.Bool("repair", false, "re-copy the documents whose rows differ, and delete rows no document gives, through the guarded write of a resync; then verify again")
 	catchUp := fs.Duration("catch-up-timeout", verify.DefaultCatchUpTimeout, "how long each re-check waits for the applier to catch up")
 	format := registerFormat(fs)
 	if err := fs.Parse(args); err != nil {
@@ -113,6 +114,14 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer pool.Close()
 
 	deps := verify.Deps{Source: client, Target: pool}
+	if *repair {
+		writer, err := replicator.OpenWriter(ctx, cfg, 1)
+		if err != nil {
+			return err
+		}
+		defer writer.Close()
+		deps.Writer = writer
+	}
 	if !*noRecheck {
 		// The applier has caught up when capture's saved position, the apply
 		// consumer and the checkpoint say so (replicator.AppliedWaiter).
@@ -129,7 +138,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	scfg := cfg.ForSnapshot()
 	vcfg := verify.Config{ChunkSize: scfg.ChunkSize, BatchSize: scfg.BatchSize, MaxDifferences: *maxDiffs,
-		Workers: *workers, Rounds: *rounds, NoRecheck: *noRecheck, CatchUpTimeout: *catchUp,
+		Workers: *workers, Rounds: *rounds, NoRecheck: *noRecheck, CatchUpTimeout: *catchUp, Repair: *repair,
 		Progress: progressPrinter(stderr)}
 	if *chunkSize > 0 {
 		vcfg.ChunkSize = *chunkSize
@@ -139,6 +148,18 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		rep, err := verify.Collection(ctx, deps, m, vcfg)
 		if err != nil {
 			return capture.SourceError(cfg.Source.URI, err)
+		}
+		if r := rep.Repair; r != nil {
+			// What the repair wrote is proven by a second verification;
+			// its report replaces the first, with the repair kept.
+			fmt.Fprintf(stderr, "verify %s: repaired: %d document(s) copied again (%d gone or not transformable), %d row(s) deleted, %d extra child row(s) without a document; verifying again\n",
+				m.Namespace(), r.Documents, r.Skipped, r.Deleted, r.Unattributed)
+			again := vcfg
+			again.Repair = false
+			if rep, err = verify.Collection(ctx, deps, m, again); err != nil {
+				return capture.SourceError(cfg.Source.URI, err)
+			}
+			rep.Repair = r
 		}
 		doc.Collections = append(doc.Collections, rep)
 		doc.Equal = doc.Equal && rep.Equal

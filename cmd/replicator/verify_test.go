@@ -139,6 +139,38 @@ func TestVerify(t *testing.T) {
 		}
 	})
 
+	t.Run("repair fixes what verify found", func(t *testing.T) {
+		f := newVerifyFixture(t)
+		f.exec(t, `UPDATE vuln.advisories SET severity = 'none' WHERE id = 'GHSA-03'`)
+		f.exec(t, `DELETE FROM vuln.advisories WHERE id = 'GHSA-07'`)
+		f.exec(t, `INSERT INTO vuln.advisories (id, tenant_id, _cdc_ts, _cdc_inc, _cdc_seq)
+			VALUES ('GHSA-99', '11111111-1111-4111-8111-111111111111', 1, 1, 0)`)
+		f.exec(t, `UPDATE vuln.advisory_affected SET purl = 'pkg:npm/evil@6.6.6' WHERE advisory_id = 'GHSA-02' AND ordinal = 1`)
+		f.exec(t, `INSERT INTO vuln.advisory_affected (advisory_id, ordinal, tenant_id, purl) SELECT 'GHSA-04', 99, tenant_id, 'pkg:npm/extra@1' FROM vuln.advisories WHERE id = 'GHSA-04'`)
+		code, out, errs := run(t, "verify", "--config", f.cfg, "--format", "json", "--chunk-size", "8", "--repair")
+		if code != 0 {
+			t.Fatalf("verify --repair: code %d\n%s%s", code, out, errs)
+		}
+		var doc verifyDoc
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatal(err)
+		}
+		r := doc.Collections[0].Repair
+		if r == nil || r.Documents != 4 || r.Deleted != 1 || r.Skipped != 0 || r.Unattributed != 0 || !doc.Equal {
+			t.Fatalf("repair %+v, equal %v:\n%s\n%s", r, doc.Equal, out, errs)
+		}
+		if !strings.Contains(errs, "verify vuln.advisories: repaired: 4 document(s) copied again (0 gone or not transformable), 1 row(s) deleted, 0 extra child row(s) without a document; verifying again") {
+			t.Errorf("stderr:\n%s", errs)
+		}
+		// A plain verification agrees, and the deleted row left a
+		// tombstone as a delete event would.
+		f.verifyJSON(t, 0)
+		var n int
+		if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM replicator.tombstones WHERE table_name = 'vuln.advisories' AND key = '{GHSA-99}'`).Scan(&n); err != nil || n != 1 {
+			t.Errorf("tombstone of GHSA-99: %d, %v", n, err)
+		}
+	})
+
 	t.Run("tampering is found and named", func(t *testing.T) {
 		f := newVerifyFixture(t)
 		f.exec(t, `UPDATE vuln.advisories SET severity = 'none' WHERE id = 'GHSA-03'`) // changed column

@@ -139,13 +139,14 @@ type queries struct {
 	def    transform.TableDef
 	i      int
 	byName map[string]transform.TableDef
+	all    []transform.TableDef
 	root   transform.TableDef
 	keyIdx []int // positions of the key columns in def.Columns
 	isKey  []bool
 }
 
 func newQueries(tables []transform.TableDef, i int) *queries {
-	q := &queries{def: tables[i], i: i, byName: map[string]transform.TableDef{}, root: tables[0]}
+	q := &queries{def: tables[i], i: i, byName: map[string]transform.TableDef{}, root: tables[0], all: tables}
 	for _, t := range tables {
 		q.byName[t.Name] = t
 	}
@@ -195,7 +196,7 @@ func tableIdent(name string) string {
 
 // with defines e (expected) and a (actual): a marker p, every mapped
 // column as c0, c1, … cast to its compared type, and b, the bucket of the
-// row's key. Expected rows of documents left out (verify_x) are not read;
+// row's key; e also has d, the row's document. Expected rows of documents left out (verify_x) are not read;
 // neither are actual rows under their root keys.
 func (q *queries) with() string {
 	e := make([]string, len(q.def.Columns))
@@ -214,7 +215,7 @@ func (q *queries) with() string {
 	bucket := func(keys []string) string {
 		return fmt.Sprintf("hashtext(ROW(%s)::text) & %d AS b", strings.Join(keys, ", "), buckets-1)
 	}
-	return fmt.Sprintf(`WITH e AS (SELECT true AS p, %s, %s FROM %s s WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE x.d = s.d)),
+	return fmt.Sprintf(`WITH e AS (SELECT true AS p, %s, %s, s.d FROM %s s WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE x.d = s.d)),
  a AS (SELECT true AS p, %s, %s FROM %s t WHERE NOT %s) `,
 		strings.Join(e, ", "), bucket(ek), expectedTable(q.i), excludedTable,
 		strings.Join(a, ", "), bucket(ak), tableIdent(q.def.Name), q.excludedCond(q.def, "t", 0))

@@ -50,6 +50,12 @@ type Config struct {
 	// NoRecheck reports the first pass's differences as they are: for a
 	// target no replicator writes to.
 	NoRecheck bool
+	// Repair re-copies the documents whose rows still differ after the
+	// comparisons, and deletes root rows no document gives, through the
+	// guarded write of a resync (Deps.Writer); the report is the
+	// comparison's, with Report.Repair saying what was written. Verify
+	// again to see the result.
+	Repair bool
 	// CatchUpTimeout bounds each wait for the applier to catch up past a
 	// read (default DefaultCatchUpTimeout).
 	CatchUpTimeout time.Duration
@@ -115,6 +121,10 @@ type Deps struct {
 	// the buffer is being retried, so a difference re-checked in that
 	// moment may be reported though it is only late.
 	Applied AppliedFunc
+	// Writer is the pool Config.Repair writes with (the one the
+	// replicator's writers use: replicator.OpenWriter, so that
+	// target.disable_triggers holds); Target when nil.
+	Writer *pgxpool.Pool
 }
 
 // AppliedFunc waits until every change of collection ns up to cluster

@@ -30,6 +30,9 @@ type Report struct {
 	// Note says why differences were not re-checked, when they could not
 	// be.
 	Note string `json:"note,omitempty"`
+	// Repair is what Config.Repair did (absent without it, or when
+	// nothing differed).
+	Repair *RepairReport `json:"repair,omitempty"`
 }
 
 // KeyList is a count of root keys with the first of them.

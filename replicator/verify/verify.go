@@ -67,6 +67,16 @@ func Collection(ctx context.Context, deps Deps, m *transform.Mapping, cfg Config
 		}
 	}
 	rep.Equal = rep.tablesEqual() && rep.TransformErrors.Count == 0 && rep.DeadLettered.Count == 0
+	if cfg.Repair && !rep.tablesEqual() {
+		if deps.Writer == nil {
+			deps.Writer = deps.Target
+		}
+		rr, err := repair(ctx, deps, conn, st, m)
+		if err != nil {
+			return rep, fmt.Errorf("verify %s: repair: %w", ns, err)
+		}
+		rep.Repair = &rr
+	}
 	return rep, nil
 }
 
