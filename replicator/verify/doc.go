@@ -27,5 +27,6 @@
 //     again) documents that changed around their read (inflight.go;
 //     ARCHITECTURE.md, "Verification").
 //
-// Not yet: repair and sampling.
+// Config.Repair re-copies what still differs through snapshot.Rewrite
+// (repair.go). Not yet: sampling.
 package verify
