@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -67,7 +68,12 @@ func (w *appliedWait) wait(ctx context.Context) error {
 		return err
 	}
 	last, err := w.captured(ctx)
-	if err != nil || last == 0 {
+	if err != nil {
+		return err
+	}
+	// A hold taken while capture caught up keeps changes up to ct out of
+	// the buffer: look again.
+	if err := w.beside(ctx); err != nil || last == 0 {
 		return err
 	}
 	return w.applied(ctx, last)
@@ -77,6 +83,10 @@ func (w *appliedWait) wait(ctx context.Context) error {
 // buffer or held back.
 func (w *appliedWait) beside(ctx context.Context) error {
 	runs, err := snapshot.Unfinished(ctx, w.target)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
+		return w.notApplying("the target has no replicator metadata: no replicator ever applied it")
+	}
 	if err != nil {
 		return fmt.Errorf("snapshot runs: %w", err)
 	}

@@ -139,6 +139,15 @@ func (m *Mapping) Table() string { return m.root.def.Name }
 // each child followed by its own children.
 func (m *Mapping) Tables() []TableDef { return append([]TableDef(nil), m.tables...) }
 
+// TenantPath is the document path the tenant column is read from, "" when
+// the mapping has no tenant or a constant one.
+func (m *Mapping) TenantPath() string {
+	if m.tenant == nil || m.tenant.path == nil {
+		return ""
+	}
+	return m.tenant.path.text
+}
+
 // Config returns the configuration with defaults filled in (on_error,
 // full_document, id_column).
 func (m *Mapping) Config() CollectionConfig { return m.cfg }

@@ -46,7 +46,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		"the applier has caught up past their read, and a document that changed around its\n" +
 		"read is read again; one still changing after --rounds is listed as in flight, not as a\n" +
 		"difference. Exits 0 only when everything is equal, 1 otherwise."
-	fs := newFlagSet("verify", "verify --config FILE [--collection DB.COLL ... | --all] [--format text|json] [--max-differences N] [--no-recheck | --rounds N] [--repair]", summary, stderr)
+	fs := newFlagSet("verify", "verify --config FILE [--collection DB.COLL ... | --all] [--format text|json] [--max-differences N] [--no-recheck | --rounds N] [--sample N | --repair]", summary, stderr)
 	cfgPath := fs.String("config", "replicator.yaml", "config `file`")
 	var collections []string
 	fs.Func("collection", "verify this source `namespace` (db.collection; repeat or comma-separate; default: all)", func(s string) error {
@@ -59,6 +59,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	workers := fs.Int("workers", verify.DefaultWorkers, "ranges read from MongoDB and transformed at once")
 	rounds := fs.Int("rounds", verify.DefaultRounds, "times differences are compared again after the applier has caught up")
 	noRecheck := fs.Bool("no-recheck", false, "report the first comparison's differences as they are (no replicator writes to the target)")
+	sample := fs.Int("sample", 0, "compare only the `N` newest documents (by _id) of every tenant PostgreSQL holds: a quick check")
 	repair := fs.Bool("repair", false, "re-copy the documents whose rows differ, and delete rows no document gives, through the guarded write of a resync; then verify again")
 	catchUp := fs.Duration("catch-up-timeout", verify.DefaultCatchUpTimeout, "how long each re-check waits for the applier to catch up")
 	format := registerFormat(fs)
@@ -79,6 +80,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if *workers < 1 {
 		return fmt.Errorf("%w: --workers %d: want a positive number", errUsage, *workers)
+	}
+	if *sample < 0 {
+		return fmt.Errorf("%w: --sample %d: want a positive number of documents per tenant", errUsage, *sample)
+	}
+	if *sample > 0 && *repair {
+		return fmt.Errorf("%w: --sample and --repair exclude each other: repair after a complete verification", errUsage)
 	}
 	if *rounds < 1 {
 		return fmt.Errorf("%w: --rounds %d: want a positive number", errUsage, *rounds)
@@ -138,7 +145,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	scfg := cfg.ForSnapshot()
 	vcfg := verify.Config{ChunkSize: scfg.ChunkSize, BatchSize: scfg.BatchSize, MaxDifferences: *maxDiffs,
-		Workers: *workers, Rounds: *rounds, NoRecheck: *noRecheck, CatchUpTimeout: *catchUp, Repair: *repair,
+		Workers: *workers, Rounds: *rounds, NoRecheck: *noRecheck, CatchUpTimeout: *catchUp, Repair: *repair, Sample: *sample,
 		Progress: progressPrinter(stderr)}
 	if *chunkSize > 0 {
 		vcfg.ChunkSize = *chunkSize

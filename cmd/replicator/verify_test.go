@@ -171,6 +171,33 @@ func TestVerify(t *testing.T) {
 		}
 	})
 
+	t.Run("sample", func(t *testing.T) {
+		f := newVerifyFixture(t)
+		// GHSA-28 and GHSA-29 are the newest of their tenants; GHSA-03 is
+		// not sampled.
+		f.exec(t, `UPDATE vuln.advisories SET severity = 'none' WHERE id IN ('GHSA-03', 'GHSA-29')`)
+		doc := f.verifyJSON(t, 1, "--sample", "2", "--no-recheck")
+		r := doc.Collections[0]
+		root := r.Tables[0]
+		if r.Sample == nil || r.Sample.PerTenant != 2 || r.Sample.Tenants != 2 || len(r.Sample.Unmatched) != 0 || r.Documents != 4 {
+			t.Fatalf("sample %+v, documents %d", r.Sample, r.Documents)
+		}
+		if root.ExpectedRows != 4 || root.ActualRows != 4 || root.Differences.Total != 1 || *root.Differences.Rows[0].Key[0].Value != "GHSA-29" {
+			t.Errorf("sampled root: %d/%d rows, differences %+v", root.ExpectedRows, root.ActualRows, root.Differences)
+		}
+		code, out, errs := run(t, "verify", "--config", f.cfg, "--sample", "2", "--no-recheck")
+		if code != 1 || !strings.Contains(out, "sample: the 2 newest documents of each of 2 tenant(s); only their rows are compared") {
+			t.Errorf("code %d\n%s%s", code, out, errs)
+		}
+		// A tenant PostgreSQL holds that no document has makes it differ.
+		f.exec(t, `INSERT INTO vuln.advisories (id, tenant_id, _cdc_ts, _cdc_inc, _cdc_seq)
+			VALUES ('GHSA-98', '22222222-2222-4222-8222-222222222222', 1, 1, 0)`)
+		doc = f.verifyJSON(t, 1, "--sample", "2", "--no-recheck")
+		if sm := doc.Collections[0].Sample; len(sm.Unmatched) != 1 || sm.Unmatched[0] != "22222222-2222-4222-8222-222222222222" || doc.Collections[0].Tables[0].Differences.Total != 1 {
+			t.Errorf("unmatched tenant: %+v", doc.Collections[0])
+		}
+	})
+
 	t.Run("tampering is found and named", func(t *testing.T) {
 		f := newVerifyFixture(t)
 		f.exec(t, `UPDATE vuln.advisories SET severity = 'none' WHERE id = 'GHSA-03'`) // changed column

@@ -15,6 +15,12 @@ func writeVerifyText(w io.Writer, doc verifyDoc) error {
 	b := bufio.NewWriter(w)
 	for _, r := range doc.Collections {
 		fmt.Fprintf(b, "%s: %s (%d documents read, %d skipped by the filter)\n", r.Collection, verdict(r.Equal), r.Documents, r.Skipped)
+		if sm := r.Sample; sm != nil {
+			fmt.Fprintf(b, "  sample: the %d newest documents of each of %d tenant(s); only their rows are compared\n", sm.PerTenant, sm.Tenants)
+			for _, t := range sm.Unmatched {
+				fmt.Fprintf(b, "  tenant %s: PostgreSQL has rows, no document in MongoDB has it\n", t)
+			}
+		}
 		for _, t := range r.Tables {
 			writeTableText(b, t)
 		}

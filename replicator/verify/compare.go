@@ -50,7 +50,7 @@ func (s *sums) checksum() string {
 func compareTable(ctx context.Context, tx pgx.Tx, st *stage, i int, def transform.TableDef, maxDiffs int) (TableReport, error) {
 	tr := TableReport{Table: def.Name, Key: def.Key, TenantColumn: def.Tenant,
 		Differences: Differences{Rows: []Difference{}}}
-	q := newQueries(st.tables, i)
+	q := newQueries(st, i)
 	rows, err := tx.Query(ctx, q.buckets())
 	if err != nil {
 		return tr, fmt.Errorf("compare %s: checksums: %w", def.Name, err)
@@ -140,13 +140,17 @@ type queries struct {
 	i      int
 	byName map[string]transform.TableDef
 	all    []transform.TableDef
+	// sample: only the rows under the sampled root keys (sampleTable)
+	// are compared.
+	sample bool
 	root   transform.TableDef
 	keyIdx []int // positions of the key columns in def.Columns
 	isKey  []bool
 }
 
-func newQueries(tables []transform.TableDef, i int) *queries {
-	q := &queries{def: tables[i], i: i, byName: map[string]transform.TableDef{}, root: tables[0], all: tables}
+func newQueries(st *stage, i int) *queries {
+	tables := st.tables
+	q := &queries{def: tables[i], i: i, byName: map[string]transform.TableDef{}, root: tables[0], all: tables, sample: st.sample}
 	for _, t := range tables {
 		q.byName[t.Name] = t
 	}
@@ -216,14 +220,29 @@ func (q *queries) with() string {
 		return fmt.Sprintf("hashtext(ROW(%s)::text) & %d AS b", strings.Join(keys, ", "), buckets-1)
 	}
 	return fmt.Sprintf(`WITH e AS (SELECT true AS p, %s, %s, s.d FROM %s s WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE x.d = s.d)),
- a AS (SELECT true AS p, %s, %s FROM %s t WHERE NOT %s) `,
+ a AS (SELECT true AS p, %s, %s FROM %s t WHERE NOT %s%s) `,
 		strings.Join(e, ", "), bucket(ek), expectedTable(q.i), excludedTable,
-		strings.Join(a, ", "), bucket(ak), tableIdent(q.def.Name), q.excludedCond(q.def, "t", 0))
+		strings.Join(a, ", "), bucket(ak), tableIdent(q.def.Name), q.excludedCond(q.def, "t", 0), q.sampledCond())
+}
+
+// sampledCond restricts the actual rows of a sample to the sampled
+// documents' root keys.
+func (q *queries) sampledCond() string {
+	if !q.sample {
+		return ""
+	}
+	return " AND " + q.keyCond(sampleTable, q.def, "t", 0)
 }
 
 // excludedCond is true for the rows of def (under alias) that belong to a
 // root key in verify_x: the rows of documents left out.
 func (q *queries) excludedCond(def transform.TableDef, alias string, depth int) string {
+	return q.keyCond(excludedTable, def, alias, depth)
+}
+
+// keyCond is true for the rows of def (under alias) that belong to a root
+// key in keys (k0, k1, … in key order, as transform writes them).
+func (q *queries) keyCond(keys string, def transform.TableDef, alias string, depth int) string {
 	rootMatch := func(r string) string {
 		conds := make([]string, len(q.root.Key))
 		for j, k := range q.root.Key {
@@ -233,7 +252,7 @@ func (q *queries) excludedCond(def transform.TableDef, alias string, depth int) 
 	}
 	switch {
 	case def.Root == "":
-		return fmt.Sprintf("EXISTS (SELECT 1 FROM %s x WHERE %s)", excludedTable, rootMatch(alias))
+		return fmt.Sprintf("EXISTS (SELECT 1 FROM %s x WHERE %s)", keys, rootMatch(alias))
 	case len(def.ParentLink) > 0:
 		parent := q.byName[def.Parent]
 		p := fmt.Sprintf("p%d", depth)
@@ -242,20 +261,20 @@ func (q *queries) excludedCond(def transform.TableDef, alias string, depth int) 
 			conds[j] = fmt.Sprintf("%s.%s = %s.%s", p, ident(def.ParentRef[j]), alias, ident(def.ParentLink[j]))
 		}
 		return fmt.Sprintf("EXISTS (SELECT 1 FROM %s %s WHERE %s AND %s)", tableIdent(parent.Name), p,
-			strings.Join(conds, " AND "), q.excludedCond(parent, p, depth+1))
+			strings.Join(conds, " AND "), q.keyCond(keys, parent, p, depth+1))
 	case len(def.RootRef) > 0:
 		conds := make([]string, len(def.RootKey))
 		for j := range def.RootKey {
 			conds[j] = fmt.Sprintf("r.%s = %s.%s", ident(def.RootRef[j]), alias, ident(def.RootKey[j]))
 		}
-		return fmt.Sprintf("EXISTS (SELECT 1 FROM %s r JOIN %s x ON %s WHERE %s)", tableIdent(q.root.Name), excludedTable,
+		return fmt.Sprintf("EXISTS (SELECT 1 FROM %s r JOIN %s x ON %s WHERE %s)", tableIdent(q.root.Name), keys,
 			rootMatch("r"), strings.Join(conds, " AND "))
 	default:
 		conds := make([]string, len(def.RootKey))
 		for j, k := range def.RootKey {
 			conds[j] = fmt.Sprintf("%s.%s = CAST(x.%s AS %s)", alias, ident(k), key(j), columnType(q.root, q.root.Key[j]))
 		}
-		return fmt.Sprintf("EXISTS (SELECT 1 FROM %s x WHERE %s)", excludedTable, strings.Join(conds, " AND "))
+		return fmt.Sprintf("EXISTS (SELECT 1 FROM %s x WHERE %s)", keys, strings.Join(conds, " AND "))
 	}
 }
 

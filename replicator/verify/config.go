@@ -50,6 +50,12 @@ type Config struct {
 	// NoRecheck reports the first pass's differences as they are: for a
 	// target no replicator writes to.
 	NoRecheck bool
+	// Sample, when above 0, reads only the Sample newest documents (by
+	// _id) of every tenant the root table holds in PostgreSQL (of the
+	// collection without a tenant path), and compares only their rows: a
+	// quick check, which does not find rows PostgreSQL lacks of unsampled
+	// documents.
+	Sample int
 	// Repair re-copies the documents whose rows still differ after the
 	// comparisons, and deletes root rows no document gives, through the
 	// guarded write of a resync (Deps.Writer); the report is the
@@ -102,6 +108,12 @@ func (c Config) Validate() error {
 	}
 	if c.Rate < 0 {
 		errs = append(errs, fmt.Errorf("rate %g: want a positive number of documents per second, or 0 for no limit", c.Rate))
+	}
+	if c.Sample < 0 {
+		errs = append(errs, fmt.Errorf("sample %d: want a positive number of documents per tenant", c.Sample))
+	}
+	if c.CatchUpTimeout < 0 {
+		errs = append(errs, fmt.Errorf("catch-up timeout %s: want a positive duration", c.CatchUpTimeout))
 	}
 	if c.Rounds < 0 {
 		errs = append(errs, fmt.Errorf("rounds %d: want a positive number", c.Rounds))

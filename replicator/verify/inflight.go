@@ -32,50 +32,72 @@ import (
 // markInFlight replaces the in-flight keys in verify_x: the root keys
 // whose version is newer than their document's read (or, for rows of no
 // document read, than start). It returns how many there are.
-func markInFlight(ctx context.Context, conn pgx.Tx, root transform.TableDef, start transform.ClusterTime) (int64, error) {
-	if _, err := conn.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE reason = '%s'", excludedTable, reasonInFlight)); err != nil {
+func markInFlight(ctx context.Context, tx pgx.Tx, root transform.TableDef, start transform.ClusterTime, sample bool) (int64, error) {
+	if _, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE reason = '%s'", excludedTable, reasonInFlight)); err != nil {
 		return 0, fmt.Errorf("in-flight keys: %w", err)
 	}
 	staged := make([]string, len(root.Key)) // key columns of verify_e0, as transform wrote them
 	join := make([]string, len(root.Key))   // verify_e0 row e matches table row t
-	pgText := make([]string, len(root.Key)) // t's key as transform writes it
+	pgText := make([]string, len(root.Key)) // t's key as transform writes it (timestamps)
+	typed := make([]string, len(root.Key))  // a row_versions rv key matches t's, typed
 	for j, k := range root.Key {
 		ci := columnIndex(root, k)
+		typ := root.Columns[ci].Type
 		staged[j] = "e." + col(ci)
-		join[j] = fmt.Sprintf("t.%s = CAST(e.%s AS %s)", ident(k), col(ci), root.Columns[ci].Type)
-		pgText[j] = sink.KeyTextSQL("t."+ident(k), root.Columns[ci].Type)
+		join[j] = fmt.Sprintf("t.%s = CAST(e.%s AS %s)", ident(k), col(ci), typ)
+		pgText[j] = sink.KeyTextSQL("t."+ident(k), typ)
+		typed[j] = fmt.Sprintf("t.%s = CAST(rv.%%[1]s[%d] AS %s)", ident(k), j+1, typ)
 	}
-	// version of the table row t, and what to join for it
-	version, versionJoin := fmt.Sprintf("(t.%s, t.%s)", ident(transform.VersionTSColumn), ident(transform.VersionIncColumn)), ""
+	keys := strings.Join(staged, ", ")
+	// Row versions are keyed as transform writes keys (or, for a root
+	// keyed by identity, by the document's _id key text, with the row's
+	// key in target_key). For a staged document, its staged text is that
+	// key; for a table row, the key is matched by value, as a double or a
+	// numeric(p,s) key prints otherwise in PostgreSQL than in transform.
+	byKey, tombKey := "rv.key = ARRAY["+keys+"]::text[]", "ARRAY["+keys+"]::text[]"
+	rowVersion := strings.Join(typed, " AND ")
+	rowVersion = fmt.Sprintf(rowVersion, "key")
+	if root.IdentityKey {
+		byKey, tombKey = "rv.key = ARRAY[e.idn]", "ARRAY[e.idn]"
+		rowVersion = fmt.Sprintf(strings.Join(typed, " AND "), "target_key")
+	}
+	version := fmt.Sprintf("(t.%s, t.%s)", ident(transform.VersionTSColumn), ident(transform.VersionIncColumn))
+	stagedJoin, tableJoin := "", ""
 	if root.ExternalVersions {
-		by := "key"
-		if root.IdentityKey {
-			by = "target_key"
-		}
 		version = "(rv.cluster_ts, rv.cluster_inc)"
-		versionJoin = fmt.Sprintf(" JOIN replicator.row_versions rv ON rv.table_name = $1 AND rv.%s = ARRAY[%s]::text[]", by, strings.Join(pgText, ", "))
+		stagedJoin = " JOIN replicator.row_versions rv ON rv.table_name = $1 AND " + byKey
+		tableJoin = " JOIN replicator.row_versions rv ON rv.table_name = $1 AND " + rowVersion
 	}
 	table := tableIdent(root.Name)
-	keys := strings.Join(staged, ", ")
 	parts := []string{
-		// a document whose row is newer than its read
+		// a document whose row is newer than its read (by its identity,
+		// a document whose row moved to another key after its read)
 		fmt.Sprintf("SELECT %s, e.d FROM %s e JOIN %s t ON %s%s WHERE %s > (e.ts, e.inc)",
-			keys, expectedTable(0), table, strings.Join(join, " AND "), versionJoin, version),
-		// a document whose key was deleted after its read
-		fmt.Sprintf("SELECT %s, e.d FROM %s e JOIN replicator.tombstones tb ON tb.table_name = $1 AND tb.key = ARRAY[%s]::text[] WHERE (tb.cluster_ts, tb.cluster_inc) > (e.ts, e.inc)",
-			keys, expectedTable(0), keys),
-		// a row of no document read, written after the first read
-		fmt.Sprintf("SELECT %s, NULL FROM %s t%s WHERE %s > ($2::int8, $3::int8) AND NOT EXISTS (SELECT 1 FROM %s e WHERE %s)",
-			strings.Join(pgText, ", "), table, versionJoin, version, expectedTable(0), strings.Join(join, " AND ")),
+			keys, expectedTable(0), table, strings.Join(join, " AND "), stagedJoin, version),
+		// a document deleted after its read (its tombstone is keyed like
+		// its version row)
+		fmt.Sprintf("SELECT %s, e.d FROM %s e JOIN replicator.tombstones tb ON tb.table_name = $1 AND tb.key = %s WHERE (tb.cluster_ts, tb.cluster_inc) > (e.ts, e.inc)",
+			keys, expectedTable(0), tombKey),
+	}
+	if !sample {
+		// a row of no document read, written after the first read (a
+		// sample compares only the rows of the documents it read)
+		parts = append(parts, fmt.Sprintf("SELECT %s, NULL FROM %s t%s WHERE %s > ($2::int8, $3::int8) AND NOT EXISTS (SELECT 1 FROM %s e WHERE %s)",
+			strings.Join(pgText, ", "), table, tableJoin, version, expectedTable(0), strings.Join(join, " AND ")))
 	}
 	if root.IdentityKey {
-		// a document whose row moved to another key after its read
+		// a document whose version row is newer than its read, wherever
+		// its row now is
 		parts = append(parts, fmt.Sprintf("SELECT %s, e.d FROM %s e JOIN replicator.row_versions rv ON rv.table_name = $1 AND rv.key = ARRAY[e.idn] WHERE (rv.cluster_ts, rv.cluster_inc) > (e.ts, e.inc)",
 			keys, expectedTable(0)))
 	}
 	q := fmt.Sprintf("INSERT INTO %s (%s, d, reason) SELECT *, '%s' FROM (%s) f",
 		excludedTable, strings.Join(keyColumnsOf(len(root.Key)), ", "), reasonInFlight, strings.Join(parts, " UNION "))
-	tag, err := conn.Exec(ctx, q, root.Name, int64(start.T), int64(start.I))
+	args := []any{root.Name}
+	if !sample {
+		args = append(args, int64(start.T), int64(start.I))
+	}
+	tag, err := tx.Exec(ctx, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("in-flight keys: %w", err)
 	}
@@ -154,7 +176,8 @@ func waitApplied(ctx context.Context, pool *pgxpool.Pool, ns string, ct transfor
 		}
 		if ts != nil && inc != nil {
 			cur[1], cur[2] = *ts, *inc
-			if !(transform.ClusterTime{T: uint32(*ts), I: uint32(*inc)}).Before(ct) {
+			// Strictly past: a batch may end inside the transaction of ct.
+			if ct.Before(transform.ClusterTime{T: uint32(*ts), I: uint32(*inc)}) {
 				return nil
 			}
 		}

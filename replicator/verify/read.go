@@ -21,8 +21,9 @@ import (
 // reader reads documents with Config.Workers workers and stages their
 // expected rows. The workers read and transform; one goroutine, the
 // caller's, copies their batches on the staging connection and keeps the
-// report, so at most Workers+1 batches of Config.BatchSize documents are
-// in memory.
+// report, so at most 2·Workers+1 batches of Config.BatchSize documents
+// are in memory (one being filled per worker, Workers queued, one being
+// copied).
 type reader struct {
 	m       *transform.Mapping
 	cfg     Config
@@ -49,11 +50,23 @@ func newReader(m *transform.Mapping, cfg Config, st *stage, dls deadLetters, rep
 type job struct {
 	chunk *snapshot.Chunk
 	ids   []bson.RawValue
+	// sample: the newest limit documents matching filter, for tenant
+	// (nil: all of the collection, or the tenant NULL when tenant is
+	// set apart from that).
+	sample bool
+	filter bson.D
+	limit  int64
+	tenant *string
 }
 
 func (j job) String() string {
-	if j.chunk != nil {
+	switch {
+	case j.chunk != nil:
 		return j.chunk.String()
+	case j.sample && j.tenant != nil:
+		return fmt.Sprintf("sample of tenant %s", *j.tenant)
+	case j.sample:
+		return "sample"
 	}
 	return fmt.Sprintf("%d documents read again", len(j.ids))
 }
@@ -136,7 +149,7 @@ func (r *reader) run(ctx context.Context, jobs []job, again bool) error {
 	}()
 	var copyErr error
 	for b := range out {
-		if copyErr != nil {
+		if copyErr != nil || ctx.Err() != nil {
 			continue // drain, so the workers can stop
 		}
 		if err := r.st.copyBatch(ctx, b); err != nil {
@@ -147,13 +160,12 @@ func (r *reader) run(ctx context.Context, jobs []job, again bool) error {
 		r.account(b)
 		r.progress(false)
 	}
-	if copyErr != nil {
-		return copyErr
-	}
+	// The first failure is the cause: a worker's read error, or the
+	// copy's (a copy cut short by a worker's cancel is not).
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
-	return nil
+	return copyErr
 }
 
 // readJob reads one job's documents and sends their rows in batches.
@@ -165,14 +177,30 @@ func (r *reader) readJob(ctx context.Context, j job, again bool, out chan<- *bat
 		return err
 	}
 	var filter any
-	if j.chunk != nil {
+	opts := options.Find().SetBatchSize(int32(min(r.cfg.BatchSize, 10000)))
+	switch {
+	case j.chunk != nil:
 		if filter, err = j.chunk.Filter(); err != nil {
 			return err
 		}
-	} else {
+	case j.sample:
+		filter = j.filter
+		opts.SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(j.limit)
+	default:
 		filter = bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: j.ids}}}}
 	}
-	cur, err := r.coll.Find(ctx, filter, options.Find().SetBatchSize(int32(min(r.cfg.BatchSize, 10000))))
+	// The read waits for read (afterClusterTime in a causally consistent
+	// session): a secondary or another shard behind it cannot hide a
+	// write at or before it.
+	sess, err := r.client.StartSession(options.Session().SetCausalConsistency(true))
+	if err != nil {
+		return fmt.Errorf("session: %w", err)
+	}
+	defer sess.EndSession(context.WithoutCancel(ctx))
+	if err := sess.AdvanceOperationTime(&bson.Timestamp{T: read.T, I: read.I}); err != nil {
+		return fmt.Errorf("session: %w", err)
+	}
+	cur, err := r.coll.Find(mongo.NewSessionContext(ctx, sess), filter, opts)
 	if err != nil {
 		return fmt.Errorf("find: %w", err)
 	}
@@ -187,8 +215,9 @@ func (r *reader) readJob(ctx context.Context, j job, again bool, out chan<- *bat
 		b = newBatch(len(r.st.tables))
 		return nil
 	}
-	n := 0
+	n, read1 := 0, 0
 	for cur.Next(ctx) {
+		read1++
 		if r.limiter != nil {
 			if err := r.limiter.Wait(ctx); err != nil {
 				return err
@@ -206,6 +235,9 @@ func (r *reader) readJob(ctx context.Context, j job, again bool, out chan<- *bat
 	}
 	if err := cur.Err(); err != nil {
 		return fmt.Errorf("read: %w", err)
+	}
+	if j.sample && j.tenant != nil && read1 == 0 {
+		b.unmatched = append(b.unmatched, *j.tenant)
 	}
 	if b.empty() && b.bufs[0].Len() == 0 {
 		return nil
@@ -283,6 +315,9 @@ func (r *reader) account(b *batch) {
 	r.rep.Skipped += b.skipped
 	r.rep.TransformErrors.merge(r.cfg.MaxDifferences, b.transformErrorsN, b.transformErrors)
 	r.rep.DeadLettered.merge(r.cfg.MaxDifferences, b.deadLetteredN, b.deadLettered)
+	if r.rep.Sample != nil {
+		r.rep.Sample.Unmatched = append(r.rep.Sample.Unmatched, b.unmatched...)
+	}
 }
 
 func (r *reader) progress(done bool) {

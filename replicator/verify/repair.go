@@ -10,6 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
 
 	"github.com/mongopg/replicator/replicator/capture"
 	"github.com/mongopg/replicator/replicator/snapshot"
@@ -52,7 +55,18 @@ func repair(ctx context.Context, deps Deps, conn *pgxpool.Conn, st *stage, m *tr
 		return out, err
 	}
 	db, name, _ := strings.Cut(m.Namespace(), ".")
-	coll := deps.Source.Database(db).Collection(name)
+	coll := deps.Source.Database(db).Collection(name, options.Collection().SetReadConcern(readconcern.Majority()))
+	// The reads see every write at or before t0 (afterClusterTime), so a
+	// version of t0 does not claim a change they missed.
+	sess, err := deps.Source.StartSession(options.Session().SetCausalConsistency(true))
+	if err != nil {
+		return out, fmt.Errorf("session: %w", err)
+	}
+	defer sess.EndSession(context.WithoutCancel(ctx))
+	if err := sess.AdvanceOperationTime(&bson.Timestamp{T: t0.T, I: t0.I}); err != nil {
+		return out, fmt.Errorf("session: %w", err)
+	}
+	sctx := mongo.NewSessionContext(ctx, sess)
 	var raws []bson.Raw
 	for start := 0; start < len(docs); start += 1000 {
 		ids := make([]bson.RawValue, 0, 1000)
@@ -63,11 +77,11 @@ func repair(ctx context.Context, deps Deps, conn *pgxpool.Conn, st *stage, m *tr
 			}
 			ids = append(ids, k.Lookup("_id"))
 		}
-		cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+		cur, err := coll.Find(sctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
 		if err != nil {
 			return out, fmt.Errorf("read documents to repair: %w", err)
 		}
-		for cur.Next(ctx) {
+		for cur.Next(sctx) {
 			raws = append(raws, append(bson.Raw(nil), cur.Current...))
 		}
 		err = cur.Err()
@@ -113,7 +127,7 @@ func repairs(ctx context.Context, conn *pgxpool.Conn, st *stage) (docs []string,
 		}
 	}
 	for i := range st.tables {
-		q := newQueries(st.tables, i)
+		q := newQueries(st, i)
 		rows, err := tx.Query(ctx, q.repairs())
 		if err != nil {
 			return nil, nil, 0, fmt.Errorf("repair %s: %w", q.def.Name, err)

@@ -30,6 +30,9 @@ type Report struct {
 	// Note says why differences were not re-checked, when they could not
 	// be.
 	Note string `json:"note,omitempty"`
+	// Sample is set when only a sample was compared (Config.Sample): the
+	// counts are the sampled documents' rows.
+	Sample *SampleReport `json:"sample,omitempty"`
 	// Repair is what Config.Repair did (absent without it, or when
 	// nothing differed).
 	Repair *RepairReport `json:"repair,omitempty"`

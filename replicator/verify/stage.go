@@ -31,6 +31,9 @@ import (
 // cast to the column types only when compared.
 const (
 	excludedTable = "pg_temp.verify_x"
+	// sampleTable holds, when a sample is compared, the root keys of the
+	// sampled documents (staged or left out).
+	sampleTable = "pg_temp.verify_s"
 	// Reasons in verify_x.
 	reasonDeadLetter = "dead_letter"
 	reasonTransform  = "transform_error"
@@ -47,6 +50,7 @@ type stage struct {
 	conn   *pgxpool.Conn
 	tables []transform.TableDef
 	index  map[string]int // table name → position
+	sample bool
 }
 
 func newStage(ctx context.Context, conn *pgxpool.Conn, tables []transform.TableDef) (*stage, error) {
@@ -85,6 +89,8 @@ func (s *stage) keyColumns(suffix string) []string {
 type batch struct {
 	bufs []bytes.Buffer
 	keys bytes.Buffer
+	// unmatched: a sampled tenant no document was found for.
+	unmatched []string
 	// docs read (not counted again for re-read documents), skipped by
 	// the filter, and the documents left out.
 	docs, skipped    int64
@@ -97,7 +103,7 @@ type batch struct {
 func newBatch(n int) *batch { return &batch{bufs: make([]bytes.Buffer, n)} }
 
 func (b *batch) empty() bool {
-	return b.docs == 0 && b.skipped == 0 && b.transformErrorsN == 0 && b.deadLetteredN == 0 && b.keys.Len() == 0
+	return b.docs == 0 && b.skipped == 0 && b.transformErrorsN == 0 && b.deadLetteredN == 0 && b.keys.Len() == 0 && len(b.unmatched) == 0
 }
 
 // rows adds an upsert's rows: the root row (with its document, read time
@@ -214,9 +220,41 @@ func (s *stage) forget(ctx context.Context, reason string) ([]string, error) {
 	return docs, nil
 }
 
-// analyze gives the planner the staging tables' sizes.
+// markDocuments leaves the staged documents docs out of the comparison
+// with reason.
+func (s *stage) markDocuments(ctx context.Context, docs []string, reason string) error {
+	root := s.tables[0]
+	staged := make([]string, len(root.Key))
+	for j, k := range root.Key {
+		staged[j] = "e." + col(columnIndex(root, k))
+	}
+	// A document read again that no longer exists has no staged row: it
+	// is listed without its key.
+	q := fmt.Sprintf("INSERT INTO %s (%s, d, reason) SELECT %s, r.d, $2 FROM unnest($1::text[]) r(d) LEFT JOIN %s e ON e.d = r.d",
+		excludedTable, strings.Join(s.keyColumns(""), ", "), strings.Join(staged, ", "), expectedTable(0))
+	if _, err := s.conn.Exec(ctx, q, docs, reason); err != nil {
+		return fmt.Errorf("leave documents out: %w", err)
+	}
+	return nil
+}
+
+// analyze gives the planner the staging tables' sizes; for a sample it
+// first collects the sampled root keys.
 func (s *stage) analyze(ctx context.Context) error {
 	names := []string{excludedTable}
+	if s.sample {
+		root := s.tables[0]
+		staged := make([]string, len(root.Key))
+		for j, k := range root.Key {
+			staged[j] = fmt.Sprintf("%s AS %s", col(columnIndex(root, k)), key(j))
+		}
+		q := fmt.Sprintf("DROP TABLE IF EXISTS %[1]s; CREATE TEMP TABLE %[1]s AS SELECT %[2]s FROM %[3]s UNION SELECT %[4]s FROM %[5]s",
+			sampleTable, strings.Join(staged, ", "), expectedTable(0), strings.Join(s.keyColumns(""), ", "), excludedTable)
+		if _, err := s.conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("sampled keys: %w", err)
+		}
+		names = append(names, sampleTable)
+	}
 	for i := range s.tables {
 		names = append(names, expectedTable(i))
 	}
@@ -229,7 +267,7 @@ func (s *stage) analyze(ctx context.Context) error {
 // drop removes the staging tables from the connection, which goes back to
 // the pool.
 func (s *stage) drop(ctx context.Context) {
-	names := []string{excludedTable, "pg_temp.verify_r"}
+	names := []string{excludedTable, "pg_temp.verify_r", sampleTable}
 	for i := range s.tables {
 		names = append(names, expectedTable(i))
 	}
