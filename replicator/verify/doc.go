@@ -28,5 +28,6 @@
 //     ARCHITECTURE.md, "Verification").
 //
 // Config.Repair re-copies what still differs through snapshot.Rewrite
-// (repair.go). Not yet: sampling.
+// (repair.go); Config.Sample compares the newest documents of each
+// tenant (sample.go).
 package verify
