@@ -43,10 +43,24 @@ func TestContinuousVerify(t *testing.T) {
 	}
 	metric := func(name string) map[string]float64 { return gauges(t, h.reg, name) }
 
-	// Caught up: both collections equal, with rows checked in every table.
+	// Caught up: both collections equal, with rows checked in every table,
+	// in passes that started after the workload ended (a pass that ran
+	// during it may have found its documents in flight, or the
+	// collections still empty).
+	passCount := func(ns string) float64 {
+		var n float64
+		for k, v := range metric("replicator_verify_passes_total") {
+			if strings.HasPrefix(k, "collection="+ns+",") {
+				n += v
+			}
+		}
+		return n
+	}
+	baseAdv, baseRuns := passCount(adv), passCount(runs)
 	waitFor(t, time.Minute, "both collections verified equal", running, func() (bool, string) {
 		eq := metric("replicator_verify_equal")
-		return eq["collection="+adv] == 1 && eq["collection="+runs] == 1, fmt.Sprintf("equal %v", eq)
+		return eq["collection="+adv] == 1 && eq["collection="+runs] == 1 && passCount(adv) >= baseAdv+2 && passCount(runs) >= baseRuns+2,
+			fmt.Sprintf("equal %v, passes %v/%v after %v/%v", eq, passCount(adv), passCount(runs), baseAdv, baseRuns)
 	})
 	rows := metric("replicator_verify_rows_checked_total")
 	for _, table := range []string{"vuln.advisories", "vuln.advisory_affected"} {
