@@ -94,29 +94,20 @@ func (c *Config) applyDefaults() {
 // Validate reports every problem of c at once.
 func (c Config) Validate() error {
 	var errs []error
-	if c.ChunkSize < 0 {
-		errs = append(errs, fmt.Errorf("chunk size %d: want a positive number", c.ChunkSize))
-	}
-	if c.BatchSize < 0 {
-		errs = append(errs, fmt.Errorf("batch size %d: want a positive number", c.BatchSize))
-	}
-	if c.MaxDifferences < 0 {
-		errs = append(errs, fmt.Errorf("max differences %d: want a positive number", c.MaxDifferences))
-	}
-	if c.Workers < 0 {
-		errs = append(errs, fmt.Errorf("workers %d: want a positive number", c.Workers))
+	for _, n := range []struct {
+		what string
+		v    int
+	}{{"chunk size", c.ChunkSize}, {"batch size", c.BatchSize}, {"max differences", c.MaxDifferences},
+		{"workers", c.Workers}, {"rounds", c.Rounds}, {"sample", c.Sample}} {
+		if n.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %d: want a positive number", n.what, n.v))
+		}
 	}
 	if c.Rate < 0 {
 		errs = append(errs, fmt.Errorf("rate %g: want a positive number of documents per second, or 0 for no limit", c.Rate))
 	}
-	if c.Sample < 0 {
-		errs = append(errs, fmt.Errorf("sample %d: want a positive number of documents per tenant", c.Sample))
-	}
 	if c.CatchUpTimeout < 0 {
 		errs = append(errs, fmt.Errorf("catch-up timeout %s: want a positive duration", c.CatchUpTimeout))
-	}
-	if c.Rounds < 0 {
-		errs = append(errs, fmt.Errorf("rounds %d: want a positive number", c.Rounds))
 	}
 	return errors.Join(errs...)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"gopkg.in/yaml.v3"
 
 	"github.com/mongopg/replicator/internal/mongotest"
@@ -216,11 +217,9 @@ columns:
 
 type bytesBuffer struct{ bytes.Buffer }
 
-// The applier stops being seen (ErrNotApplying) in the second round: the
-// documents of the first round's in-flight list were forgotten and read
-// again but never compared.
-func TestInFlightNotApplyingInSecondRound(t *testing.T) {
-	ctx := context.Background()
+// newItems is a collection shop.items of the emulator mapped to kt.items
+// (k text key from _id, n integer).
+func newItems(t *testing.T) (*mongotest.Env, *inflightEnv, *mongo.Collection) {
 	env := mongotest.New(t)
 	db := env.Database("shop")
 	e := newInFlight(t, fmt.Sprintf(`
@@ -230,7 +229,15 @@ columns:
   k: {path: _id, type: text}
   n: {path: n, type: integer}
 `, db))
-	coll := env.Client.Database(db).Collection("items")
+	return env, e, env.Client.Database(db).Collection("items")
+}
+
+// The applier stops being seen (ErrNotApplying) in the second round: the
+// documents of the first round's in-flight list were forgotten and read
+// again but never compared.
+func TestInFlightNotApplyingInSecondRound(t *testing.T) {
+	ctx := context.Background()
+	env, e, coll := newItems(t)
 	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "hot"}, {Key: "n", Value: 1}}); err != nil {
 		t.Fatal(err)
 	}
@@ -354,16 +361,7 @@ func TestInFlightKeyTexts(t *testing.T) {
 // does Collection return?
 func TestInFlightWorkerErrorMasked(t *testing.T) {
 	ctx := context.Background()
-	env := mongotest.New(t)
-	db := env.Database("shop")
-	e := newInFlight(t, fmt.Sprintf(`
-source: %s.items
-table: kt.items
-columns:
-  k: {path: _id, type: text}
-  n: {path: n, type: integer}
-`, db))
-	coll := env.Client.Database(db).Collection("items")
+	env, e, coll := newItems(t)
 	var docs []any
 	for i := range 400 {
 		docs = append(docs, bson.D{{Key: "_id", Value: fmt.Sprintf("d%04d", i)}, {Key: "n", Value: i}})
