@@ -359,7 +359,7 @@ func (c *cutover) verify(ctx context.Context) error {
 
 // deadLetters is step 4: each collection's unresolved dead letters.
 func (c *cutover) deadLetters(ctx context.Context) {
-	counts, err := replicator.UnresolvedDeadLetters(ctx, c.pool, c.doc.Selected)
+	counts, err := sink.UnresolvedDeadLetters(ctx, c.pool, c.doc.Selected)
 	for i := range c.doc.Collections {
 		cc := &c.doc.Collections[i]
 		if err != nil {
