@@ -23,7 +23,8 @@ import (
 // VerifyConns is the size of continuous verification's own PostgreSQL
 // pool: verify.Collection holds one connection for its staging tables
 // while the other serves its other reads (waiting for the applier to
-// catch up) and the loop's snapshot-run check.
+// catch up), the second session of each comparison (the actual side's
+// sums) and the loop's snapshot-run check, one at a time.
 const VerifyConns = 2
 
 // verifyLoop is continuous verification inside run (the config's verify

@@ -3,12 +3,15 @@ package verify
 import (
 	"context"
 	"crypto/md5"
+	"errors"
 	"fmt"
 	"math/big"
 	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/mongopg/replicator/transform"
 )
@@ -18,10 +21,10 @@ import (
 const buckets = 1024
 
 // sums is one side's part of a table: its row count and the sums of two
-// 60-bit parts of every row's md5.
+// 64-bit hashes of every row (buckets).
 type sums struct {
 	n      int64
-	s1, s2 big.Int
+	s1, s2 big.Int // sums of the rows' two 64-bit hashes
 }
 
 func (s *sums) add(o *sums) {
@@ -34,6 +37,41 @@ func (s *sums) equal(o *sums) bool {
 	return s.n == o.n && s.s1.Cmp(&o.s1) == 0 && s.s2.Cmp(&o.s2) == 0
 }
 
+// bucketSums reads one side's bucket sums.
+func bucketSums(ctx context.Context, tx pgx.Tx, q string) (map[int32]*sums, error) {
+	rows, err := tx.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int32]*sums{}
+	for rows.Next() {
+		var (
+			side   int
+			b      int32
+			s1, s2 string
+			sm     sums
+		)
+		if err := rows.Scan(&side, &b, &sm.n, &s1, &s2); err != nil {
+			return nil, err
+		}
+		sm.s1.SetString(s1, 10)
+		sm.s2.SetString(s2, 10)
+		out[b] = &sm
+	}
+	return out, rows.Err()
+}
+
+// needsHash names the server version a missing hash_record_extended
+// (PostgreSQL 14) needs.
+func needsHash(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42883" && strings.Contains(pgErr.Message, "hash_record_extended") { // undefined_function
+		return fmt.Errorf("verify needs PostgreSQL 14 or later (hash_record_extended): %w", err)
+	}
+	return err
+}
+
 // checksum is the text of the whole side: independent of row order.
 func (s *sums) checksum() string {
 	return fmt.Sprintf("%x", md5.Sum([]byte(fmt.Sprintf("%d:%s:%s", s.n, s.s1.String(), s.s2.String()))))
@@ -44,43 +82,40 @@ func (s *sums) checksum() string {
 // (json compared as jsonb, which has equality), so values compare as
 // PostgreSQL compares them; rows are matched by the table's key, and rows
 // of left-out documents (excludedCond) are not read. tx is the snapshot
-// of the target every table is compared in. The key space is cut
+// of the target every table is compared in, on the staging session;
+// actual is a second session in the same snapshot, with a copy of the
+// left-out keys, where the actual side's sums are taken meanwhile. The key space is cut
 // into buckets by a hash of the key: each side's buckets are checksummed,
 // and only the rows of buckets that differ are joined.
-func compareTable(ctx context.Context, tx pgx.Tx, st *stage, i int, def transform.TableDef, maxDiffs int) (TableReport, error) {
+func compareTable(ctx context.Context, tx, actual pgx.Tx, st *stage, i int, def transform.TableDef, maxDiffs int) (TableReport, error) {
 	tr := TableReport{Table: def.Name, Key: def.Key, TenantColumn: def.Tenant,
 		Differences: Differences{Rows: []Difference{}}}
 	q := newQueries(st, i)
-	rows, err := tx.Query(ctx, q.buckets())
-	if err != nil {
-		return tr, fmt.Errorf("compare %s: checksums: %w", def.Name, err)
+	// The two sides are summed at once, the actual one on the second
+	// session in the same snapshot (compareAll).
+	var side [2]map[int32]*sums
+	var g errgroup.Group
+	for i, x := range []pgx.Tx{tx, actual} {
+		g.Go(func() (err error) {
+			side[i], err = bucketSums(ctx, x, q.buckets(i))
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return tr, fmt.Errorf("compare %s: checksums: %w", def.Name, needsHash(err))
 	}
 	parts := map[int32]*[2]sums{}
 	var total [2]sums
-	for rows.Next() {
-		var (
-			side   int
-			b      int32
-			n      int64
-			s1, s2 string
-		)
-		if err := rows.Scan(&side, &b, &n, &s1, &s2); err != nil {
-			rows.Close()
-			return tr, fmt.Errorf("compare %s: checksums: %w", def.Name, err)
+	for i := range side {
+		for b, sm := range side[i] {
+			p := parts[b]
+			if p == nil {
+				p = &[2]sums{}
+				parts[b] = p
+			}
+			p[i] = *sm
+			total[i].add(sm)
 		}
-		p := parts[b]
-		if p == nil {
-			p = &[2]sums{}
-			parts[b] = p
-		}
-		p[side].n = n
-		p[side].s1.SetString(s1, 10)
-		p[side].s2.SetString(s2, 10)
-		total[side].add(&p[side])
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return tr, fmt.Errorf("compare %s: checksums: %w", def.Name, err)
 	}
 	var differ []int32
 	for b, p := range parts {
@@ -108,7 +143,7 @@ func compareTable(ctx context.Context, tx pgx.Tx, st *stage, i int, def transfor
 	if len(differ) == 0 {
 		return tr, nil
 	}
-	rows, err = tx.Query(ctx, q.differences(), max(maxDiffs, 1), differ)
+	rows, err := tx.Query(ctx, q.differences(), max(maxDiffs, 1), differ)
 	if err != nil {
 		return tr, fmt.Errorf("compare %s: differences: %w", def.Name, err)
 	}
@@ -202,27 +237,38 @@ func tableIdent(name string) string {
 // column as c0, c1, … cast to its compared type, and b, the bucket of the
 // row's key; e also has d, the row's document. Expected rows of documents left out (verify_x) are not read;
 // neither are actual rows under their root keys.
-func (q *queries) with() string {
-	e := make([]string, len(q.def.Columns))
-	a := make([]string, len(q.def.Columns))
-	var ek, ak []string
+func (q *queries) with() string { return "WITH " + q.expected() + ", " + q.actual() + " " }
+
+// expected is the CTE e; actual the CTE a (see with).
+func (q *queries) expected() string {
+	e, ek := q.casts("s", func(j int) string { return col(j) })
+	return fmt.Sprintf(`e AS (SELECT true AS p, %s, %s, s.d FROM %s s WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE x.d = s.d))`,
+		strings.Join(e, ", "), bucketOf(ek), expectedTable(q.i), excludedTable)
+}
+
+func (q *queries) actual() string {
+	a, ak := q.casts("t", func(j int) string { return ident(q.def.Columns[j].Name) })
+	return fmt.Sprintf(`a AS (SELECT true AS p, %s, %s FROM %s t WHERE NOT %s%s)`,
+		strings.Join(a, ", "), bucketOf(ak), tableIdent(q.def.Name), q.excludedCond(q.def, "t", 0), q.sampledCond())
+}
+
+// casts are every mapped column of relation alias (named by name) cast to
+// its compared type as c0, c1, …, and the key columns' casts.
+func (q *queries) casts(alias string, name func(int) string) (all, keys []string) {
+	all = make([]string, len(q.def.Columns))
 	for j, c := range q.def.Columns {
-		t := compareType(c.Type)
-		e[j] = fmt.Sprintf("CAST(s.%s AS %s)", col(j), t)
-		a[j] = fmt.Sprintf("CAST(t.%s AS %s)", ident(c.Name), t)
+		cast := fmt.Sprintf("CAST(%s.%s AS %s)", alias, name(j), compareType(c.Type))
 		if q.isKey[j] {
-			ek, ak = append(ek, e[j]), append(ak, a[j])
+			keys = append(keys, cast)
 		}
-		e[j] += " AS " + col(j)
-		a[j] += " AS " + col(j)
+		all[j] = cast + " AS " + col(j)
 	}
-	bucket := func(keys []string) string {
-		return fmt.Sprintf("hashtext(ROW(%s)::text) & %d AS b", strings.Join(keys, ", "), buckets-1)
-	}
-	return fmt.Sprintf(`WITH e AS (SELECT true AS p, %s, %s, s.d FROM %s s WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE x.d = s.d)),
- a AS (SELECT true AS p, %s, %s FROM %s t WHERE NOT %s%s) `,
-		strings.Join(e, ", "), bucket(ek), expectedTable(q.i), excludedTable,
-		strings.Join(a, ", "), bucket(ak), tableIdent(q.def.Name), q.excludedCond(q.def, "t", 0), q.sampledCond())
+	return all, keys
+}
+
+// bucketOf is the bucket b of a row's key.
+func bucketOf(keys []string) string {
+	return fmt.Sprintf("hashtext(ROW(%s)::text) & %d AS b", strings.Join(keys, ", "), buckets-1)
 }
 
 // sampledCond restricts the actual rows of a sample to the sampled
@@ -278,29 +324,27 @@ func (q *queries) keyCond(keys string, def transform.TableDef, alias string, dep
 	}
 }
 
-// buckets sums each side's rows per bucket: side (0 expected, 1
-// actual), bucket, row count, and the sums of two 60-bit parts of every
-// row's md5 (as text). A row's text is its columns' texts as cast for
-// the comparison, numeric without trailing zeros, so values the
-// comparison finds equal (jsonb in any key order, numeric 1.50 and 1.5)
-// hash alike.
-func (q *queries) buckets() string {
+// buckets sums one side's rows per bucket: side (0 expected, 1
+// actual), bucket, row count, and the sums (as text) of two 64-bit hashes
+// of every row, hash_record_extended with seeds 0 and 1. A row's hash
+// combines its columns' hashes as cast for the comparison, and each
+// type's hash agrees with its equality, so values the comparison finds
+// equal (jsonb in any key order, numeric 1.50 and 1.5, one instant in two
+// zones, 0 and -0) hash alike, without printing them. The hashes are
+// computed below an OFFSET 0 fence, so the aggregate sees narrow rows and
+// hashes them into its 1024 groups instead of sorting wide ones.
+func (q *queries) buckets(side int) string {
 	cols := make([]string, len(q.def.Columns))
-	for j, c := range q.def.Columns {
+	for j := range q.def.Columns {
 		cols[j] = col(j)
-		if t := compareType(c.Type); t == "numeric" || strings.HasPrefix(t, "numeric(") {
-			cols[j] = "trim_scale(" + col(j) + ")"
-		}
 	}
-	// The hashes are computed below an OFFSET 0 fence, so the aggregate
-	// sees narrow rows (b and two integers) and hashes them into its
-	// 1024 groups instead of sorting the wide rows of the table.
-	part := func(side int, rel string) string {
-		return fmt.Sprintf(`SELECT %d, b, count(*), sum(h1)::text, sum(h2)::text FROM
- (SELECT b, ('x' || substr(h, 1, 15))::bit(60)::bigint AS h1, ('x' || substr(h, 16, 15))::bit(60)::bigint AS h2
-  FROM (SELECT b, md5(ROW(%s)::text) AS h FROM %s) s OFFSET 0) s GROUP BY b`, side, strings.Join(cols, ", "), rel)
+	row := "ROW(" + strings.Join(cols, ", ") + ")"
+	cte, rel := q.expected(), "e"
+	if side == 1 {
+		cte, rel = q.actual(), "a"
 	}
-	return q.with() + part(0, "e") + " UNION ALL " + part(1, "a")
+	return fmt.Sprintf(`WITH %s SELECT %d, b, count(*), sum(h1)::text, sum(h2)::text FROM
+ (SELECT b, hash_record_extended(%s, 0) AS h1, hash_record_extended(%s, 1) AS h2 FROM %s OFFSET 0) s GROUP BY b`, cte, side, row, row, rel)
 }
 
 func (q *queries) tenants() string {

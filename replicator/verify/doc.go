@@ -14,8 +14,10 @@
 //     mapped column types, so jsonb with another key order, numeric 1.50
 //     and 1.5, and one instant in two zones are equal (compare.go). Only
 //     mapped columns are compared, never the _cdc_* version columns. Each
-//     table's key space is checksummed in buckets; only differing buckets
-//     are joined row by row.
+//     table's key space is checksummed in buckets (hash_record_extended of
+//     each row, PostgreSQL 14 or later), the actual side on a second
+//     session sharing the staging session's snapshot; only differing
+//     buckets are joined row by row.
 //   - Bounded memory: each worker holds at most Config.BatchSize
 //     documents' rows before they are copied into PostgreSQL; the
 //     comparison runs there.

@@ -143,7 +143,7 @@ func (e *inflightEnv) recheck(start uint32) (int64, Report) {
 	ctx := context.Background()
 	rep := Report{}
 	var n int64
-	err := compareAll(ctx, e.st.conn, e.st, &rep, Config{MaxDifferences: 10}, func(tx pgx.Tx) (err error) {
+	err := compareAll(ctx, e.st.conn, e.pool, e.st, &rep, Config{MaxDifferences: 10}, func(tx pgx.Tx) (err error) {
 		n, err = markInFlight(ctx, tx, e.st.tables[0], transform.ClusterTime{T: start, I: 1}, false)
 		return err
 	})
@@ -283,7 +283,7 @@ columns:
 			t.Fatal(err)
 		}
 		rep := Report{}
-		if err := compareAll(ctx, e.st.conn, e.st, &rep, Config{MaxDifferences: 10}, nil); err != nil {
+		if err := compareAll(ctx, e.st.conn, e.pool, e.st, &rep, Config{MaxDifferences: 10}, nil); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("extra_float_digits %d: %s", digits, show(rep))
@@ -402,7 +402,7 @@ columns:
 	var b1, b2 int
 	_ = e.pool.QueryRow(ctx, "SELECT hashtext(ROW(CAST('1.5' AS numeric))::text) & 1023, hashtext(ROW(CAST(1.50::numeric(10,2) AS numeric))::text) & 1023").Scan(&b1, &b2)
 	rep := Report{}
-	if err := compareAll(ctx, e.st.conn, e.st, &rep, Config{MaxDifferences: 10}, nil); err != nil {
+	if err := compareAll(ctx, e.st.conn, e.pool, e.st, &rep, Config{MaxDifferences: 10}, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("buckets %d %d; %s checksums %s %s", b1, b2, show(rep), rep.Tables[0].ExpectedChecksum, rep.Tables[0].ActualChecksum)

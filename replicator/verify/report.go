@@ -73,9 +73,11 @@ type TableReport struct {
 	Key          []string `json:"key"`
 	ExpectedRows int64    `json:"expected_rows"`
 	ActualRows   int64    `json:"actual_rows"`
-	// Checksums are independent of row order: the sum of the md5 hashes of
-	// every row's text (mapped columns, cast to their types, numeric
-	// without trailing zeros), hashed with the row count.
+	// Checksums are independent of row order: the md5 of the row count and
+	// of the sums of two 64-bit hashes of every row (hash_record_extended
+	// of the mapped columns cast to their compared types), so equal values
+	// in another form (numeric 1.50 and 1.5, jsonb key order) give the
+	// same checksum.
 	ExpectedChecksum string `json:"expected_checksum"`
 	ActualChecksum   string `json:"actual_checksum"`
 	// TenantColumn and Tenants are set when the table has a tenant column.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mongopg/replicator/sink"
@@ -236,6 +237,64 @@ func (s *stage) markDocuments(ctx context.Context, docs []string, reason string)
 		return fmt.Errorf("leave documents out: %w", err)
 	}
 	return nil
+}
+
+// second opens a transaction on another session of pool in the exported
+// snapshot of tx, with copies of verify_x (and verify_s) as tx sees them,
+// for the actual side's queries (queries.actual). release ends it and
+// drops the copies before the session goes back to the pool.
+func (s *stage) second(ctx context.Context, pool *pgxpool.Pool, tx pgx.Tx, snapshot string) (pgx.Tx, func(), error) {
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("compare: second session: %w", err)
+	}
+	keys := strings.Join(s.keyColumns(" text"), ", ")
+	copies := []struct{ table, ddl, cols string }{
+		{excludedTable, keys + ", d text, reason text NOT NULL", strings.Join(s.keyColumns(""), ", ") + ", d, reason"},
+	}
+	if s.sample {
+		copies = append(copies, struct{ table, ddl, cols string }{sampleTable, keys, strings.Join(s.keyColumns(""), ", ")})
+	}
+	var names []string
+	for _, cp := range copies {
+		names = append(names, cp.table)
+	}
+	var tx2 pgx.Tx
+	release := func() {
+		bg := context.WithoutCancel(ctx)
+		if tx2 != nil {
+			_ = tx2.Rollback(bg)
+		}
+		_, _ = c.Exec(bg, "DROP TABLE IF EXISTS "+strings.Join(names, ", "))
+		c.Release()
+	}
+	fail := func(err error) (pgx.Tx, func(), error) {
+		release()
+		return nil, nil, fmt.Errorf("compare: second session: %w", err)
+	}
+	var ddl []string
+	for _, cp := range copies {
+		ddl = append(ddl, fmt.Sprintf("DROP TABLE IF EXISTS %[1]s; CREATE TEMP TABLE %[1]s (%[2]s)", cp.table, cp.ddl))
+	}
+	if _, err := c.Exec(ctx, strings.Join(ddl, "; ")); err != nil {
+		return fail(err)
+	}
+	if tx2, err = c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}); err != nil {
+		return fail(err)
+	}
+	if _, err := tx2.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+snapshot+"'"); err != nil {
+		return fail(err)
+	}
+	for _, cp := range copies {
+		var buf bytes.Buffer
+		if _, err := tx.Conn().PgConn().CopyTo(ctx, &buf, fmt.Sprintf("COPY (SELECT %s FROM %s) TO STDOUT", cp.cols, cp.table)); err != nil {
+			return fail(err)
+		}
+		if _, err := tx2.Conn().PgConn().CopyFrom(ctx, &buf, fmt.Sprintf("COPY %s (%s) FROM STDIN", cp.table, cp.cols)); err != nil {
+			return fail(err)
+		}
+	}
+	return tx2, release, nil
 }
 
 // analyze gives the planner the staging tables' sizes; for a sample it

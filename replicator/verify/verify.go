@@ -64,7 +64,7 @@ func Collection(ctx context.Context, deps Deps, m *transform.Mapping, cfg Config
 		return rep, fmt.Errorf("verify %s: %w", ns, err)
 	}
 	sortDocuments(&rep)
-	if err := compareAll(ctx, conn, st, &rep, cfg, nil); err != nil {
+	if err := compareAll(ctx, conn, deps.Target, st, &rep, cfg, nil); err != nil {
 		return rep, fmt.Errorf("verify %s: %w", ns, err)
 	}
 	if !rep.tablesEqual() && !cfg.NoRecheck {
@@ -122,7 +122,7 @@ func recheck(ctx context.Context, deps Deps, conn *pgxpool.Conn, st *stage, r *r
 			break
 		}
 		var n int64
-		err := compareAll(ctx, conn, st, rep, cfg, func(tx pgx.Tx) (err error) {
+		err := compareAll(ctx, conn, deps.Target, st, rep, cfg, func(tx pgx.Tx) (err error) {
 			n, err = markInFlight(ctx, tx, root, start, st.sample)
 			return err
 		})
@@ -157,8 +157,10 @@ func recheck(ctx context.Context, deps Deps, conn *pgxpool.Conn, st *stage, r *r
 
 // compareAll compares every table, replacing rep.Tables, in one snapshot
 // of the target, which first runs mark (when set): what it finds in
-// flight is what the comparison leaves out.
-func compareAll(ctx context.Context, conn *pgxpool.Conn, st *stage, rep *Report, cfg Config, mark func(pgx.Tx) error) error {
+// flight is what the comparison leaves out. A second session from pool
+// imports the snapshot and takes the actual side's sums while the staging
+// session takes the expected side's.
+func compareAll(ctx context.Context, conn *pgxpool.Conn, pool *pgxpool.Pool, st *stage, rep *Report, cfg Config, mark func(pgx.Tx) error) error {
 	if err := st.analyze(ctx); err != nil {
 		return err
 	}
@@ -167,19 +169,28 @@ func compareAll(ctx context.Context, conn *pgxpool.Conn, st *stage, rep *Report,
 		return fmt.Errorf("compare: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	// Checksums hash values' text: doubles must print every digit, or
-	// two that differ could hash alike.
+	// Differences show values' text: doubles print every digit, so two
+	// that differ never show alike.
 	if _, err := tx.Exec(ctx, "SET LOCAL extra_float_digits = 3"); err != nil {
 		return fmt.Errorf("compare: %w", err)
+	}
+	var snapshot string
+	if err := tx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snapshot); err != nil {
+		return fmt.Errorf("compare: export snapshot: %w", err)
 	}
 	if mark != nil {
 		if err := mark(tx); err != nil {
 			return err
 		}
 	}
+	actual, release, err := st.second(ctx, pool, tx, snapshot)
+	if err != nil {
+		return err
+	}
+	defer release()
 	rep.Tables = rep.Tables[:0]
 	for i, def := range st.tables {
-		tr, err := compareTable(ctx, tx, st, i, def, cfg.MaxDifferences)
+		tr, err := compareTable(ctx, tx, actual, st, i, def, cfg.MaxDifferences)
 		if err != nil {
 			return err
 		}
