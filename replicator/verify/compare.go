@@ -358,30 +358,47 @@ func (q *queries) tenants() string {
 // most $1, each with the total counts (window functions see every
 // differing row).
 func (q *queries) differences() string {
-	on := make([]string, len(q.keyIdx))
 	order := make([]string, len(q.keyIdx))
 	for n, j := range q.keyIdx {
-		on[n] = fmt.Sprintf("e.%[1]s = a.%[1]s", col(j))
 		order[n] = fmt.Sprintf("coalesce(e.%[1]s, a.%[1]s)", col(j))
 	}
-	where := []string{"e.p IS NULL", "a.p IS NULL"}
 	ev := make([]string, len(q.def.Columns))
 	av := make([]string, len(q.def.Columns))
 	dv := make([]string, len(q.def.Columns))
 	for j := range q.def.Columns {
 		ev[j] = fmt.Sprintf("e.%s::text", col(j))
 		av[j] = fmt.Sprintf("a.%s::text", col(j))
-		dv[j] = fmt.Sprintf("e.%[1]s IS DISTINCT FROM a.%[1]s", col(j))
-		if !q.isKey[j] {
-			where = append(where, dv[j])
-		}
+		dv[j] = distinct(j)
 	}
 	return q.with() + fmt.Sprintf(`SELECT CASE WHEN a.p IS NULL THEN '%s' WHEN e.p IS NULL THEN '%s' ELSE '%s' END,
  ARRAY[%s]::text[], ARRAY[%s]::text[], ARRAY[%s]::bool[],
  count(*) OVER (), count(*) FILTER (WHERE a.p IS NULL) OVER (), count(*) FILTER (WHERE e.p IS NULL) OVER ()
  FROM (SELECT * FROM e WHERE b = ANY($2::int4[])) e FULL JOIN (SELECT * FROM a WHERE b = ANY($2::int4[])) a ON %s WHERE %s ORDER BY %s LIMIT $1`, Missing, Extra, Different,
-		strings.Join(ev, ", "), strings.Join(av, ", "), strings.Join(dv, ", "), strings.Join(on, " AND "), strings.Join(where, " OR "), strings.Join(order, ", "))
+		strings.Join(ev, ", "), strings.Join(av, ", "), strings.Join(dv, ", "), q.joinOn(), q.differ(), strings.Join(order, ", "))
 }
+
+// joinOn matches e and a rows by the table's key.
+func (q *queries) joinOn() string {
+	on := make([]string, len(q.keyIdx))
+	for n, j := range q.keyIdx {
+		on[n] = fmt.Sprintf("e.%[1]s = a.%[1]s", col(j))
+	}
+	return strings.Join(on, " AND ")
+}
+
+// differ is true for a joined row that differs: one side missing, or a
+// column other than the key distinct.
+func (q *queries) differ() string {
+	where := []string{"e.p IS NULL", "a.p IS NULL"}
+	for j := range q.def.Columns {
+		if !q.isKey[j] {
+			where = append(where, distinct(j))
+		}
+	}
+	return strings.Join(where, " OR ")
+}
+
+func distinct(j int) string { return fmt.Sprintf("e.%[1]s IS DISTINCT FROM a.%[1]s", col(j)) }
 
 // difference builds one Difference from a row of differences: the
 // texts of both sides' columns and whether PostgreSQL found each column's

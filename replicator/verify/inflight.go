@@ -36,30 +36,29 @@ func markInFlight(ctx context.Context, tx pgx.Tx, root transform.TableDef, start
 	if _, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE reason = '%s'", excludedTable, reasonInFlight)); err != nil {
 		return 0, fmt.Errorf("in-flight keys: %w", err)
 	}
-	staged := make([]string, len(root.Key)) // key columns of verify_e0, as transform wrote them
+	keys := stagedKey(root, "e.", false)    // key columns of verify_e0, as transform wrote them
 	join := make([]string, len(root.Key))   // verify_e0 row e matches table row t
 	pgText := make([]string, len(root.Key)) // t's key as transform writes it (timestamps)
-	typed := make([]string, len(root.Key))  // a row_versions rv key matches t's, typed
+	versionOf := func(col string) string {  // a row_versions rv key (in col) matches t's, by value
+		match := make([]string, len(root.Key))
+		for j, k := range root.Key {
+			match[j] = fmt.Sprintf("t.%s = CAST(rv.%s[%d] AS %s)", ident(k), col, j+1, root.Columns[columnIndex(root, k)].Type)
+		}
+		return strings.Join(match, " AND ")
+	}
 	for j, k := range root.Key {
 		ci := columnIndex(root, k)
-		typ := root.Columns[ci].Type
-		staged[j] = "e." + col(ci)
-		join[j] = fmt.Sprintf("t.%s = CAST(e.%s AS %s)", ident(k), col(ci), typ)
-		pgText[j] = sink.KeyTextSQL("t."+ident(k), typ)
-		typed[j] = fmt.Sprintf("t.%s = CAST(rv.%%[1]s[%d] AS %s)", ident(k), j+1, typ)
+		join[j] = fmt.Sprintf("t.%s = CAST(e.%s AS %s)", ident(k), col(ci), root.Columns[ci].Type)
+		pgText[j] = sink.KeyTextSQL("t."+ident(k), root.Columns[ci].Type)
 	}
-	keys := strings.Join(staged, ", ")
 	// Row versions are keyed as transform writes keys (or, for a root
 	// keyed by identity, by the document's _id key text, with the row's
 	// key in target_key). For a staged document, its staged text is that
 	// key; for a table row, the key is matched by value, as a double or a
 	// numeric(p,s) key prints otherwise in PostgreSQL than in transform.
-	byKey, tombKey := "rv.key = ARRAY["+keys+"]::text[]", "ARRAY["+keys+"]::text[]"
-	rowVersion := strings.Join(typed, " AND ")
-	rowVersion = fmt.Sprintf(rowVersion, "key")
+	byKey, tombKey, rowVersion := "rv.key = ARRAY["+keys+"]::text[]", "ARRAY["+keys+"]::text[]", versionOf("key")
 	if root.IdentityKey {
-		byKey, tombKey = "rv.key = ARRAY[e.idn]", "ARRAY[e.idn]"
-		rowVersion = fmt.Sprintf(strings.Join(typed, " AND "), "target_key")
+		byKey, tombKey, rowVersion = "rv.key = ARRAY[e.idn]", "ARRAY[e.idn]", versionOf("target_key")
 	}
 	version := fmt.Sprintf("(t.%s, t.%s)", ident(transform.VersionTSColumn), ident(transform.VersionIncColumn))
 	stagedJoin, tableJoin := "", ""
@@ -92,7 +91,7 @@ func markInFlight(ctx context.Context, tx pgx.Tx, root transform.TableDef, start
 			keys, expectedTable(0)))
 	}
 	q := fmt.Sprintf("INSERT INTO %s (%s, d, reason) SELECT *, '%s' FROM (%s) f",
-		excludedTable, strings.Join(keyColumnsOf(len(root.Key)), ", "), reasonInFlight, strings.Join(parts, " UNION "))
+		excludedTable, keyColumns(len(root.Key), ""), reasonInFlight, strings.Join(parts, " UNION "))
 	args := []any{root.Name}
 	if !sample {
 		args = append(args, int64(start.T), int64(start.I))
@@ -104,19 +103,11 @@ func markInFlight(ctx context.Context, tx pgx.Tx, root transform.TableDef, start
 	return tag.RowsAffected(), nil
 }
 
-func keyColumnsOf(n int) []string {
-	out := make([]string, n)
-	for j := range out {
-		out[j] = key(j)
-	}
-	return out
-}
-
 // inFlight lists the in-flight keys: their count and the first limit.
 func inFlight(ctx context.Context, conn *pgxpool.Conn, root transform.TableDef, limit int) (KeyList, error) {
 	l := KeyList{Keys: []KeyReport{}}
 	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT ARRAY[%s]::text[], d, count(*) OVER () FROM %s WHERE reason = '%s' ORDER BY 1, 2 LIMIT $1",
-		strings.Join(keyColumnsOf(len(root.Key)), ", "), excludedTable, reasonInFlight), limit)
+		keyColumns(len(root.Key), ""), excludedTable, reasonInFlight), limit)
 	if err != nil {
 		return l, fmt.Errorf("in-flight keys: %w", err)
 	}

@@ -92,27 +92,54 @@ func (r *reader) readAll(ctx context.Context) error {
 // readAgain reads the documents named by docs ({_id: …} as canonical
 // Extended JSON) again; a document that no longer exists stages nothing.
 func (r *reader) readAgain(ctx context.Context, docs []string) error {
-	const perQuery = 1000
-	var jobs []job
-	var ids []bson.RawValue
-	for _, d := range docs {
-		var doc bson.Raw
-		if err := bson.UnmarshalExtJSON([]byte(d), true, &doc); err != nil {
-			return fmt.Errorf("document %s: %w", d, err)
-		}
-		id, err := doc.LookupErr("_id")
-		if err != nil {
-			return fmt.Errorf("document %s: %w", d, err)
-		}
-		ids = append(ids, id)
-		if len(ids) == perQuery {
-			jobs, ids = append(jobs, job{ids: ids}), nil
-		}
+	batches, err := idBatches(docs)
+	if err != nil {
+		return err
 	}
-	if len(ids) > 0 {
-		jobs = append(jobs, job{ids: ids})
+	jobs := make([]job, len(batches))
+	for i, ids := range batches {
+		jobs[i] = job{ids: ids}
 	}
 	return r.run(ctx, jobs, true)
+}
+
+// idBatches returns the _id of each document key ({_id: …} as canonical
+// Extended JSON), at most 1000 per batch: one $in query each.
+func idBatches(docs []string) ([][]bson.RawValue, error) {
+	const perQuery = 1000
+	var out [][]bson.RawValue
+	for start := 0; start < len(docs); start += perQuery {
+		ids := make([]bson.RawValue, 0, min(perQuery, len(docs)-start))
+		for _, d := range docs[start:min(start+perQuery, len(docs))] {
+			var doc bson.Raw
+			if err := bson.UnmarshalExtJSON([]byte(d), true, &doc); err != nil {
+				return nil, fmt.Errorf("document %s: %w", d, err)
+			}
+			id, err := doc.LookupErr("_id")
+			if err != nil {
+				return nil, fmt.Errorf("document %s: %w", d, err)
+			}
+			ids = append(ids, id)
+		}
+		out = append(out, ids)
+	}
+	return out, nil
+}
+
+// readAfter returns a context whose reads wait for ct (afterClusterTime
+// in a causally consistent session): a secondary or another shard behind
+// it cannot hide a write at or before it. end ends the session.
+func readAfter(ctx context.Context, client *mongo.Client, ct transform.ClusterTime) (_ context.Context, end func(), _ error) {
+	sess, err := client.StartSession(options.Session().SetCausalConsistency(true))
+	if err != nil {
+		return nil, nil, fmt.Errorf("session: %w", err)
+	}
+	end = func() { sess.EndSession(context.WithoutCancel(ctx)) }
+	if err := sess.AdvanceOperationTime(&bson.Timestamp{T: ct.T, I: ct.I}); err != nil {
+		end()
+		return nil, nil, fmt.Errorf("session: %w", err)
+	}
+	return mongo.NewSessionContext(ctx, sess), end, nil
 }
 
 // run reads jobs with the workers and copies their batches. again: the
@@ -189,18 +216,12 @@ func (r *reader) readJob(ctx context.Context, j job, again bool, out chan<- *bat
 	default:
 		filter = bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: j.ids}}}}
 	}
-	// The read waits for read (afterClusterTime in a causally consistent
-	// session): a secondary or another shard behind it cannot hide a
-	// write at or before it.
-	sess, err := r.client.StartSession(options.Session().SetCausalConsistency(true))
+	sctx, end, err := readAfter(ctx, r.client, read)
 	if err != nil {
-		return fmt.Errorf("session: %w", err)
+		return err
 	}
-	defer sess.EndSession(context.WithoutCancel(ctx))
-	if err := sess.AdvanceOperationTime(&bson.Timestamp{T: read.T, I: read.I}); err != nil {
-		return fmt.Errorf("session: %w", err)
-	}
-	cur, err := r.coll.Find(mongo.NewSessionContext(ctx, sess), filter, opts)
+	defer end()
+	cur, err := r.coll.Find(sctx, filter, opts)
 	if err != nil {
 		return fmt.Errorf("find: %w", err)
 	}
@@ -239,7 +260,7 @@ func (r *reader) readJob(ctx context.Context, j job, again bool, out chan<- *bat
 	if j.sample && j.tenant != nil && read1 == 0 {
 		b.unmatched = append(b.unmatched, *j.tenant)
 	}
-	if b.empty() && b.bufs[0].Len() == 0 {
+	if b.empty() {
 		return nil
 	}
 	return send()

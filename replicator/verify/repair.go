@@ -10,9 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
 
 	"github.com/mongopg/replicator/replicator/capture"
 	"github.com/mongopg/replicator/replicator/snapshot"
@@ -40,7 +37,7 @@ type RepairReport struct {
 // the guarded write of a resync (snapshot.Rewrite) at a version taken now,
 // and deletes the root rows no document gives as delete events at that
 // version would. A change streamed meanwhile is newer and wins.
-func repair(ctx context.Context, deps Deps, conn *pgxpool.Conn, st *stage, m *transform.Mapping) (RepairReport, error) {
+func repair(ctx context.Context, deps Deps, conn *pgxpool.Conn, st *stage, r *reader) (RepairReport, error) {
 	var out RepairReport
 	docs, gone, unattributed, err := repairs(ctx, conn, st)
 	if err != nil {
@@ -54,30 +51,20 @@ func repair(ctx context.Context, deps Deps, conn *pgxpool.Conn, st *stage, m *tr
 	if err != nil {
 		return out, err
 	}
-	db, name, _ := strings.Cut(m.Namespace(), ".")
-	coll := deps.Source.Database(db).Collection(name, options.Collection().SetReadConcern(readconcern.Majority()))
-	// The reads see every write at or before t0 (afterClusterTime), so a
-	// version of t0 does not claim a change they missed.
-	sess, err := deps.Source.StartSession(options.Session().SetCausalConsistency(true))
+	// The reads see every write at or before t0, so a version of t0 does
+	// not claim a change they missed.
+	sctx, end, err := readAfter(ctx, deps.Source, t0)
 	if err != nil {
-		return out, fmt.Errorf("session: %w", err)
+		return out, err
 	}
-	defer sess.EndSession(context.WithoutCancel(ctx))
-	if err := sess.AdvanceOperationTime(&bson.Timestamp{T: t0.T, I: t0.I}); err != nil {
-		return out, fmt.Errorf("session: %w", err)
+	defer end()
+	batches, err := idBatches(docs)
+	if err != nil {
+		return out, err
 	}
-	sctx := mongo.NewSessionContext(ctx, sess)
 	var raws []bson.Raw
-	for start := 0; start < len(docs); start += 1000 {
-		ids := make([]bson.RawValue, 0, 1000)
-		for _, d := range docs[start:min(start+1000, len(docs))] {
-			var k bson.Raw
-			if err := bson.UnmarshalExtJSON([]byte(d), true, &k); err != nil {
-				return out, fmt.Errorf("document %s: %w", d, err)
-			}
-			ids = append(ids, k.Lookup("_id"))
-		}
-		cur, err := coll.Find(sctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	for _, ids := range batches {
+		cur, err := r.coll.Find(sctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
 		if err != nil {
 			return out, fmt.Errorf("read documents to repair: %w", err)
 		}
@@ -100,7 +87,7 @@ func repair(ctx context.Context, deps Deps, conn *pgxpool.Conn, st *stage, m *tr
 		}
 		keys.WriteByte('\n')
 	}
-	res, err := snapshot.Rewrite(ctx, deps.Writer, m, raws, keys.Bytes(), t0)
+	res, err := snapshot.Rewrite(ctx, deps.Writer, r.m, raws, keys.Bytes(), t0)
 	if err != nil {
 		return out, err
 	}
@@ -163,16 +150,6 @@ func repairs(ctx context.Context, conn *pgxpool.Conn, st *stage) (docs []string,
 // of its expected parent) and, for an extra root row, its key as
 // transform writes it.
 func (q *queries) repairs() string {
-	on := make([]string, len(q.keyIdx))
-	for n, j := range q.keyIdx {
-		on[n] = fmt.Sprintf("e.%[1]s = a.%[1]s", col(j))
-	}
-	differ := []string{"e.p IS NULL", "a.p IS NULL"}
-	for j := range q.def.Columns {
-		if !q.isKey[j] {
-			differ = append(differ, fmt.Sprintf("e.%[1]s IS DISTINCT FROM a.%[1]s", col(j)))
-		}
-	}
 	keyText := "NULL::text[]"
 	if q.def.Root == "" {
 		texts := make([]string, len(q.keyIdx))
@@ -182,7 +159,7 @@ func (q *queries) repairs() string {
 		keyText = "ARRAY[" + strings.Join(texts, ", ") + "]::text[]"
 	}
 	return q.with() + fmt.Sprintf(`SELECT DISTINCT coalesce(e.d, %s), CASE WHEN e.p IS NULL THEN %s END
- FROM e FULL JOIN a ON %s WHERE %s`, q.owner(), keyText, strings.Join(on, " AND "), strings.Join(differ, " OR "))
+ FROM e FULL JOIN a ON %s WHERE %s`, q.owner(), keyText, q.joinOn(), q.differ())
 }
 
 // owner is the document of an actual row a of a descendant table: the

@@ -69,21 +69,42 @@ func newStage(ctx context.Context, conn *pgxpool.Conn, tables []transform.TableD
 		}
 		ddl = append(ddl, fmt.Sprintf("DROP TABLE IF EXISTS %[1]s; CREATE TEMP TABLE %[1]s (%[2]s)", expectedTable(i), strings.Join(cols, ", ")))
 	}
-	ddl = append(ddl, fmt.Sprintf("DROP TABLE IF EXISTS %[1]s; CREATE TEMP TABLE %[1]s (%[2]s, d text, reason text NOT NULL)",
-		excludedTable, strings.Join(s.keyColumns(" text"), ", ")))
+	ddl = append(ddl, fmt.Sprintf("DROP TABLE IF EXISTS %[1]s; CREATE TEMP TABLE %[1]s (%[2]s)", excludedTable, s.excludedDDL()))
 	if _, err := conn.Exec(ctx, strings.Join(ddl, "; ")); err != nil {
 		return nil, fmt.Errorf("create staging tables: %w", err)
 	}
 	return s, nil
 }
 
-func (s *stage) keyColumns(suffix string) []string {
-	keys := make([]string, len(s.tables[0].Key))
+// keyColumns are the root key columns of verify_x and verify_s, k0, k1,
+// … each followed by suffix, joined by commas.
+func (s *stage) keyColumns(suffix string) string { return keyColumns(len(s.tables[0].Key), suffix) }
+
+func keyColumns(n int, suffix string) string {
+	keys := make([]string, n)
 	for j := range keys {
 		keys[j] = key(j) + suffix
 	}
-	return keys
+	return strings.Join(keys, ", ")
 }
+
+// stagedKey are the root key columns of verify_e0 under alias (as
+// transform wrote them), in key order; named: each AS k0, k1, ….
+func stagedKey(root transform.TableDef, alias string, named bool) string {
+	out := make([]string, len(root.Key))
+	for j, k := range root.Key {
+		out[j] = alias + col(columnIndex(root, k))
+		if named {
+			out[j] += " AS " + key(j)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// The columns of verify_x and of verify_s: on the staging session
+// (newStage, analyze) and on the second session (second).
+func (s *stage) excludedDDL() string { return s.keyColumns(" text") + ", d text, reason text NOT NULL" }
+func (s *stage) sampleDDL() string   { return s.keyColumns(" text") }
 
 // batch is a worker's rows on their way into the staging tables: COPY
 // text per table, the excluded keys, and what the documents were.
@@ -104,7 +125,8 @@ type batch struct {
 func newBatch(n int) *batch { return &batch{bufs: make([]bytes.Buffer, n)} }
 
 func (b *batch) empty() bool {
-	return b.docs == 0 && b.skipped == 0 && b.transformErrorsN == 0 && b.deadLetteredN == 0 && b.keys.Len() == 0 && len(b.unmatched) == 0
+	return b.docs == 0 && b.skipped == 0 && b.transformErrorsN == 0 && b.deadLetteredN == 0 && b.keys.Len() == 0 &&
+		len(b.unmatched) == 0 && b.bufs[0].Len() == 0 // descendant rows come with root rows
 }
 
 // rows adds an upsert's rows: the root row (with its document, read time
@@ -181,7 +203,7 @@ func (s *stage) copyBatch(ctx context.Context, b *batch) error {
 		}
 	}
 	if b.keys.Len() > 0 {
-		q := fmt.Sprintf("COPY %s (%s, d, reason) FROM STDIN", excludedTable, strings.Join(s.keyColumns(""), ", "))
+		q := fmt.Sprintf("COPY %s (%s, d, reason) FROM STDIN", excludedTable, s.keyColumns(""))
 		if _, err := pg.CopyFrom(ctx, bytes.NewReader(b.keys.Bytes()), q); err != nil {
 			return fmt.Errorf("stage excluded keys of %s: %w", s.tables[0].Name, err)
 		}
@@ -197,25 +219,16 @@ func (s *stage) forget(ctx context.Context, reason string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("documents to read again: %w", err)
 	}
-	var docs []string
-	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("documents to read again: %w", err)
-		}
-		docs = append(docs, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	docs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
 		return nil, fmt.Errorf("documents to read again: %w", err)
 	}
-	stmts := []string{fmt.Sprintf("CREATE TEMP TABLE IF NOT EXISTS verify_r (d text); TRUNCATE verify_r; INSERT INTO verify_r SELECT DISTINCT d FROM %s WHERE reason = '%s' AND d IS NOT NULL", excludedTable, reason)}
+	b := &pgx.Batch{}
 	for i := range s.tables {
-		stmts = append(stmts, fmt.Sprintf("DELETE FROM %s e USING pg_temp.verify_r r WHERE e.d = r.d", expectedTable(i)))
+		b.Queue(fmt.Sprintf("DELETE FROM %s WHERE d = ANY($1)", expectedTable(i)), docs)
 	}
-	stmts = append(stmts, fmt.Sprintf("DELETE FROM %s x USING pg_temp.verify_r r WHERE x.d = r.d", excludedTable))
-	if _, err := s.conn.Exec(ctx, strings.Join(stmts, "; ")); err != nil {
+	b.Queue(fmt.Sprintf("DELETE FROM %s WHERE d = ANY($1)", excludedTable), docs)
+	if err := s.conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("forget documents to read again: %w", err)
 	}
 	return docs, nil
@@ -224,15 +237,10 @@ func (s *stage) forget(ctx context.Context, reason string) ([]string, error) {
 // markDocuments leaves the staged documents docs out of the comparison
 // with reason.
 func (s *stage) markDocuments(ctx context.Context, docs []string, reason string) error {
-	root := s.tables[0]
-	staged := make([]string, len(root.Key))
-	for j, k := range root.Key {
-		staged[j] = "e." + col(columnIndex(root, k))
-	}
 	// A document read again that no longer exists has no staged row: it
 	// is listed without its key.
 	q := fmt.Sprintf("INSERT INTO %s (%s, d, reason) SELECT %s, r.d, $2 FROM unnest($1::text[]) r(d) LEFT JOIN %s e ON e.d = r.d",
-		excludedTable, strings.Join(s.keyColumns(""), ", "), strings.Join(staged, ", "), expectedTable(0))
+		excludedTable, s.keyColumns(""), stagedKey(s.tables[0], "e.", false), expectedTable(0))
 	if _, err := s.conn.Exec(ctx, q, docs, reason); err != nil {
 		return fmt.Errorf("leave documents out: %w", err)
 	}
@@ -248,12 +256,10 @@ func (s *stage) second(ctx context.Context, pool *pgxpool.Pool, tx pgx.Tx, snaps
 	if err != nil {
 		return nil, nil, fmt.Errorf("compare: second session: %w", err)
 	}
-	keys := strings.Join(s.keyColumns(" text"), ", ")
-	copies := []struct{ table, ddl, cols string }{
-		{excludedTable, keys + ", d text, reason text NOT NULL", strings.Join(s.keyColumns(""), ", ") + ", d, reason"},
-	}
+	type copied struct{ table, ddl, cols string }
+	copies := []copied{{excludedTable, s.excludedDDL(), s.keyColumns("") + ", d, reason"}}
 	if s.sample {
-		copies = append(copies, struct{ table, ddl, cols string }{sampleTable, keys, strings.Join(s.keyColumns(""), ", ")})
+		copies = append(copies, copied{sampleTable, s.sampleDDL(), s.keyColumns("")})
 	}
 	var names []string
 	for _, cp := range copies {
@@ -302,13 +308,8 @@ func (s *stage) second(ctx context.Context, pool *pgxpool.Pool, tx pgx.Tx, snaps
 func (s *stage) analyze(ctx context.Context) error {
 	names := []string{excludedTable}
 	if s.sample {
-		root := s.tables[0]
-		staged := make([]string, len(root.Key))
-		for j, k := range root.Key {
-			staged[j] = fmt.Sprintf("%s AS %s", col(columnIndex(root, k)), key(j))
-		}
 		q := fmt.Sprintf("DROP TABLE IF EXISTS %[1]s; CREATE TEMP TABLE %[1]s AS SELECT %[2]s FROM %[3]s UNION SELECT %[4]s FROM %[5]s",
-			sampleTable, strings.Join(staged, ", "), expectedTable(0), strings.Join(s.keyColumns(""), ", "), excludedTable)
+			sampleTable, stagedKey(s.tables[0], "", true), expectedTable(0), s.keyColumns(""), excludedTable)
 		if _, err := s.conn.Exec(ctx, q); err != nil {
 			return fmt.Errorf("sampled keys: %w", err)
 		}
@@ -326,7 +327,7 @@ func (s *stage) analyze(ctx context.Context) error {
 // drop removes the staging tables from the connection, which goes back to
 // the pool.
 func (s *stage) drop(ctx context.Context) {
-	names := []string{excludedTable, "pg_temp.verify_r", sampleTable}
+	names := []string{excludedTable, sampleTable}
 	for i := range s.tables {
 		names = append(names, expectedTable(i))
 	}

@@ -77,7 +77,7 @@ func Collection(ctx context.Context, deps Deps, m *transform.Mapping, cfg Config
 		if deps.Writer == nil {
 			deps.Writer = deps.Target
 		}
-		rr, err := repair(ctx, deps, conn, st, m)
+		rr, err := repair(ctx, deps, conn, st, r)
 		if err != nil {
 			return rep, fmt.Errorf("verify %s: repair: %w", ns, err)
 		}
