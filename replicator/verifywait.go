@@ -119,13 +119,8 @@ func (w *appliedWait) captured(ctx context.Context) (uint64, error) {
 		if w.ct.Before(pos.ClusterTime) {
 			break
 		}
-		now := time.Now()
-		since := seen.observe(fmt.Sprint(pos.ClusterTime, pos.Token), pos.SavedAt, now)
 		at := fmt.Sprintf("capture's saved position is at cluster time %s, not past %s", FormatClusterTime(pos.ClusterTime), FormatClusterTime(w.ct))
-		if now.Sub(since) >= w.stall {
-			return 0, w.notApplying("%s and has not moved for %s: is a replicator capturing?", at, roundDuration(now.Sub(since)))
-		}
-		if err := w.pause(ctx, at); err != nil {
+		if err := w.standing(ctx, &seen, fmt.Sprint(pos.ClusterTime, pos.Token), pos.SavedAt, at, "is a replicator capturing?"); err != nil {
 			return 0, err
 		}
 	}
@@ -157,16 +152,23 @@ func (w *appliedWait) applied(ctx context.Context, last uint64) error {
 		if cp.Seq >= last {
 			return nil
 		}
-		now := time.Now()
-		since := seen.observe(fmt.Sprint(cp.Epoch, cp.Seq), cp.UpdatedAt, now)
 		at := fmt.Sprintf("the apply checkpoint is at buffer sequence %d, below %d", cp.Seq, last)
-		if now.Sub(since) >= w.stall {
-			return w.notApplying("%s and has not moved for %s: is a replicator applying?", at, roundDuration(now.Sub(since)))
-		}
-		if err := w.pause(ctx, at); err != nil {
+		if err := w.standing(ctx, &seen, fmt.Sprint(cp.Epoch, cp.Seq), cp.UpdatedAt, at, "is a replicator applying?"); err != nil {
 			return err
 		}
 	}
+}
+
+// standing follows a position (key, first seen at first) that is not
+// there yet: one that has not moved for the stall time means no
+// replicator moves it (question says which); otherwise it waits for the
+// next reading.
+func (w *appliedWait) standing(ctx context.Context, seen *sighting, key string, first time.Time, at, question string) error {
+	now := time.Now()
+	if since := seen.observe(key, first, now); now.Sub(since) >= w.stall {
+		return w.notApplying("%s and has not moved for %s: %s", at, roundDuration(now.Sub(since)), question)
+	}
+	return w.pause(ctx, at)
 }
 
 // pause waits before the next reading, or reports the timeout with what

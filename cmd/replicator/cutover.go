@@ -155,16 +155,9 @@ func parseCutoverFlags(args []string, stderr io.Writer) (cutoverFlags, error) {
 
 // load reads the config file and selects the collections to hand over.
 func (fl cutoverFlags) load(stderr io.Writer) (*config.Config, []*transform.Mapping, error) {
-	cfg, err := config.Load(fl.cfgPath)
+	cfg, maps, err := loadBothSides(fl.cfgPath, stderr)
 	if err != nil {
-		return nil, nil, reportConfig(err, stderr)
-	}
-	if err := errors.Join(cfg.RequireSource(), cfg.RequireTarget()); err != nil {
-		return nil, nil, reportConfig(err, stderr)
-	}
-	maps, err := cfg.Mappings()
-	if err != nil {
-		return nil, nil, reportConfig(err, stderr)
+		return nil, nil, err
 	}
 	var selected []*transform.Mapping
 	if fl.moduleSet {

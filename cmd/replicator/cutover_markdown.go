@@ -218,11 +218,7 @@ func writeDocumentsMarkdown(b *bytes.Buffer, title string, l verify.DocumentList
 	for _, d := range l.Documents {
 		fmt.Fprintf(b, "- %s", mdCode(d.DocumentKey))
 		if len(d.DeadLetters) > 0 {
-			ids := make([]string, len(d.DeadLetters))
-			for i, id := range d.DeadLetters {
-				ids[i] = fmt.Sprint(id)
-			}
-			fmt.Fprintf(b, " (dead letter %s)", strings.Join(ids, ", "))
+			fmt.Fprintf(b, " (dead letter %s)", deadLetterIDs(d.DeadLetters))
 		}
 		if d.Error != "" {
 			fmt.Fprintf(b, ": %s", mdText(firstLine(d.Error, mdMaxValue)))

@@ -48,17 +48,29 @@ func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // loadMappings loads the config file and compiles its collections; config
-// problems are printed on w, one per line with its file position.
-func loadMappings(path string, w io.Writer) (*config.Config, []*transform.Mapping, error) {
+// problems, and those of each require check (run before the mappings
+// compile), are printed on w, one per line with its file position.
+func loadMappings(path string, w io.Writer, require ...func(*config.Config) error) (*config.Config, []*transform.Mapping, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, nil, reportConfig(err, w)
+	}
+	for _, r := range require {
+		if err := r(cfg); err != nil {
+			return nil, nil, reportConfig(err, w)
+		}
 	}
 	ms, err := cfg.Mappings()
 	if err != nil {
 		return nil, nil, reportConfig(err, w)
 	}
 	return cfg, ms, nil
+}
+
+// loadBothSides is loadMappings for a command that reads the source and
+// the target: both must be configured.
+func loadBothSides(path string, stderr io.Writer) (*config.Config, []*transform.Mapping, error) {
+	return loadMappings(path, stderr, func(c *config.Config) error { return errors.Join(c.RequireSource(), c.RequireTarget()) })
 }
 
 // reportConfig prints each config problem on its own line and returns a

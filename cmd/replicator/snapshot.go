@@ -94,16 +94,9 @@ func (e *snapshotEnv) close() {
 // open loads the config, connects to both sides, creates the metadata
 // schema and missing target tables, and fills the snapshot settings.
 func (o *snapshotFlags) open(ctx context.Context, stderr io.Writer) (*snapshotEnv, error) {
-	cfg, err := config.Load(*o.config)
+	cfg, maps, err := loadBothSides(*o.config, stderr)
 	if err != nil {
-		return nil, reportConfig(err, stderr)
-	}
-	if err := errors.Join(cfg.RequireSource(), cfg.RequireTarget()); err != nil {
-		return nil, reportConfig(err, stderr)
-	}
-	maps, err := cfg.Mappings()
-	if err != nil {
-		return nil, reportConfig(err, stderr)
+		return nil, err
 	}
 	log, err := replicator.NewLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 	if err != nil {

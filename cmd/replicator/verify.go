@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -93,16 +92,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *catchUp <= 0 {
 		return fmt.Errorf("%w: --catch-up-timeout %s: want a positive duration", errUsage, *catchUp)
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, maps, err := loadBothSides(*cfgPath, stderr)
 	if err != nil {
-		return reportConfig(err, stderr)
-	}
-	if err := errors.Join(cfg.RequireSource(), cfg.RequireTarget()); err != nil {
-		return reportConfig(err, stderr)
-	}
-	maps, err := cfg.Mappings()
-	if err != nil {
-		return reportConfig(err, stderr)
+		return err
 	}
 	selected, err := selectMappings(cfg, maps, collections)
 	if err != nil {

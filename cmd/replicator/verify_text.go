@@ -106,15 +106,20 @@ func writeInFlightText(b *bufio.Writer, r verify.Report) {
 	}
 }
 
+// deadLetterIDs lists a document's dead letters: "17, 18".
+func deadLetterIDs(ids []int64) string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = fmt.Sprint(id)
+	}
+	return strings.Join(out, ", ")
+}
+
 func writeDocumentsText(b *bufio.Writer, what string, l verify.DocumentList) {
 	for _, d := range l.Documents {
 		fmt.Fprintf(b, "  %s: %s", what, d.DocumentKey)
 		if len(d.DeadLetters) > 0 {
-			ids := make([]string, len(d.DeadLetters))
-			for i, id := range d.DeadLetters {
-				ids[i] = fmt.Sprint(id)
-			}
-			fmt.Fprintf(b, " (dead letter %s)", strings.Join(ids, ", "))
+			fmt.Fprintf(b, " (dead letter %s)", deadLetterIDs(d.DeadLetters))
 		}
 		if d.Error != "" {
 			fmt.Fprintf(b, ": %s", firstLine(d.Error, 200))
