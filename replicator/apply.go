@@ -17,8 +17,10 @@ import (
 
 // apply is the PostgreSQL half: a pool and the sink's applier.
 type apply struct {
-	pool    *pgxpool.Pool
-	applier *sink.Applier
+	pool     *pgxpool.Pool
+	applier  *sink.Applier
+	claimTTL time.Duration
+	log      *slog.Logger
 }
 
 func newApply(pool *pgxpool.Pool, cfg *config.Config, mappings []*transform.Mapping,
@@ -27,10 +29,28 @@ func newApply(pool *pgxpool.Pool, cfg *config.Config, mappings []*transform.Mapp
 	if err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
 	}
-	return &apply{pool: pool, applier: applier}, nil
+	return &apply{pool: pool, applier: applier, claimTTL: cfg.Apply.ClaimTTL, log: log}, nil
 }
 
+// run applies until ctx ends. Every apply process on the buffer joins its
+// apply group, so that processes share the collections and partitions
+// (one process applies a unit at a time) and take over a dead one's
+// (buffer.ApplyGroup).
 func (a *apply) run(ctx context.Context, buf *buffer.Buffer) error {
+	var g *buffer.ApplyGroup
+	for {
+		var err error
+		if g, err = buf.JoinApplyGroup(ctx, len(a.applier.Units()), a.claimTTL); err == nil {
+			break
+		}
+		a.log.Warn("apply: cannot join the apply group yet, retrying", "err", buf.Cause(err))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(2 * time.Second):
+		}
+	}
+	a.applier.Share(g)
 	return a.applier.Run(ctx, buf.JetStream())
 }
 

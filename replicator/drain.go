@@ -12,6 +12,7 @@ import (
 	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/snapshot"
+	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/sink"
 	"github.com/mongopg/replicator/transform"
 )
@@ -19,9 +20,11 @@ import (
 // DrainSources is what a Drainer reads: the buffer and the target, both
 // open, the capture source's name and the collections to wait for.
 type DrainSources struct {
-	Buffer      *buffer.Buffer
-	Target      *pgxpool.Pool
-	Source      string
+	Buffer *buffer.Buffer
+	Target *pgxpool.Pool
+	Source string
+	// Collections lists apply units (config.Units): namespaces, or the
+	// partitions of a partitioned collection.
 	Collections []string
 }
 
@@ -251,8 +254,9 @@ func (d *Drainer) readApply(ctx context.Context) *applyReading {
 
 // collection is ns as r found it, without a judgement yet.
 func (r *applyReading) collection(ns string) DrainCollection {
-	_, held := r.holds[ns]
-	c := DrainCollection{Collection: ns, Held: held, Snapshotting: r.copying[ns], Pending: r.pending[ns]}
+	col, _ := envelope.ParseUnit(ns) // a partition is held and copied with its collection
+	_, held := r.holds[col]
+	c := DrainCollection{Collection: ns, Held: held, Snapshotting: r.copying[col], Pending: r.pending[ns]}
 	if cp, ok := r.cps[ns]; ok {
 		seq, at := cp.Seq, cp.UpdatedAt.UTC()
 		c.AppliedSeq, c.CommittedAt = &seq, &at

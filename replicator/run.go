@@ -183,10 +183,7 @@ func run(ctx context.Context, cfg *config.Config, opts Options) error {
 		defer vl.close()
 	}
 	if ln != nil {
-		src := &StatusSources{Buffer: buf, Target: pool, Source: cfg.ForCapture().Source}
-		for _, m := range mappings {
-			src.Collections = append(src.Collections, m.Namespace())
-		}
+		src := &StatusSources{Buffer: buf, Target: pool, Source: cfg.ForCapture().Source, Collections: config.Units(mappings)}
 		g.Go(func() error { return serveHTTP(gctx, ln, gath, h, cfg.Metrics.Pprof, src, log) })
 	}
 	if side != nil {

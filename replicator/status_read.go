@@ -11,6 +11,7 @@ import (
 	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/redact"
+	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/sink"
 )
 
@@ -76,7 +77,8 @@ func ReadStatus(ctx context.Context, in StatusSources) Status {
 	}
 	st.Collections = make([]CollectionStatus, 0, len(in.Collections))
 	for _, ns := range in.Collections {
-		cs := CollectionStatus{Collection: ns, Held: held[ns]}
+		col, _ := envelope.ParseUnit(ns)
+		cs := CollectionStatus{Collection: ns, Held: held[col]}
 		if in.Buffer != nil && st.Buffer.Reachable {
 			if c, err := in.Buffer.JetStream().Consumer(ctx, in.Buffer.Config().Stream, sink.Durable(ns)); err == nil {
 				if info, err := c.Info(ctx); err == nil {

@@ -79,7 +79,7 @@ func newVerifyLoop(ctx context.Context, cfg *config.Config, mappings []*transfor
 	scfg := cfg.ForSnapshot()
 	return &verifyLoop{
 		pool:     pool,
-		deps:     verify.Deps{Source: source, Target: pool, Applied: AppliedWaiter(buf, pool, cfg.ForCapture().Source)},
+		deps:     verify.Deps{Source: source, Target: pool, Applied: AppliedWaiter(buf, pool, cfg.ForCapture().Source, config.UnitLookup(mappings))},
 		mappings: selected,
 		cfg: verify.Config{ChunkSize: scfg.ChunkSize, BatchSize: scfg.BatchSize,
 			MaxDifferences: cfg.Verify.MaxDifferences, Rate: cfg.Verify.Rate},

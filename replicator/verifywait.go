@@ -15,6 +15,7 @@ import (
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/snapshot"
 	"github.com/mongopg/replicator/replicator/verify"
+	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -38,12 +39,16 @@ const appliedStall = 30 * time.Second
 //  3. ns's apply checkpoint is at L or later: the applier commits messages
 //     in sequence order with their checkpoint.
 //
+// A partitioned collection has one subject and one checkpoint per
+// partition: units(ns) lists them (config.UnitLookup), and 2 and 3 hold
+// for each.
+//
 // A collection capture holds, or whose snapshot or resync has not
 // finished, is not waited for (its rows are written beside the buffer).
 // source is capture's source name (config ForCapture().Source).
-func AppliedWaiter(buf *buffer.Buffer, target *pgxpool.Pool, source string) verify.AppliedFunc {
+func AppliedWaiter(buf *buffer.Buffer, target *pgxpool.Pool, source string, units func(ns string) []string) verify.AppliedFunc {
 	return func(ctx context.Context, ns string, ct transform.ClusterTime, timeout time.Duration) error {
-		w := &appliedWait{buf: buf, target: target, source: source, ns: ns, ct: ct,
+		w := &appliedWait{buf: buf, target: target, source: source, ns: ns, units: units(ns), ct: ct,
 			deadline: time.Now().Add(timeout), stall: min(appliedStall, timeout)}
 		return w.wait(ctx)
 	}
@@ -54,6 +59,7 @@ type appliedWait struct {
 	target   *pgxpool.Pool
 	source   string
 	ns       string
+	units    []string // ns's apply units: ns, or its partitions
 	ct       transform.ClusterTime
 	deadline time.Time
 	stall    time.Duration
@@ -73,10 +79,18 @@ func (w *appliedWait) wait(ctx context.Context) error {
 	}
 	// A hold taken while capture caught up keeps changes up to ct out of
 	// the buffer: look again.
-	if err := w.beside(ctx); err != nil || last == 0 {
+	if err := w.beside(ctx); err != nil {
 		return err
 	}
-	return w.applied(ctx, last)
+	for i, unit := range w.units {
+		if last[i] == 0 {
+			continue
+		}
+		if err := w.applied(ctx, unit, last[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // beside refuses a collection whose rows are being written beside the
@@ -105,44 +119,50 @@ func (w *appliedWait) beside(ctx context.Context) error {
 	return nil
 }
 
-// captured waits for 1 and returns L of 2 (0: nothing on the subject).
-func (w *appliedWait) captured(ctx context.Context) (uint64, error) {
+// captured waits for 1 and returns L of 2 for each unit (0: nothing on
+// its subject).
+func (w *appliedWait) captured(ctx context.Context) ([]uint64, error) {
 	var seen sighting
 	for {
 		pos, err := w.buf.Positions().Load(ctx, w.source)
 		switch {
 		case errors.Is(err, buffer.ErrNoPosition):
-			return 0, w.notApplying("capture never saved a position for source %s", w.source)
+			return nil, w.notApplying("capture never saved a position for source %s", w.source)
 		case err != nil:
-			return 0, w.buf.Cause(err)
+			return nil, w.buf.Cause(err)
 		}
 		if w.ct.Before(pos.ClusterTime) {
 			break
 		}
 		at := fmt.Sprintf("capture's saved position is at cluster time %s, not past %s", FormatClusterTime(pos.ClusterTime), FormatClusterTime(w.ct))
 		if err := w.standing(ctx, &seen, fmt.Sprint(pos.ClusterTime, pos.Token), pos.SavedAt, at, "is a replicator capturing?"); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	m, err := w.buf.JetStream().Stream(ctx, w.buf.Config().Stream)
 	if err != nil {
-		return 0, w.buf.Cause(err)
+		return nil, w.buf.Cause(err)
 	}
-	msg, err := m.GetLastMsgForSubject(ctx, w.buf.Subject(w.ns))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
+	last := make([]uint64, len(w.units))
+	for i, unit := range w.units {
+		ns, part := envelope.ParseUnit(unit)
+		msg, err := m.GetLastMsgForSubject(ctx, w.buf.PartitionSubject(ns, part))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, w.buf.Cause(err)
+		}
+		last[i] = msg.Sequence
 	}
-	if err != nil {
-		return 0, w.buf.Cause(err)
-	}
-	return msg.Sequence, nil
+	return last, nil
 }
 
 // applied waits for 3.
-func (w *appliedWait) applied(ctx context.Context, last uint64) error {
+func (w *appliedWait) applied(ctx context.Context, unit string, last uint64) error {
 	var seen sighting
 	for {
-		cp, err := checkpoints.Get(ctx, w.target, w.ns)
+		cp, err := checkpoints.Get(ctx, w.target, unit)
 		switch {
 		case errors.Is(err, checkpoints.ErrNotFound):
 			return w.notApplying("no apply checkpoint: nothing was ever applied")

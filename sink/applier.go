@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -16,7 +17,8 @@ import (
 // Applier applies every configured collection's buffer messages to
 // PostgreSQL. See the package documentation for its promises.
 type Applier struct {
-	cols []*collection
+	cols    []*collection
+	claimer Claimer // nil: every unit is applied here (Share)
 	conf Config
 	log  *slog.Logger
 }
@@ -32,7 +34,7 @@ func New(pool *pgxpool.Pool, cols []Collection, cfg Config, reg prometheus.Regis
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	names := make([]string, 0, len(cols))
+	var names []string
 	seen := map[string]bool{}
 	for _, c := range cols {
 		if err := c.Validate(); err != nil {
@@ -42,7 +44,9 @@ func New(pool *pgxpool.Pool, cols []Collection, cfg Config, reg prometheus.Regis
 			return nil, fmt.Errorf("sink config: collection %s configured twice", c.Namespace)
 		}
 		seen[c.Namespace] = true
-		names = append(names, c.Namespace)
+		for _, p := range envelope.Partitions(c.Partitions) {
+			names = append(names, p.Unit(c.Namespace))
+		}
 	}
 	m := newMetrics(names)
 	if reg != nil {
@@ -52,13 +56,30 @@ func New(pool *pgxpool.Pool, cols []Collection, cfg Config, reg prometheus.Regis
 	}
 	a := &Applier{conf: cfg, log: log}
 	for _, c := range cols {
-		ts, _ := compileTables(c.Tables) // validated above
-		a.cols = append(a.cols, &collection{
-			cfg: c, conf: cfg, ts: ts, rels: newRelations(c.Namespace, ts), pool: pool,
-			m: m, clock: m.clocks[c.Namespace], log: log,
-		})
+		for _, p := range envelope.Partitions(c.Partitions) {
+			// Each unit has its own table set: it holds per-session state
+			// (noInsertTriggers) that the unit's goroutine sets.
+			ts, _ := compileTables(c.Tables) // validated above
+			rels := newRelations(c.Namespace, ts)
+			unit := p.Unit(c.Namespace)
+			a.cols = append(a.cols, &collection{
+				cfg: c, part: p, unit: unit, conf: cfg, ts: ts, rels: rels, pool: pool,
+				m: m, clock: m.clocks[unit], log: log,
+			})
+		}
 	}
 	return a, nil
+}
+
+// Units lists what the applier applies, in configuration order: each
+// collection's namespace, or its partitions' unit names
+// (envelope.Partition.Unit). A Claimer is asked for these.
+func (a *Applier) Units() []string {
+	out := make([]string, len(a.cols))
+	for i, c := range a.cols {
+		out[i] = c.unit
+	}
+	return out
 }
 
 // Run consumes and applies every collection until ctx ends, each on its own
@@ -79,10 +100,10 @@ func (a *Applier) Run(ctx context.Context, js jetstream.JetStream) error {
 	)
 	for _, c := range a.cols {
 		g.Go(func() error {
-			err := c.run(ctx, js)
+			err := a.runUnit(ctx, c, js)
 			if err != nil {
-				a.log.Error("collection halted", "collection", c.cfg.Namespace, "err", err)
-				c.m.halted.WithLabelValues(c.cfg.Namespace).Set(1)
+				a.log.Error("collection halted", "collection", c.unit, "err", err)
+				c.m.halted.WithLabelValues(c.unit).Set(1)
 				mu.Lock()
 				halted = append(halted, err)
 				mu.Unlock()

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mongopg/replicator/checkpoints"
+	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -30,6 +31,8 @@ type position struct {
 // collection's goroutine only.
 type collection struct {
 	cfg   Collection
+	part  envelope.Partition
+	unit  string // part.Unit(cfg.Namespace): the checkpoint, consumer and metrics name
 	conf  Config
 	ts    *tableSet
 	rels  *relations
@@ -44,10 +47,10 @@ type collection struct {
 
 // loadPosition makes sure the checkpoint row exists and reads it.
 func (c *collection) loadPosition(ctx context.Context) error {
-	if err := checkpoints.Ensure(ctx, c.pool, c.cfg.Namespace); err != nil {
+	if err := checkpoints.Ensure(ctx, c.pool, c.unit); err != nil {
 		return err
 	}
-	cp, err := checkpoints.Get(ctx, c.pool, c.cfg.Namespace)
+	cp, err := checkpoints.Get(ctx, c.pool, c.unit)
 	if err != nil {
 		return err
 	}
@@ -126,8 +129,8 @@ func (c *collection) apply(ctx context.Context, msgs []message) error {
 		}
 		switch class {
 		case classRetry:
-			c.m.retries.WithLabelValues(c.cfg.Namespace, reason).Inc()
-			c.log.Warn("apply failed, retrying", "collection", c.cfg.Namespace, "attempt", attempt,
+			c.m.retries.WithLabelValues(c.unit, reason).Inc()
+			c.log.Warn("apply failed, retrying", "collection", c.unit, "attempt", attempt,
 				"first_seq", msgs[0].seq, "last_seq", msgs[len(msgs)-1].seq, "reason", reason, "err", err)
 			if err := bo.wait(ctx); err != nil {
 				return err
@@ -159,7 +162,7 @@ func (c *collection) apply(ctx context.Context, msgs []message) error {
 				return err
 			}
 		default:
-			return &HaltError{Collection: c.cfg.Namespace, Seq: msgs[0].seq, Err: err,
+			return &HaltError{Collection: c.unit, Seq: msgs[0].seq, Err: err,
 				Hint: "the target schema does not accept this collection's writes (compare it with `replicator check`), fix it and restart"}
 		}
 	}
@@ -174,7 +177,7 @@ func (c *collection) isolate(m *message, err error) error {
 		if m.env != nil {
 			key = m.env.DocumentKey
 		}
-		return &HaltError{Collection: c.cfg.Namespace, Seq: m.seq, Err: fmt.Errorf("document %s: %w", key, err),
+		return &HaltError{Collection: c.unit, Seq: m.seq, Err: fmt.Errorf("document %s: %w", key, err),
 			Hint: "on_error is halt: fix the cause (or set on_error: dead_letter) and restart"}
 	case m.bad == nil:
 		m.poisoned(err) // logged with the batch that records it (committed)
@@ -185,7 +188,7 @@ func (c *collection) isolate(m *message, err error) error {
 		m.bad.rawBytes, m.bad.rawEvent = m.readable(), nil
 		return nil
 	}
-	return &HaltError{Collection: c.cfg.Namespace, Seq: m.seq, Err: fmt.Errorf("cannot record dead letter: %w", err)}
+	return &HaltError{Collection: c.unit, Seq: m.seq, Err: fmt.Errorf("cannot record dead letter: %w", err)}
 }
 
 // commit applies msgs in one transaction together with the checkpoint.
@@ -202,7 +205,7 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 	}
 	msgs, skipped := pendingMsgs(msgs, c.pos.seq)
 	if skipped > 0 {
-		c.m.events.WithLabelValues(c.cfg.Namespace, "duplicate").Add(float64(skipped))
+		c.m.events.WithLabelValues(c.unit, "duplicate").Add(float64(skipped))
 	}
 	if len(msgs) == 0 {
 		return nil
@@ -314,7 +317,7 @@ func pendingMsgs(msgs []message, pos uint64) ([]message, int) {
 }
 
 func (c *collection) committed(p *batchPlan, n int, start time.Time) {
-	ns := c.cfg.Namespace
+	ns := c.unit
 	for op, k := range p.ops {
 		c.m.events.WithLabelValues(ns, op).Add(float64(k))
 	}
@@ -345,7 +348,7 @@ func (c *collection) committed(p *batchPlan, n int, start time.Time) {
 // transaction as the rows, see doc.go); otherwise the batch fails with
 // errCheckpointMoved and nothing commits (checkpoints.QueueAdvance).
 func (c *collection) queueCheckpoint(b *pgx.Batch, p *batchPlan) {
-	checkpoints.QueueAdvance(b, c.cfg.Namespace, c.guard(), p.last, p.ct, p.wall)
+	checkpoints.QueueAdvance(b, c.unit, c.guard(), p.last, p.ct, p.wall)
 }
 
 // queueWrites queues the version-guarded merge of the plan's rows (see
@@ -398,6 +401,9 @@ func (c *collection) queueRecords(b *pgx.Batch, p *batchPlan) {
 		b.Queue(insertDeadLetter, d.args(ns, int64(d.seq))...)
 	}
 	for _, m := range p.controls {
+		if c.part.Index > 0 {
+			break // capture puts a control event on every partition; the first records it
+		}
 		e := m.env
 		b.Queue(insertControl, ns, clean(e.Operation), clean(e.Token), string(m.readable()), int64(m.seq),
 			int64(e.ClusterTime.T), int64(e.ClusterTime.I))

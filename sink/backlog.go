@@ -42,7 +42,7 @@ func (c *collection) watchBacklog(ctx context.Context, cons consumerInfo) {
 		info, err := cons.Info(ctx)
 		if err == nil {
 			backlog := info.NumPending + uint64(info.NumAckPending)
-			c.m.pending.WithLabelValues(c.cfg.Namespace).Set(float64(backlog))
+			c.m.pending.WithLabelValues(c.unit).Set(float64(backlog))
 			warned = c.checkStall(backlog, warned)
 		}
 		select {
@@ -60,11 +60,11 @@ func (c *collection) checkStall(backlog uint64, warned time.Time) time.Time {
 	stalled := backlog > 0 && time.Since(last) >= stallAfter
 	switch {
 	case stalled && (warned.IsZero() || time.Since(warned) >= stallRepeat):
-		c.log.Warn("apply stalled: messages wait in the buffer and nothing was committed", "collection", c.cfg.Namespace,
+		c.log.Warn("apply stalled: messages wait in the buffer and nothing was committed", "collection", c.unit,
 			"backlog", backlog, "last_commit", last.UTC().Format(time.RFC3339))
 		return time.Now()
 	case !stalled && !warned.IsZero():
-		c.log.Info("apply resumed", "collection", c.cfg.Namespace, "backlog", backlog)
+		c.log.Info("apply resumed", "collection", c.unit, "backlog", backlog)
 		return time.Time{}
 	}
 	return warned

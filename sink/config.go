@@ -143,6 +143,12 @@ type Collection struct {
 	// DeadLetterThreshold halts the collection once it has this many
 	// unresolved dead letters; 0 never halts.
 	DeadLetterThreshold int
+	// Partitions is the number of subjects capture splits the collection
+	// across (transform.CollectionConfig.Partitions; 0 or 1: one). Each
+	// partition is applied as its own unit: a consumer, a checkpoint row
+	// named envelope.Partition.Unit, a goroutine and, with a Claimer, a
+	// claim.
+	Partitions int
 }
 
 func (c Collection) halts() bool { return c.OnError == transform.OnErrorHalt }
@@ -159,6 +165,9 @@ func (c Collection) Validate() error {
 	}
 	if c.DeadLetterThreshold < 0 {
 		return fmt.Errorf("collection %s: dead_letter_threshold must not be negative", c.Namespace)
+	}
+	if c.Partitions < 0 || c.Partitions > transform.MaxPartitions {
+		return fmt.Errorf("collection %s: partitions %d must be between 1 and %d", c.Namespace, c.Partitions, transform.MaxPartitions)
 	}
 	if _, err := compileTables(c.Tables); err != nil {
 		return fmt.Errorf("collection %s: %w", c.Namespace, err)

@@ -43,10 +43,10 @@ func (c *collection) run(ctx context.Context, js consumers) error {
 			bo.reset()
 		}
 		if errors.Is(err, errEpochChanged) {
-			c.log.Info("apply checkpoint was reset, restarting delivery", "collection", c.cfg.Namespace)
+			c.log.Info("apply checkpoint was reset, restarting delivery", "collection", c.unit)
 			continue
 		}
-		c.log.Warn("apply session ended, restarting", "collection", c.cfg.Namespace, "seq", c.pos.seq, "err", err)
+		c.log.Warn("apply session ended, restarting", "collection", c.unit, "seq", c.pos.seq, "err", err)
 		if bo.wait(ctx) != nil {
 			return nil
 		}
@@ -152,7 +152,7 @@ const epochCheckInterval = 2 * time.Second
 
 // checkEpoch returns errEpochChanged when an operator reset the checkpoint.
 func (c *collection) checkEpoch(ctx context.Context) error {
-	epoch, err := checkpoints.Epoch(ctx, c.pool, c.cfg.Namespace)
+	epoch, err := checkpoints.Epoch(ctx, c.pool, c.unit)
 	if err != nil {
 		return err
 	}
@@ -210,15 +210,15 @@ func (c *collection) fetchLoop(ctx context.Context, cons jetstream.Consumer, st 
 // consumer is loaded now, so deleting it removes the directory, and the
 // second create starts where it is asked to.
 func (c *collection) resetConsumer(ctx context.Context, js consumers) (jetstream.Consumer, error) {
-	name := Durable(c.cfg.Namespace)
+	name := Durable(c.unit)
 	for attempt := 1; ; attempt++ {
 		if err := js.DeleteConsumer(ctx, c.conf.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return nil, fmt.Errorf("delete consumer %s: %w", name, err)
 		}
 		cons, err := js.CreateOrUpdateConsumer(ctx, c.conf.Stream, jetstream.ConsumerConfig{
 			Durable:       name,
-			Description:   "replicator apply " + c.cfg.Namespace,
-			FilterSubject: envelope.Subject(c.conf.SubjectPrefix, c.cfg.Namespace),
+			Description:   "replicator apply " + c.unit,
+			FilterSubject: envelope.PartitionSubject(c.conf.SubjectPrefix, c.cfg.Namespace, c.part),
 			DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 			OptStartSeq:   c.pos.seq + 1,
 			// AckAll: one ack per committed batch instead of one per
@@ -243,7 +243,7 @@ func (c *collection) resetConsumer(ctx context.Context, js consumers) (jetstream
 			return nil, fmt.Errorf("consumer %s: created to start after sequence %d, it resumes an earlier consumer's state (delivered up to %d, %d unacknowledged)",
 				name, c.pos.seq, ci.Delivered.Stream, ci.NumAckPending)
 		}
-		c.log.Warn("apply consumer did not start after the checkpoint, recreating it", "collection", c.cfg.Namespace,
+		c.log.Warn("apply consumer did not start after the checkpoint, recreating it", "collection", c.unit,
 			"seq", c.pos.seq, "delivered", ci.Delivered.Stream, "ack_pending", ci.NumAckPending)
 	}
 }

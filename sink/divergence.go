@@ -54,7 +54,7 @@ func (c *collection) checkStream(ctx context.Context, st stream) error {
 		if err != nil {
 			return fmt.Errorf("read buffer message %d: %w", c.pos.seq, err)
 		}
-		if want := envelope.Subject(c.conf.SubjectPrefix, c.cfg.Namespace); m.Subject != want {
+		if want := envelope.PartitionSubject(c.conf.SubjectPrefix, c.cfg.Namespace, c.part); m.Subject != want {
 			why = fmt.Sprintf("the message at the checkpoint %d is on subject %s, not %s", c.pos.seq, m.Subject, want)
 		} else if env, err := decodeEnvelope(m.Data); err == nil && !env.ClusterTime.IsZero() && env.ClusterTime != c.pos.ct {
 			why = fmt.Sprintf("the message at the checkpoint %d has cluster time %d.%d, the checkpoint recorded %d.%d",
@@ -75,7 +75,7 @@ func (c *collection) checkStream(ctx context.Context, st stream) error {
 		return fmt.Errorf("rewind checkpoint: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.Background()) }()
-	if err := checkpoints.Rewind(ctx, tx, c.cfg.Namespace, c.guard(), target); err != nil {
+	if err := checkpoints.Rewind(ctx, tx, c.unit, c.guard(), target); err != nil {
 		return err // errCheckpointMoved when the row moved meanwhile
 	}
 	if _, err := tx.Exec(ctx, insertControl, c.cfg.Namespace, "buffer_reset", "", string(raw), int64(c.pos.seq), 0, 0); err != nil {
@@ -84,8 +84,8 @@ func (c *collection) checkStream(ctx context.Context, st stream) error {
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("rewind checkpoint: %w", err)
 	}
-	c.m.resets.WithLabelValues(c.cfg.Namespace).Inc()
+	c.m.resets.WithLabelValues(c.unit).Inc()
 	c.log.Error("the buffer stream is not the one the apply checkpoint came from; replaying what it holds",
-		"collection", c.cfg.Namespace, "reason", why, "checkpoint", c.pos.seq, "rewound_to", target)
+		"collection", c.unit, "reason", why, "checkpoint", c.pos.seq, "rewound_to", target)
 	return c.loadPosition(ctx)
 }

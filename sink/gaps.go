@@ -76,8 +76,8 @@ func checkGap(ctx context.Context, st streamInfo, prev uint64, msgs []message) e
 // gapHalt stops a collection with on_error: halt before a gap.
 func (c *collection) gapHalt(m *message) error {
 	g := m.gap
-	return &HaltError{Collection: c.cfg.Namespace, Seq: m.seq,
+	return &HaltError{Collection: c.unit, Seq: m.seq,
 		Err: fmt.Errorf("buffer sequences %d to %d were removed by the stream's retention before they were applied", g.From, g.To),
 		Hint: fmt.Sprintf("changes may be lost: resync the collection (`replicator resync --collection %s`), then move past the gap with `replicator checkpoints set --collection %s --seq %d --allow-forward`",
-			c.cfg.Namespace, c.cfg.Namespace, g.To)}
+			c.cfg.Namespace, c.unit, g.To)}
 }

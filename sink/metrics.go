@@ -21,6 +21,7 @@ type metrics struct {
 	resets      *prometheus.CounterVec
 	tombstones  *prometheus.CounterVec
 	lag, age    *prometheus.GaugeVec // set at scrape time by the collector
+	claimed     *prometheus.GaugeVec // set only under a Claimer (Applier.Share)
 	clocks      map[string]*clock
 	now         func() time.Time
 }
@@ -29,6 +30,9 @@ type metrics struct {
 // Unix nanoseconds (0: unknown), for the lag and checkpoint age gauges.
 type clock struct {
 	source, commit atomic.Int64
+	// held: this process applies the unit (always, without a Claimer).
+	// The lag and age of a unit another process applies are not reported.
+	held atomic.Bool
 }
 
 func newMetrics(cols []string) *metrics {
@@ -86,8 +90,13 @@ func newMetrics(cols []string) *metrics {
 		clocks: map[string]*clock{},
 		now:    time.Now,
 	}
+	m.claimed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "replicator_apply_claimed",
+		Help: "Under apply.claim_ttl's sharing of units between apply processes: 1 while this process holds the collection's (or partition's) claim and applies it; 0 while another process does.",
+	}, []string{"collection"})
 	for _, c := range cols {
 		m.clocks[c] = &clock{}
+		m.clocks[c].held.Store(true)
 		m.pending.WithLabelValues(c)
 		m.halted.WithLabelValues(c).Set(0)
 		m.gaps.WithLabelValues(c)
@@ -116,6 +125,11 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	now := m.now().UnixNano()
 	for col, c := range m.clocks {
+		if !c.held.Load() {
+			m.lag.DeleteLabelValues(col)
+			m.age.DeleteLabelValues(col)
+			continue
+		}
 		m.lag.WithLabelValues(col).Set(since(now, c.source.Load()))
 		m.age.WithLabelValues(col).Set(since(now, c.commit.Load()))
 	}
@@ -132,5 +146,5 @@ func since(now, t int64) float64 {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.events, m.batchSize, m.duration, m.retries, m.deadLetters, m.pending, m.halted, m.gaps, m.resets, m.tombstones, m.lag, m.age}
+	return []prometheus.Collector{m.events, m.batchSize, m.duration, m.retries, m.deadLetters, m.pending, m.halted, m.gaps, m.resets, m.tombstones, m.lag, m.age, m.claimed}
 }

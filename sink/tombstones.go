@@ -74,6 +74,9 @@ func (a *Applier) collectTombstones(ctx context.Context) {
 	defer t.Stop()
 	for {
 		for _, c := range a.cols {
+			if c.part.Index > 0 || !c.clock.held.Load() {
+				continue // one unit per collection collects: its first partition's holder
+			}
 			n, err := c.collectTombstones(ctx, a.conf.TombstoneRetention)
 			if err != nil && ctx.Err() == nil {
 				a.log.Warn("tombstone garbage collection failed", "collection", c.cfg.Namespace, "err", err)

@@ -122,6 +122,12 @@ func Compile(cfg CollectionConfig) (*Mapping, error) {
 	if c.DeadLetterThreshold < 0 {
 		p.add("dead_letter_threshold", "dead_letter_threshold must be 0 (never halt) or more")
 	}
+	if c.Partitions < 0 || c.Partitions > MaxPartitions {
+		p.add("partitions", "partitions %d must be between 1 and %d (0 means 1)", c.Partitions, MaxPartitions)
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 1
+	}
 	order, ok := uuidOrders[c.UUIDRepresentation]
 	if !ok {
 		p.add("uuid_representation", "uuid_representation %q must be standard, java_legacy, csharp_legacy or python_legacy", c.UUIDRepresentation)

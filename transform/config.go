@@ -52,7 +52,17 @@ type CollectionConfig struct {
 	// (uuid5) columns that do not name their own (default
 	// DefaultUUID5Namespace).
 	UUID5Namespace string `yaml:"uuid5_namespace,omitempty"`
+	// Partitions splits the collection's buffered changes across this many
+	// subjects by a hash of the document's _id, each with its own apply
+	// consumer and checkpoint, so that several apply processes share the
+	// collection while each document's changes stay in order (0 or 1: one
+	// subject; at most MaxPartitions). Changing it needs the procedure of
+	// the README (Scaling out).
+	Partitions int `yaml:"partitions,omitempty"`
 }
+
+// MaxPartitions bounds CollectionConfig.Partitions.
+const MaxPartitions = 256
 
 // Values of CollectionConfig.OnError and FullDocument.
 const (

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/config"
+	"github.com/mongopg/replicator/schemas/envelope"
 )
 
 func bufferCommand() command {
@@ -54,7 +55,7 @@ func runBufferShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 		"  replicator buffer show --config F --collection vuln.advisories --last 3 | jq .envelope.op"
 	fs := newFlagSet("buffer show", "buffer show --collection C [--seq N [--count K] | --last K] [--config FILE] [--nats-url URL]", summary, stderr)
 	cfgPath := fs.String("config", "replicator.yaml", "config `file` (its collections and buffer sections are used)")
-	collection := fs.String("collection", "", "source `namespace` db.collection, one of the config's collections")
+	collection := fs.String("collection", "", "source `namespace` db.collection, one of the config's collections (a partitioned one: one partition, db.collection$p0of4)")
 	seqFlag := fs.String("seq", "", "start at this stream `sequence`: the collection's first message at or after it")
 	countFlag := fs.String("count", "", "with --seq: show `K` messages (default 10)")
 	lastFlag := fs.String("last", "", "show the last `K` messages (default: the last 10)")
@@ -103,8 +104,15 @@ func runBufferShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return reportConfig(err, stderr)
 	}
-	if err := knownCollection(cfg, *collection); err != nil {
+	ns, part := envelope.ParseUnit(*collection)
+	if err := knownCollection(cfg, ns); err != nil {
 		return err
+	}
+	if maps, err := cfg.Mappings(); err == nil && !part.Partitioned() {
+		if units := config.UnitLookup(maps)(ns); len(units) > 1 {
+			return fmt.Errorf("%w: %s has %d partitions, each a subject of its own: name one with --collection (%s … %s)",
+				errUsage, ns, len(units), units[0], units[len(units)-1])
+		}
 	}
 	buf, err := openBuffer(ctx, cfg, *natsURL, *streamFlag, *prefixFlag)
 	if err != nil {

@@ -9,11 +9,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator/redact"
+	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/sink"
 )
 
@@ -104,11 +106,13 @@ func runCheckpointsSet(ctx context.Context, args []string, stdout, stderr io.Wri
 		"there (replay). --seq N makes N the last applied buffer sequence (0: replay\n" +
 		"everything the buffer holds); --time T replays from the collection's first\n" +
 		"message at or after T (RFC 3339). Safe while the applier runs: it notices and\n" +
-		"restarts delivery; the version guard never moves a row backwards."
+		"restarts delivery; the version guard never moves a row backwards. A partitioned\n" +
+		"collection has one checkpoint per partition: --time moves every partition;\n" +
+		"--seq needs one partition's name (db.collection$p0of4, as `checkpoints list` shows)."
 	fs := newFlagSet("checkpoints set", "checkpoints set --collection C (--seq N | --time T) [--force] [--config FILE | --target URL --nats-url URL]", summary, stderr)
 	var tf targetFlags
 	tf.register(fs)
-	collection := fs.String("collection", "", "source `namespace` db.collection")
+	collection := fs.String("collection", "", "source `namespace` db.collection, or one partition of it (db.collection$p0of4)")
 	seqFlag := fs.String("seq", "", "last applied buffer `sequence` to set")
 	timeFlag := fs.String("time", "", "replay from this `time` (RFC 3339)")
 	force := fs.Bool("force", false, "allow moving the checkpoint forward (skips events)")
@@ -149,27 +153,50 @@ func runCheckpointsSet(ctx context.Context, args []string, stdout, stderr io.Wri
 	} else {
 		defer buf.Close()
 	}
-	if *timeFlag != "" {
-		s, ok, err := checkpoints.SeqBefore(ctx, buf.JetStream(), buf.Config().Stream, buf.Subject(*collection), at)
+	units := []string{*collection}
+	if cfg != nil {
+		if maps, err := cfg.Mappings(); err == nil {
+			units = config.UnitLookup(maps)(*collection)
+		}
+	}
+	if len(units) > 1 && *seqFlag != "" {
+		return fmt.Errorf("%w: %s has %d partitions, each with its own checkpoint and sequences: name one with --collection (%s … %s), or replay by --time",
+			errUsage, *collection, len(units), units[0], units[len(units)-1])
+	}
+	for _, unit := range units {
+		if err := setCheckpoint(ctx, pool, buf, unit, seq, at, *timeFlag != "", *force, stdout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setCheckpoint moves one apply unit's checkpoint to seq, or to the
+// message before the first of its subject at or after at (byTime), and
+// drops its consumer so a running applier restarts delivery.
+func setCheckpoint(ctx context.Context, pool *pgxpool.Pool, buf *buffer.Buffer, unit string, seq uint64, at time.Time, byTime, force bool, stdout io.Writer) error {
+	if byTime {
+		ns, part := envelope.ParseUnit(unit)
+		s, ok, err := checkpoints.SeqBefore(ctx, buf.JetStream(), buf.Config().Stream, buf.PartitionSubject(ns, part), at)
 		if err != nil {
 			return buf.Cause(err)
 		}
 		if !ok {
-			fmt.Fprintf(stdout, "%s: the buffer holds no message at or after %s; nothing to replay\n", *collection, at.Format(time.RFC3339Nano))
+			fmt.Fprintf(stdout, "%s: the buffer holds no message at or after %s; nothing to replay\n", unit, at.Format(time.RFC3339Nano))
 			return nil
 		}
 		seq = s
 	}
-	prev, err := checkpoints.Set(ctx, pool, *collection, seq, checkpoints.SetOptions{AllowForward: *force})
+	prev, err := checkpoints.Set(ctx, pool, unit, seq, checkpoints.SetOptions{AllowForward: force})
 	if err != nil {
 		return err
 	}
 	if buf != nil {
-		if err := checkpoints.DropConsumer(ctx, buf.JetStream(), buf.Config().Stream, sink.Durable(*collection)); err != nil {
+		if err := checkpoints.DropConsumer(ctx, buf.JetStream(), buf.Config().Stream, sink.Durable(unit)); err != nil {
 			return buf.Cause(err)
 		}
 	}
-	fmt.Fprintf(stdout, "%s: checkpoint moved from %d to %d; the applier re-applies from buffer sequence %d\n", *collection, prev.Seq, seq, seq+1)
+	fmt.Fprintf(stdout, "%s: checkpoint moved from %d to %d; the applier re-applies from buffer sequence %d\n", unit, prev.Seq, seq, seq+1)
 	return nil
 }
 

@@ -168,6 +168,10 @@ func (fl cutoverFlags) load(stderr io.Writer) (*config.Config, []*transform.Mapp
 	return cfg, selected, err
 }
 
+// units lists the selected collections' apply units: a partitioned
+// collection drains partition by partition.
+func (c *cutover) units() []string { return config.Units(c.maps) }
+
 // moduleMappings returns the mappings whose namespace starts with prefix,
 // in the config's order; none is a usage error.
 func moduleMappings(cfg *config.Config, maps []*transform.Mapping, prefix string) ([]*transform.Mapping, error) {
@@ -240,7 +244,7 @@ func (c *cutover) drain(ctx, drainCtx context.Context, buf *buffer.Buffer, targe
 		len(c.doc.Selected), replicator.FormatClusterTime(target), c.timeout)
 	ccfg := c.cfg.ForCapture()
 	stall := max(3*ccfg.HeartbeatInterval, 3*time.Second)
-	dr := replicator.NewDrainer(replicator.DrainSources{Buffer: buf, Target: c.pool, Source: ccfg.Source, Collections: c.doc.Selected},
+	dr := replicator.NewDrainer(replicator.DrainSources{Buffer: buf, Target: c.pool, Source: ccfg.Source, Collections: c.units()},
 		target, stall)
 	st, err := dr.Wait(drainCtx, drainPoll, drainProgress(c.stderr, d.StartedAt, c.timeout))
 	d.DrainState, d.FinishedAt = st, time.Now().UTC()
@@ -328,7 +332,7 @@ func (c *cutover) verify(ctx context.Context) error {
 	for _, cs := range c.doc.Drain.Collections {
 		drained[cs.Collection] = cs.Drained
 	}
-	deps := verify.Deps{Source: c.client, Target: c.pool, Applied: replicator.AppliedWaiter(c.buf, c.pool, c.cfg.ForCapture().Source)}
+	deps := verify.Deps{Source: c.client, Target: c.pool, Applied: replicator.AppliedWaiter(c.buf, c.pool, c.cfg.ForCapture().Source, config.UnitLookup(c.maps))}
 	for _, m := range c.maps {
 		ns := m.Namespace()
 		cc := cutoverCollection{Collection: ns, Drained: drained[ns], DeadLetters: cutoverDeadLetters{First: []deadLetterJSON{}}}

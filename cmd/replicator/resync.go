@@ -7,6 +7,7 @@ import (
 
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/capture"
+	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator/snapshot"
 	"github.com/mongopg/replicator/transform"
 )
@@ -65,12 +66,8 @@ func resync(ctx context.Context, env *snapshotEnv, all bool) error {
 				return err
 			}
 			defer buf.Close()
-			var namespaces []string
-			for _, m := range env.deps.Mappings {
-				namespaces = append(namespaces, m.Namespace())
-			}
 			source := env.cfg.ForCapture().Source
-			if err := capture.ResetCapture(ctx, buf, env.deps.Target, source, namespaces, t0); err != nil {
+			if err := capture.ResetCapture(ctx, buf, env.deps.Target, source, config.Units(env.deps.Mappings), t0); err != nil {
 				return err
 			}
 			env.log.Info("capture position reset for resync --all", "source", source, "t0", fmt.Sprintf("%d.%d", t0.T, t0.I))

@@ -37,9 +37,7 @@ func newStatusGatherer(cfg *config.Config, mappings []*transform.Mapping, timeou
 	}
 	g := &statusGatherer{cfg: cfg, timeout: timeout,
 		src: replicator.StatusSources{BufferURL: url, BufferStream: bc.WithDefaults().Stream, Source: cfg.ForCapture().Source}}
-	for _, m := range mappings {
-		g.src.Collections = append(g.src.Collections, m.Namespace())
-	}
+	g.src.Collections = config.Units(mappings)
 	return g
 }
 

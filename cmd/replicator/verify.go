@@ -132,7 +132,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			fmt.Fprintf(stderr, "verify: warning: %v: differences are re-checked against the apply checkpoints alone\n", err)
 		} else {
-			deps.Applied = replicator.AppliedWaiter(buf, pool, cfg.ForCapture().Source)
+			deps.Applied = replicator.AppliedWaiter(buf, pool, cfg.ForCapture().Source, config.UnitLookup(maps))
 		}
 	}
 	scfg := cfg.ForSnapshot()

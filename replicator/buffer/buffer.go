@@ -139,6 +139,12 @@ func (b *Buffer) Subject(namespace string) string {
 	return envelope.Subject(b.cfg.SubjectPrefix, namespace)
 }
 
+// PartitionSubject returns the subject of one partition of a namespace
+// (Subject when the collection is not partitioned).
+func (b *Buffer) PartitionSubject(namespace string, p envelope.Partition) string {
+	return envelope.PartitionSubject(b.cfg.SubjectPrefix, namespace, p)
+}
+
 // URL is the client URL of the NATS server in use, as configured: it may
 // hold credentials, so print it through redact.String. The embedded
 // server's URL never holds its token.

@@ -21,7 +21,8 @@ type ShowRange struct {
 	Count int
 }
 
-// Show calls fn with one collection's buffer messages, decoded, in stream
+// Show calls fn with one collection's (or one partition's,
+// envelope.Partition.Unit) buffer messages, decoded, in stream
 // order. It is read-only: it never acknowledges anything and never touches
 // the applier's consumers (counting messages uses short-lived ephemeral
 // consumers), so it is safe while the replicator runs.
@@ -34,7 +35,8 @@ func (b *Buffer) Show(ctx context.Context, namespace string, r ShowRange, fn fun
 	if err != nil {
 		return fmt.Errorf("buffer: stream %s: %w", streamName, err)
 	}
-	subject := b.Subject(namespace)
+	ns, part := envelope.ParseUnit(namespace) // a partition's unit name shows that partition
+	subject := b.PartitionSubject(ns, part)
 	lastMsg, err := stream.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return fmt.Errorf("no messages for %s in stream %s (subject %s)", namespace, streamName, subject)

@@ -120,8 +120,43 @@ func (c *Capture) prepare(raw bson.Raw, ord uint32) prepared {
 			return p
 		}
 	}
-	p.msg = buffer.Message{Subject: c.buf.Subject(ns), MsgID: buffer.MsgID(ev.Token), Data: data}
+	p.msg = buffer.Message{Subject: c.buf.PartitionSubject(ns, partitionOf(ev.DocumentKey, m.Config().Partitions)), MsgID: buffer.MsgID(ev.Token), Data: data}
 	return p
+}
+
+// partitionOf returns the partition, among n, of the document an event's
+// documentKey names: by its _id, which never changes, so every change of
+// one document goes to one subject and keeps its order. A documentKey
+// without _id (never seen from MongoDB) goes to the first partition.
+func partitionOf(key bson.Raw, n int) envelope.Partition {
+	if n <= 1 {
+		return envelope.Partition{Index: 0, Count: 1}
+	}
+	v, err := key.LookupErr("_id")
+	if err != nil {
+		return envelope.Partition{Index: 0, Count: n}
+	}
+	return envelope.Partition{Index: envelope.PartitionOf(byte(v.Type), v.Value, n), Count: n}
+}
+
+// units lists the apply units of the configured namespaces: each
+// namespace, or its partitions.
+func (c *Capture) units() []string {
+	var out []string
+	for _, ns := range c.names {
+		for _, p := range c.partitions(ns) {
+			out = append(out, p.Unit(ns))
+		}
+	}
+	return out
+}
+
+// partitions lists the partitions of a configured namespace.
+func (c *Capture) partitions(ns string) []envelope.Partition {
+	if m, ok := c.mappings[ns]; ok {
+		return envelope.Partitions(m.Config().Partitions)
+	}
+	return envelope.Partitions(1)
 }
 
 // emit publishes one prepared event, or stops at it, from the ordered
@@ -238,10 +273,13 @@ func (c *Capture) control(ctx context.Context, r *reader, ev *transform.Event, p
 		if err != nil {
 			return fmt.Errorf("capture: %w", err)
 		}
-		// One message id per subject: ids are unique per stream.
-		msg := buffer.Message{Subject: c.buf.Subject(ns), MsgID: buffer.MsgID(ev.Token + ":" + ns), Data: data}
-		if err := r.pub.Publish(ctx, msg, buffer.Position{}); err != nil {
-			return err
+		// On every partition, so that each partition's applier stops
+		// there; one message id per subject: ids are unique per stream.
+		for _, part := range c.partitions(ns) {
+			msg := buffer.Message{Subject: c.buf.PartitionSubject(ns, part), MsgID: buffer.MsgID(ev.Token + ":" + part.Unit(ns)), Data: data}
+			if err := r.pub.Publish(ctx, msg, buffer.Position{}); err != nil {
+				return err
+			}
 		}
 		reason, recovery := holdText(ev, ns)
 		if err := c.hold(ctx, r, ns, reason, recovery, ev.ClusterTime); err != nil {

@@ -39,7 +39,7 @@ func (c *Capture) recoverHistory(ctx context.Context, r *reader, cause error) er
 	if t0.IsZero() {
 		return fmt.Errorf("the resync reported no T0")
 	}
-	if err := PurgeBuffered(ctx, c.buf, c.Checkpoints, c.names); err != nil {
+	if err := PurgeBuffered(ctx, c.buf, c.Checkpoints, c.units()); err != nil {
 		return err
 	}
 	p := buffer.Position{ClusterTime: t0}

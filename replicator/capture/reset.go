@@ -10,6 +10,7 @@ import (
 
 	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/replicator/buffer"
+	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -43,7 +44,7 @@ func ResetCapture(ctx context.Context, buf *buffer.Buffer, target checkpoints.Qu
 	if err := buf.Positions().Save(ctx, source, buffer.Position{ClusterTime: t0}); err != nil {
 		return fmt.Errorf("reset capture position: %w", err)
 	}
-	if err := clearHolds(ctx, buf.Holds(), source, namespaces); err != nil {
+	if err := clearHolds(ctx, buf.Holds(), source, namespaces); err != nil { // units: a partition's hold is its collection's
 		return fmt.Errorf("reset capture position: %w", err)
 	}
 	return nil
@@ -53,7 +54,8 @@ func ResetCapture(ctx context.Context, buf *buffer.Buffer, target checkpoints.Qu
 // resync's T0 that covers them all: the events that held them are before
 // T0 and are never read again.
 func clearHolds(ctx context.Context, holds *buffer.Holds, source string, namespaces []string) error {
-	for _, ns := range namespaces {
+	for _, unit := range namespaces {
+		ns, _ := envelope.ParseUnit(unit)
 		if err := holds.Delete(ctx, source, ns); err != nil {
 			return err
 		}
@@ -61,7 +63,8 @@ func clearHolds(ctx context.Context, holds *buffer.Holds, source string, namespa
 	return nil
 }
 
-// PurgeBuffered drops every buffered event of namespaces. A running capture
+// PurgeBuffered drops every buffered event of namespaces, which lists apply
+// units (a partitioned collection's partitions, config.Units). A running capture
 // that handles a lost history itself (Coordinator.OnHistoryLost) calls it
 // before reopening its stream at T0, under the lease it already holds; no
 // event is published while it runs.
@@ -85,9 +88,10 @@ func PurgeBuffered(ctx context.Context, buf *buffer.Buffer, target checkpoints.Q
 		return fmt.Errorf("purge buffer: %w", err)
 	}
 	last := info.State.LastSeq
-	for _, ns := range namespaces {
-		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(buf.Subject(ns))); err != nil {
-			return fmt.Errorf("purge buffer: %s: %w", ns, err)
+	for _, unit := range namespaces {
+		ns, part := envelope.ParseUnit(unit)
+		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(buf.PartitionSubject(ns, part))); err != nil {
+			return fmt.Errorf("purge buffer: %s: %w", unit, err)
 		}
 	}
 	if target == nil || last == 0 {

@@ -258,10 +258,12 @@ func (c *Capture) heartbeat(ctx context.Context, r *reader) error {
 		if err != nil {
 			return err
 		}
-		if err := r.pub.Heartbeat(ctx, buffer.Message{Subject: c.buf.Subject(ns), Data: data}); err != nil {
-			return err
+		for _, part := range c.partitions(ns) {
+			if err := r.pub.Heartbeat(ctx, buffer.Message{Subject: c.buf.PartitionSubject(ns, part), Data: data}); err != nil {
+				return err
+			}
+			c.met.heartbeats.Inc()
 		}
-		c.met.heartbeats.Inc()
 	}
 	return nil
 }

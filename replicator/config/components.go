@@ -7,6 +7,7 @@ import (
 	"github.com/mongopg/replicator/replicator/capture"
 	"github.com/mongopg/replicator/replicator/capture/oplogwindow"
 	"github.com/mongopg/replicator/replicator/snapshot"
+	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/sink"
 	"github.com/mongopg/replicator/transform"
 )
@@ -101,9 +102,44 @@ func SinkCollections(mappings []*transform.Mapping) []sink.Collection {
 			Tables:              m.Tables(),
 			OnError:             cc.OnError,
 			DeadLetterThreshold: cc.DeadLetterThreshold,
+			Partitions:          cc.Partitions,
 		})
 	}
 	return out
+}
+
+// Units lists what the appliers of these mappings apply, in order: each
+// collection's namespace, or its partitions' unit names
+// (envelope.Partition.Unit). Status, the cutover's drain and verify's wait
+// read one apply checkpoint and one consumer per unit.
+func Units(mappings []*transform.Mapping) []string {
+	var out []string
+	for _, m := range mappings {
+		out = append(out, UnitsOf(m)...)
+	}
+	return out
+}
+
+// UnitsOf lists the units of one mapping.
+func UnitsOf(m *transform.Mapping) []string {
+	var out []string
+	for _, p := range envelope.Partitions(m.Config().Partitions) {
+		out = append(out, p.Unit(m.Namespace()))
+	}
+	return out
+}
+
+// UnitLookup returns the units of a namespace among mappings (the
+// namespace alone when none maps it).
+func UnitLookup(mappings []*transform.Mapping) func(ns string) []string {
+	return func(ns string) []string {
+		for _, m := range mappings {
+			if m.Namespace() == ns {
+				return UnitsOf(m)
+			}
+		}
+		return []string{ns}
+	}
 }
 
 // ForSnapshot returns the snapshot's config (commands may override

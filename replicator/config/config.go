@@ -120,6 +120,12 @@ type ApplyConfig struct {
 	// CopyThreshold: batches of at least this many rows use COPY staging
 	// (default sink.DefaultCopyThreshold).
 	CopyThreshold int `yaml:"copy_threshold"`
+	// ClaimTTL is how long an apply process's claim on a collection or
+	// partition outlives the process when it dies on another host before
+	// another apply process takes the unit over (default
+	// buffer.DefaultClaimTTL; a process that died on the same host is
+	// taken over at once).
+	ClaimTTL time.Duration `yaml:"claim_ttl"`
 }
 
 // SnapshotConfig tunes initial loads and resyncs.
@@ -221,6 +227,7 @@ func (c *Config) applyDefaults() {
 	setInt(&c.Apply.MaxAckPending, max(sink.DefaultMaxAckPending, c.Apply.BatchSize))
 	setDur(&c.Apply.MaxRetryBackoff, sink.DefaultMaxRetryBackoff)
 	setInt(&c.Apply.CopyThreshold, sink.DefaultCopyThreshold)
+	setDur(&c.Apply.ClaimTTL, buffer.DefaultClaimTTL)
 
 	setInt(&c.Snapshot.Parallelism, snapshot.DefaultParallelism)
 	setInt(&c.Snapshot.ChunkSize, snapshot.DefaultChunkSize)

@@ -42,6 +42,7 @@ func (c *Config) Validate() error {
 		{"apply.max_ack_pending", int64(c.Apply.MaxAckPending)},
 		{"apply.max_retry_backoff", int64(c.Apply.MaxRetryBackoff)},
 		{"apply.copy_threshold", int64(c.Apply.CopyThreshold)},
+		{"apply.claim_ttl", int64(c.Apply.ClaimTTL)},
 		{"snapshot.parallelism", int64(c.Snapshot.Parallelism)},
 		{"snapshot.chunk_size", int64(c.Snapshot.ChunkSize)},
 		{"verify.interval", int64(c.Verify.Interval)},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mongopg/replicator/internal/workload"
 	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/replicator/verify"
 )
 
@@ -78,7 +79,7 @@ func TestVerifyWhileSyncRuns(t *testing.T) {
 	if err := buf.BindPositions(ctx); err != nil {
 		t.Fatal(err)
 	}
-	deps := verify.Deps{Source: h.mongo.Client, Target: h.pool, Applied: replicator.AppliedWaiter(buf, h.pool, h.cfg.ForCapture().Source)}
+	deps := verify.Deps{Source: h.mongo.Client, Target: h.pool, Applied: replicator.AppliedWaiter(buf, h.pool, h.cfg.ForCapture().Source, config.UnitLookup(h.mappings))}
 	for pass := range 2 {
 		for _, m := range h.mappings {
 			rep, err := verify.Collection(ctx, deps, m, verify.Config{ChunkSize: 100, CatchUpTimeout: time.Minute})

@@ -147,6 +147,15 @@ var ErrNotApplying = errors.New("the applier did not catch up")
 // change of ns up to ct is in PostgreSQL. It returns an error wrapping
 // ErrNotApplying when no checkpoint exists, when it stands still (no
 // replicator applies ns) or when timeout passes.
+// slowestCheckpoint reads the apply checkpoint of collection $1, or of
+// its slowest partition ("$1$p<i>of<n>", envelope.Partition.Unit): the
+// number of rows, their sequences' sum (which moves when any of them
+// moves) and the earliest cluster time.
+const slowestCheckpoint = `SELECT count(*), coalesce(sum(stream_seq), 0)::bigint,
+  (array_agg(cluster_ts ORDER BY cluster_ts NULLS FIRST, cluster_inc NULLS FIRST))[1],
+  (array_agg(cluster_inc ORDER BY cluster_ts NULLS FIRST, cluster_inc NULLS FIRST))[1]
+FROM replicator.apply_checkpoints WHERE collection = $1 OR starts_with(collection, $1 || '$p')`
+
 func waitApplied(ctx context.Context, pool *pgxpool.Pool, ns string, ct transform.ClusterTime, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	stall := min(stallTimeout, timeout)
@@ -157,10 +166,11 @@ func waitApplied(ctx context.Context, pool *pgxpool.Pool, ns string, ct transfor
 	for {
 		var cur [3]int64
 		var ts, inc *int64
-		err := pool.QueryRow(ctx, `SELECT stream_seq, cluster_ts, cluster_inc FROM replicator.apply_checkpoints WHERE collection = $1`, ns).Scan(&cur[0], &ts, &inc)
+		var units int
+		err := pool.QueryRow(ctx, slowestCheckpoint, ns).Scan(&units, &cur[0], &ts, &inc)
 		var pgErr *pgconn.PgError
 		switch {
-		case errors.Is(err, pgx.ErrNoRows) || errors.As(err, &pgErr) && pgErr.Code == "42P01":
+		case err == nil && units == 0, errors.Is(err, pgx.ErrNoRows) || errors.As(err, &pgErr) && pgErr.Code == "42P01":
 			return fmt.Errorf("%w: %s has no apply checkpoint", ErrNotApplying, ns)
 		case err != nil:
 			return fmt.Errorf("apply checkpoint of %s: %w", ns, err)
