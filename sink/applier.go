@@ -19,8 +19,8 @@ import (
 type Applier struct {
 	cols    []*collection
 	claimer Claimer // nil: every unit is applied here (Share)
-	conf Config
-	log  *slog.Logger
+	conf    Config
+	log     *slog.Logger
 }
 
 // New checks the configuration and registers the metrics with reg (nil:

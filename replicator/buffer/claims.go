@@ -99,7 +99,9 @@ func (g *ApplyGroup) Holder() string { return g.me.Holder }
 // claims looked for.
 func (g *ApplyGroup) interval() time.Duration { return min(g.ttl/3, 2*time.Second) }
 
-func (g *ApplyGroup) memberKey() string { return memberPrefix + hex.EncodeToString([]byte(g.me.Holder)) }
+func (g *ApplyGroup) memberKey() string {
+	return memberPrefix + hex.EncodeToString([]byte(g.me.Holder))
+}
 
 // beat renews the member key and counts the live members.
 func (g *ApplyGroup) beat(ctx context.Context) error {
