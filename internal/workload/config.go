@@ -40,6 +40,11 @@ type ConfigParams struct {
 	BufferExtra []string
 	// ApplyExtra lines go into the apply section.
 	ApplyExtra []string
+	// Replicas is buffer.replicas (0: the key is left out, default 1).
+	Replicas int
+	// Partitions is the advisories collection's partitions (0: the key is
+	// left out, one subject).
+	Partitions int
 }
 
 //go:embed replicator.yaml.tmpl

@@ -161,15 +161,26 @@ func (g *ApplyGroup) Claim(ctx context.Context, unit string) (context.Context, f
 		if ok {
 			held, cancel := context.WithCancel(ctx)
 			done := make(chan struct{})
+			var last uint64 // the claim's revision while still ours, else 0
 			go func() {
 				defer close(done)
-				g.renew(held, cancel, unit, key, data, rev)
+				last = g.renew(held, cancel, unit, key, data, rev)
 			}()
 			var once sync.Once
 			release := func() {
 				once.Do(func() {
 					cancel()
 					<-done
+					// Only now, with the unit no longer applied here, may
+					// another process take it.
+					if last != 0 {
+						dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+						_ = g.kv.Delete(dctx, key, jetstream.LastRevision(last))
+						dcancel()
+					}
+					g.mu.Lock()
+					delete(g.held, unit)
+					g.mu.Unlock()
 				})
 			}
 			return held, release, nil
@@ -222,32 +233,22 @@ func (g *ApplyGroup) take(ctx context.Context, unit, key string, data []byte) (u
 // renew keeps unit's claim until held ends, the claim is lost (another
 // process holds the key, or it could not be renewed for a TTL), or this
 // process holds more than its share and unit is among the ones it hands
-// back; then it cancels held. It deletes the claim when it still holds it.
-func (g *ApplyGroup) renew(held context.Context, cancel context.CancelFunc, unit, key string, data []byte, rev uint64) {
+// back; then it cancels held. It returns the claim's revision while the
+// claim is still this process's (release deletes it), else 0.
+func (g *ApplyGroup) renew(held context.Context, cancel context.CancelFunc, unit, key string, data []byte, rev uint64) uint64 {
+	defer cancel()
 	t := time.NewTicker(g.interval())
 	defer t.Stop()
 	lastOK := time.Now()
-	mine := true
-	defer func() {
-		cancel()
-		g.mu.Lock()
-		delete(g.held, unit)
-		g.mu.Unlock()
-		if mine {
-			dctx, dcancel := context.WithTimeout(context.WithoutCancel(held), 2*time.Second)
-			_ = g.kv.Delete(dctx, key, jetstream.LastRevision(rev))
-			dcancel()
-		}
-	}()
 	for {
 		select {
 		case <-held.Done():
-			return
+			return rev
 		case <-t.C:
 		}
 		if g.excess(unit) {
 			g.log.Info("apply group: handing a unit to another process", "collection", unit)
-			return
+			return rev
 		}
 		r, err := g.kv.Update(held, key, data, rev)
 		if err == nil {
@@ -255,18 +256,16 @@ func (g *ApplyGroup) renew(held context.Context, cancel context.CancelFunc, unit
 			continue
 		}
 		if held.Err() != nil {
-			return
+			return rev
 		}
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
 			g.log.Warn("apply group: claim lost to another process", "collection", unit)
-			mine = false
-			return
+			return 0
 		}
 		if time.Since(lastOK) >= g.ttl {
 			g.log.Warn("apply group: claim not renewed for its TTL; giving it up", "collection", unit, "err", err)
-			mine = false
-			return
+			return 0
 		}
 	}
 }

@@ -1,0 +1,122 @@
+package buffer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mongopg/replicator/internal/testenv"
+)
+
+// holders records which group applies each unit, and fails the test when
+// two hold one unit at once.
+type holders struct {
+	t  *testing.T
+	mu sync.Mutex
+	by map[string]string
+}
+
+func (h *holders) count() map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := map[string]int{}
+	for _, g := range h.by {
+		n[g]++
+	}
+	return n
+}
+
+// apply runs the units under g as sink.Applier does: claim, hold until
+// the claim ends, release, claim again.
+func (h *holders) apply(ctx context.Context, name string, g *ApplyGroup, units []string, wg *sync.WaitGroup) {
+	for _, u := range units {
+		wg.Go(func() {
+			for {
+				held, release, err := g.Claim(ctx, u)
+				if err != nil {
+					return
+				}
+				h.mu.Lock()
+				if other, ok := h.by[u]; ok {
+					h.t.Errorf("%s claimed %s while %s holds it", name, u, other)
+				}
+				h.by[u] = name
+				h.mu.Unlock()
+				<-held.Done()
+				h.mu.Lock()
+				delete(h.by, u)
+				h.mu.Unlock()
+				release()
+			}
+		})
+	}
+}
+
+func (h *holders) waitFor(what string, ok func(map[string]int) bool, timeout time.Duration) {
+	h.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		c := h.count()
+		if ok(c) {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%s: not within %s; units per group: %v", what, timeout, c)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestApplyGroupSharesAndTakesOver: one process claims every unit; a
+// second one joins and the units even out; the second dies without
+// releasing anything (its connection closes) and the first takes its units
+// back once the claims expire; a unit is never held twice.
+func TestApplyGroupSharesAndTakesOver(t *testing.T) {
+	n := testenv.NATS(t)
+	const ttl = 2 * time.Second
+	units := make([]string, 6)
+	for i := range units {
+		units[i] = fmt.Sprintf("db.c$p%dof6", i)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &holders{t: t, by: map[string]string{}}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+
+	ba := open(t, Config{URL: n.URL})
+	ga, err := ba.JoinApplyGroup(ctx, len(units), ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.apply(ctx, "a", ga, units, &wg)
+	h.waitFor("a alone holds every unit", func(c map[string]int) bool { return c["a"] == 6 }, 10*time.Second)
+
+	bb, err := Open(ctx, Config{URL: n.URL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bctx, bcancel := context.WithCancel(ctx)
+	defer bcancel()
+	gb, err := bb.JoinApplyGroup(bctx, len(units), ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.apply(bctx, "b", gb, units, &wg)
+	h.waitFor("a and b hold three units each", func(c map[string]int) bool { return c["a"] == 3 && c["b"] == 3 }, 15*time.Second)
+
+	// b dies: its connection is gone first, so nothing it releases is
+	// deleted and its member key stays until it expires.
+	bb.Close()
+	bcancel()
+	start := time.Now()
+	h.waitFor("a takes b's units over", func(c map[string]int) bool { return c["a"] == 6 }, 30*time.Second)
+	if took := time.Since(start); took < ttl/2 {
+		t.Errorf("a took b's live-looking claims after %s, before they could expire (TTL %s)", took, ttl)
+	} else {
+		t.Logf("a took b's units over %s after b died (TTL %s)", took.Round(time.Millisecond), ttl)
+	}
+}
