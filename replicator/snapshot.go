@@ -66,8 +66,10 @@ func newSidecars(cfg *config.Config, withSnapshot bool, c *capture.Capture, buf 
 		c.OnFirstStart = s.co.OnFirstStart
 		if cfg.Source.OnHistoryLost == onHistoryLostResync {
 			c.OnHistoryLost = s.co.OnHistoryLost
-			c.Checkpoints = pool
 		}
+	}
+	if pool != nil {
+		c.Checkpoints = pool
 	}
 	return s, nil
 }

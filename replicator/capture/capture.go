@@ -56,7 +56,9 @@ type Capture struct {
 	OnHistoryLost HistoryLostHook
 	// Checkpoints is the target database holding the apply checkpoints;
 	// with OnHistoryLost, the purge of superseded events moves them past
-	// the purged sequences (PurgeBuffered).
+	// the purged sequences (PurgeBuffered); a change of a collection's
+	// partitions is accepted once they show the old layout applied
+	// (checkLayouts). nil: no target, and such a change is refused.
 	Checkpoints checkpoints.Querier
 	// started is closed once the start position is settled (saved or
 	// loaded) under the lease.
@@ -131,6 +133,9 @@ func (c *Capture) run(ctx context.Context) error {
 		return err // "capture lease: …"
 	}
 	defer lease.Release(context.Background())
+	if err := c.checkLayouts(ctx); err != nil {
+		return err
+	}
 
 	positions := c.buf.Positions()
 	start, err := c.start(ctx, client, positions)

@@ -54,7 +54,11 @@ func TestPartitionUnitsAndSubjects(t *testing.T) {
 func TestPartitionOf(t *testing.T) {
 	le32 := func(v int32) []byte { b := make([]byte, 4); binary.LittleEndian.PutUint32(b, uint32(v)); return b }
 	le64 := func(v int64) []byte { b := make([]byte, 8); binary.LittleEndian.PutUint64(b, uint64(v)); return b }
-	f64 := func(v float64) []byte { b := make([]byte, 8); binary.LittleEndian.PutUint64(b, math.Float64bits(v)); return b }
+	f64 := func(v float64) []byte {
+		b := make([]byte, 8)
+		binary.LittleEndian.PutUint64(b, math.Float64bits(v))
+		return b
+	}
 	for _, v := range []int64{0, 1, -1, 42, 1 << 40} {
 		i64 := PartitionOf(bsonInt64, le64(v), 16)
 		if d := PartitionOf(bsonDouble, f64(float64(v)), 16); d != i64 {
