@@ -72,7 +72,11 @@
 //     dead letters exist, only that collection stops, with a *HaltError
 //     (errors.go, apply.go).
 //   - Collections are independent: each runs on its own goroutine with its
-//     own consumer, transactions and halting (applier.go).
+//     own consumer, transactions and halting (applier.go). So are the
+//     partitions of a partitioned collection: each is a unit with its own
+//     consumer on its own subject and its own checkpoint row
+//     (envelope.Partition.Unit). With a Claimer (Share), a unit is applied
+//     only while this process holds its claim (claims.go).
 //   - Bounded memory: per collection at most three fetched batches (each
 //     BatchSize messages and BatchBytes bytes, or one larger message,
 //     fetched on its own after a bounded fetch comes back empty) are in

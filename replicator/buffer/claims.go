@@ -71,14 +71,7 @@ func (b *Buffer) JoinApplyGroup(ctx context.Context, units int, ttl time.Duratio
 	if ttl <= 0 {
 		ttl = DefaultClaimTTL
 	}
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      b.cfg.claimBucket(),
-		Description: "replicator apply claims and members",
-		History:     1,
-		TTL:         ttl,
-		Storage:     jetstream.FileStorage,
-		Replicas:    b.cfg.Replicas,
-	})
+	kv, err := b.claimBucket(ctx, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("buffer: apply claim bucket: %w", err)
 	}
@@ -92,6 +85,41 @@ func (b *Buffer) JoinApplyGroup(ctx context.Context, units int, ttl time.Duratio
 	return g, nil
 }
 
+// claimBucket binds the claim bucket, creating it when missing and
+// setting its TTL when another process created it with a different one.
+// It binds first: apply processes starting together on a JetStream
+// cluster would otherwise all ask to create or update the replicated
+// bucket at once, and all but one such request can hang until its
+// timeout.
+func (b *Buffer) claimBucket(ctx context.Context, ttl time.Duration) (jetstream.KeyValue, error) {
+	cfg := jetstream.KeyValueConfig{
+		Bucket:      b.cfg.claimBucket(),
+		Description: "replicator apply claims and members",
+		History:     1,
+		TTL:         ttl,
+		Storage:     jetstream.FileStorage,
+		Replicas:    b.cfg.Replicas,
+	}
+	kv, err := b.js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = b.js.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = b.js.KeyValue(ctx, cfg.Bucket)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if st.TTL() != ttl {
+		return b.js.UpdateKeyValue(ctx, cfg)
+	}
+	return kv, nil
+}
+
 // Holder names this process in claims ("host/pid/start").
 func (g *ApplyGroup) Holder() string { return g.me.Holder }
 
@@ -103,7 +131,9 @@ func (g *ApplyGroup) memberKey() string {
 	return memberPrefix + hex.EncodeToString([]byte(g.me.Holder))
 }
 
-// beat renews the member key and counts the live members.
+// beat renews the member key and counts the live members: a member key
+// whose process died on this host does not count, so that its units are
+// this host's survivors' share at once, as its claims are (take).
 func (g *ApplyGroup) beat(ctx context.Context) error {
 	data, _ := json.Marshal(g.me)
 	if _, err := g.kv.Put(ctx, g.memberKey(), data); err != nil {
@@ -113,8 +143,17 @@ func (g *ApplyGroup) beat(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
 	n := 0
-	for range lister.Keys() {
+	for _, k := range keys {
+		var v claimValue
+		if e, err := g.kv.Get(ctx, k); err == nil && json.Unmarshal(e.Value(), &v) == nil &&
+			deadOnThisHost(leaseValue{Host: v.Host, PID: v.PID}) {
+			continue
+		}
 		n++
 	}
 	g.mu.Lock()

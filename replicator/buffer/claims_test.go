@@ -2,7 +2,10 @@ package buffer
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -119,4 +122,50 @@ func TestApplyGroupSharesAndTakesOver(t *testing.T) {
 	} else {
 		t.Logf("a took b's units over %s after b died (TTL %s)", took.Round(time.Millisecond), ttl)
 	}
+}
+
+// TestApplyGroupTakesOverDeadLocalProcess: claims and the member key of a
+// process that died on this host are taken over at once, not after the
+// TTL.
+func TestApplyGroupTakesOverDeadLocalProcess(t *testing.T) {
+	n := testenv.NATS(t)
+	const ttl = 60 * time.Second
+	units := []string{"db.c$p0of2", "db.c$p1of2"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := open(t, Config{URL: n.URL})
+	// A process that ran on this host and is gone.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	kv, err := b.claimBucket(ctx, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	val := func(unit string) []byte {
+		data, _ := json.Marshal(claimValue{Holder: "dead", Host: host, PID: dead.Process.Pid, Unit: unit})
+		return data
+	}
+	if _, err := kv.Put(ctx, memberPrefix+"dead", val("")); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range units {
+		if _, err := kv.Create(ctx, claimKey(u), val(u)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, err := b.JoinApplyGroup(ctx, len(units), ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &holders{t: t, by: map[string]string{}}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	start := time.Now()
+	h.apply(ctx, "a", g, units, &wg)
+	h.waitFor("the dead process's units are taken over", func(c map[string]int) bool { return c["a"] == 2 }, 10*time.Second)
+	t.Logf("taken over after %s (TTL %s)", time.Since(start).Round(time.Millisecond), ttl)
 }

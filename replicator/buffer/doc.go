@@ -1,5 +1,6 @@
 // Package buffer is the durable queue between capture and apply: a NATS
-// JetStream stream with one subject per source collection (see names.go).
+// JetStream stream with one subject per source collection, or per
+// partition of one (envelope.PartitionSubject).
 //
 // It connects to an external NATS (URL, credentials file, TLS) or runs an
 // embedded nats-server with JetStream file storage under a data directory,
@@ -43,4 +44,14 @@
 //     capture (and its lag alerts) instead of dropping unapplied messages.
 //   - One capture process per source: a lease key in KV with a TTL
 //     (lease.go); a process that loses its lease stops capturing.
+//   - One apply process per collection or partition at a time, as far as
+//     claims go: ApplyGroup (claims.go) keeps a claim key per unit in the
+//     bucket <stream>_apply, whose entries the server expires after the
+//     TTL unless renewed; a process claims at most its share, hands the
+//     excess back (deleting a claim only after its unit stopped applying)
+//     and gives up a claim it could not renew for a TTL. Safety never rests
+//     on a claim (sink/claims.go).
+//   - The partitions capture last published each collection on are
+//     recorded (layouts.go), so a change is only made once the old layout
+//     is applied (capture, layout.go).
 package buffer

@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mongopg/replicator/internal/workload"
+	"github.com/mongopg/replicator/replicator"
+)
+
+// applyProc is one apply process of BenchmarkApplyProcesses, run in this
+// process with its own metrics (replicator.Run with Apply only).
+type applyProc struct {
+	cancel context.CancelFunc
+	done   chan error
+	reg    *prometheus.Registry
+}
+
+func startApplyProc(h *harness) *applyProc {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &applyProc{cancel: cancel, done: make(chan error, 1), reg: prometheus.NewRegistry()}
+	opts := replicator.Options{Apply: true, Registerer: p.reg, Gatherer: p.reg, DisableHTTP: true,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	go func() { p.done <- replicator.Run(ctx, h.cfg, opts) }()
+	return p
+}
+
+func (p *applyProc) stop(b *testing.B) {
+	p.cancel()
+	select {
+	case err := <-p.done:
+		if err != nil {
+			b.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		b.Fatal("apply process did not stop within 60s")
+	}
+}
+
+// BenchmarkApplyProcesses drains one buffered backlog with 1, 2 and 4
+// apply processes sharing the collections' partitions through their
+// claims (ARCHITECTURE.md, Scale-out). The three collections have 4
+// partitions each (12 units). Capture publishes SCALE_EVENTS (default
+// 200,000) inserts once; for each process count the target is emptied,
+// the processes start together, and the rate is measured from the moment
+// the claims are even (each process holds ⌈12/k⌉ units at most) until
+// every insert is applied. The processes run in this benchmark's process,
+// on this machine's cores, beside PostgreSQL, NATS and the emulator.
+func BenchmarkApplyProcesses(b *testing.B) {
+	events := int64(200_000)
+	if n := os.Getenv("SCALE_EVENTS"); n != "" {
+		events, _ = strconv.ParseInt(n, 10, 64)
+	}
+	h := newHarness(b, harnessOptions{})
+	for _, ns := range []string{h.ns.Advisories, h.ns.Statements, h.ns.Runs} {
+		h.setPartitions(ns, 4)
+	}
+	const units = 12
+	replicator.TuneGC(h.cfg)
+	ctx := context.Background()
+	h.start() // the target tables and capture's start position
+	time.Sleep(time.Second)
+	if err := h.stop(); err != nil {
+		b.Fatal(err)
+	}
+	h.launch(replicator.Options{Capture: true})
+	time.Sleep(time.Second)
+	g := workload.New(h.mongo.Client, h.ns, workload.Options{Seed: 9, InsertOnly: true, InsertBatch: 1000})
+	if err := g.Run(ctx, 0, events); err != nil {
+		b.Fatal(err)
+	}
+	waitCounter(b, h, "replicator_capture_events_total", "insert", events, 10*time.Minute)
+	time.Sleep(2 * time.Second) // the last publishes are acknowledged
+	if err := h.stop(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for _, k := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("processes=%d", k), func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				for _, q := range []string{
+					"TRUNCATE vuln.advisories, vex.statements, scheduler.runs CASCADE",
+					"DELETE FROM replicator.apply_checkpoints",
+					"VACUUM ANALYZE", "CHECKPOINT",
+				} {
+					if _, err := h.pool.Exec(ctx, q); err != nil {
+						b.Fatal(err)
+					}
+				}
+				procs := make([]*applyProc, k)
+				for i := range procs {
+					procs[i] = startApplyProc(h)
+				}
+				b.StartTimer()
+				var base float64
+				var start time.Time
+				share := (units + k - 1) / k
+				deadline := time.Now().Add(10 * time.Minute)
+				for {
+					held, most, applied := 0, 0, 0.0
+					for _, p := range procs {
+						n := 0
+						for _, v := range gauges(b, p.reg, "replicator_apply_claimed") {
+							n += int(v)
+						}
+						held += n
+						most = max(most, n)
+						applied += counterByLabel(b, p.reg, "replicator_apply_events_total", "operation")["insert"]
+					}
+					if start.IsZero() && held == units && most <= share {
+						start, base = time.Now(), applied
+					}
+					if applied >= float64(events) {
+						if start.IsZero() {
+							b.Fatalf("every insert applied before the claims were even")
+						}
+						took := time.Since(start)
+						b.StopTimer()
+						rate := (float64(events) - base) / took.Seconds()
+						b.ReportMetric(rate, "docs/s")
+						b.ReportMetric(base/float64(events), "applied-before-even")
+						b.Logf("%d apply process(es): %.0f docs/s once the claims were even (%.0f of %d inserts applied before, while they evened out)",
+							k, rate, base, events)
+						break
+					}
+					if time.Now().After(deadline) {
+						b.Fatalf("%.0f of %d inserts applied after 10 minutes", applied, events)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+				for _, p := range procs {
+					p.stop(b)
+				}
+			}
+		})
+	}
+}
