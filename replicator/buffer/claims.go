@@ -82,6 +82,17 @@ func (b *Buffer) JoinApplyGroup(ctx context.Context, units int, ttl time.Duratio
 		return nil, fmt.Errorf("buffer: apply group: %w", err)
 	}
 	go g.keepMember(ctx)
+	// Processes starting together see each other before any claims: one
+	// renewal interval later the member count includes them, so the first
+	// does not claim everything only to hand most of it back.
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(g.interval()):
+	}
+	if err := g.beat(ctx); err != nil {
+		return nil, fmt.Errorf("buffer: apply group: %w", err)
+	}
 	return g, nil
 }
 
@@ -125,7 +136,7 @@ func (g *ApplyGroup) Holder() string { return g.me.Holder }
 
 // interval is how often claims and the member key are renewed, and free
 // claims looked for.
-func (g *ApplyGroup) interval() time.Duration { return min(g.ttl/3, 2*time.Second) }
+func (g *ApplyGroup) interval() time.Duration { return min(g.ttl/3, time.Second) }
 
 func (g *ApplyGroup) memberKey() string {
 	return memberPrefix + hex.EncodeToString([]byte(g.me.Holder))
