@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/mongopg/replicator/internal/mongotest"
 	"github.com/mongopg/replicator/internal/workload"
 	"github.com/mongopg/replicator/replicator"
 	"github.com/mongopg/replicator/transform"
@@ -40,6 +41,9 @@ import (
 // Progress is read from the pipeline's own counters: polling count(*) on
 // the growing tables would cost PostgreSQL as much CPU as the COPYs.
 //
+// E2E_PARTITIONS=N splits each collection into N partitions (each applied
+// by its own consumer and transactions, in parallel).
+//
 // DRAIN_CPUPROFILE=FILE writes a CPU profile of the drain (a) alone (the
 // benchmark process: pipeline, NATS server and emulator).
 func BenchmarkEndToEnd(b *testing.B) {
@@ -48,6 +52,11 @@ func BenchmarkEndToEnd(b *testing.B) {
 		events, _ = strconv.ParseInt(n, 10, 64)
 	}
 	h := newHarness(b, harnessOptions{})
+	if n, _ := strconv.Atoi(os.Getenv("E2E_PARTITIONS")); n > 1 {
+		for _, ns := range []string{h.ns.Advisories, h.ns.Statements, h.ns.Runs} {
+			h.setPartitions(ns, n)
+		}
+	}
 	replicator.TuneGC(h.cfg) // as the replicator binary does
 	ctx := context.Background()
 	h.start()
@@ -67,19 +76,38 @@ func BenchmarkEndToEnd(b *testing.B) {
 		b.Fatal(err)
 	}
 	settle(b, h)
+	pgBefore := postgresCPU()
 	copyDur, copied, err := rawCopy(ctx, h.pool, h.mappings, rows)
 	if err != nil {
 		b.Fatal(err)
 	}
+	pgCopy := postgresCPU() - pgBefore
 	settle(b, h)
 	stopProfile := startCPUProfile(b, os.Getenv("DRAIN_CPUPROFILE"))
 	b.ResetTimer()
+	selfBefore, pgBefore := selfCPU(), postgresCPU()
 	start := time.Now()
 	h.start()
 	captured := waitCounter(b, h, "replicator_capture_events_total", "insert", events, 10*time.Minute)
 	applied := waitCounter(b, h, "replicator_apply_events_total", "insert", events, 10*time.Minute)
 	b.StopTimer()
+	selfDrain, pgDrain := selfCPU()-selfBefore, postgresCPU()-pgBefore
 	stopProfile()
+	per100k := func(d time.Duration) float64 { return d.Seconds() * 100_000 / float64(events) }
+	if pgCopy > 0 {
+		// The benchmark process holds the pipeline and the NATS server, and
+		// the emulator too unless REPLICATOR_TEST_MONGO_URI names one
+		// running apart (README, Performance).
+		b.ReportMetric(per100k(selfDrain), "process-cpu-s/100k")
+		b.ReportMetric(per100k(pgDrain), "pg-drain-cpu-s/100k")
+		b.ReportMetric(per100k(pgCopy), "pg-copy-cpu-s/100k")
+		where := "in this process"
+		if os.Getenv(mongotest.EnvURI) != "" {
+			where = "apart"
+		}
+		b.Logf("CPU per 100,000 documents: this process %.2f s (pipeline, NATS server; the MongoDB emulator %s), PostgreSQL %.2f s during the drain and %.2f s for the raw COPY",
+			per100k(selfDrain), where, per100k(pgDrain), per100k(pgCopy))
+	}
 	capTook, took := captured.Sub(start), applied.Sub(start)
 	waitRows(b, h.pool, events, time.Minute)
 	rate, copyRate := float64(events)/took.Seconds(), float64(events)/copyDur.Seconds()
