@@ -13,6 +13,7 @@ import (
 
 	"github.com/mongopg/replicator/internal/workload"
 	"github.com/mongopg/replicator/replicator/buffer"
+	"github.com/mongopg/replicator/replicator/config"
 	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/sink"
 	"github.com/mongopg/replicator/transform"
@@ -54,34 +55,45 @@ func diagnose(t testing.TB, r workload.Report, mappings []*transform.Mapping, po
 			continue
 		}
 		ns := m.Namespace()
-		if cons, err := b.JetStream().Consumer(ctx, b.Config().Stream, sink.Durable(ns)); err != nil {
-			t.Logf("%s apply consumer: %v", ns, err)
-		} else if info, err := cons.Info(ctx); err != nil {
-			t.Logf("%s apply consumer: %v", ns, err)
-		} else {
-			t.Logf("%s apply consumer: delivered stream seq %d (consumer seq %d), ack floor stream seq %d, ack pending %d, redelivered %d, pending %d",
-				ns, info.Delivered.Stream, info.Delivered.Consumer, info.AckFloor.Stream, info.NumAckPending, info.NumRedelivered, info.NumPending)
+		units := config.UnitsOf(m)
+		for _, unit := range units {
+			if cons, err := b.JetStream().Consumer(ctx, b.Config().Stream, sink.Durable(unit)); err != nil {
+				t.Logf("%s apply consumer: %v", unit, err)
+			} else if info, err := cons.Info(ctx); err != nil {
+				t.Logf("%s apply consumer: %v", unit, err)
+			} else {
+				t.Logf("%s apply consumer: delivered stream seq %d (consumer seq %d), ack floor stream seq %d, ack pending %d, redelivered %d, pending %d",
+					unit, info.Delivered.Stream, info.Delivered.Consumer, info.AckFloor.Stream, info.NumAckPending, info.NumRedelivered, info.NumPending)
+			}
 		}
-		hist := history(t, b, ns, ids)
+		hist := history(t, b, units, ids)
 		for _, id := range ids {
 			var ver, tomb string
 			_ = pool.QueryRow(ctx, fmt.Sprintf("SELECT _cdc_ts||'.'||_cdc_inc||' seq '||_cdc_seq FROM %s WHERE %s::text = $1", root.Name, root.Key[0]), id).Scan(&ver)
 			_ = pool.QueryRow(ctx, "SELECT cluster_ts||'.'||cluster_inc||' seq '||seq FROM replicator.tombstones WHERE table_name = $1 AND key = ARRAY[$2]", root.Name, id).Scan(&tomb)
 			t.Logf("%s %s: row version %q, tombstone %q, buffer history:\n  %s", ns, id, ver, tomb, strings.Join(hist[id], "\n  "))
 		}
-		var cp string
-		_ = pool.QueryRow(ctx, "SELECT stream_seq||' ct '||cluster_ts||'.'||cluster_inc FROM replicator.apply_checkpoints WHERE collection = $1", ns).Scan(&cp)
-		t.Logf("%s apply checkpoint %s", ns, cp)
+		for _, unit := range units {
+			var cp string
+			_ = pool.QueryRow(ctx, "SELECT stream_seq||' ct '||cluster_ts||'.'||cluster_inc FROM replicator.apply_checkpoints WHERE collection = $1", unit).Scan(&cp)
+			t.Logf("%s apply checkpoint %s", unit, cp)
+		}
 	}
 	pos, _ := b.Positions().Load(ctx, "default")
 	t.Logf("capture position %+v", pos)
 }
 
-// history lists the buffer messages of ns whose document key holds an id.
-func history(t testing.TB, b *buffer.Buffer, ns string, ids []string) map[string][]string {
+// history lists the buffer messages of a collection's units (its
+// namespace, or its partitions) whose document key holds an id.
+func history(t testing.TB, b *buffer.Buffer, units []string, ids []string) map[string][]string {
 	ctx := context.Background()
 	out := map[string][]string{}
-	c, err := b.JetStream().OrderedConsumer(ctx, b.Config().Stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{b.Subject(ns)}})
+	var subjects []string
+	for _, unit := range units {
+		ns, part := envelope.ParseUnit(unit)
+		subjects = append(subjects, b.PartitionSubject(ns, part))
+	}
+	c, err := b.JetStream().OrderedConsumer(ctx, b.Config().Stream, jetstream.OrderedConsumerConfig{FilterSubjects: subjects})
 	if err != nil {
 		t.Log(err)
 		return out
