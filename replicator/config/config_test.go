@@ -74,7 +74,7 @@ func TestDefaults(t *testing.T) {
 		{"buffer.subject_prefix", c.Buffer.SubjectPrefix, "replicator"},
 		{"buffer.max_age", c.Buffer.MaxAge, 168 * time.Hour},
 		{"buffer.max_bytes", c.Buffer.MaxBytes, ByteSize(0)},
-		{"buffer.duplicate_window", c.Buffer.DuplicateWindow, 2 * time.Minute},
+		{"buffer.duplicate_window", c.Buffer.DuplicateWindow, 30 * time.Second},
 		{"buffer.replicas", c.Buffer.Replicas, 1},
 		{"buffer.publish_window", c.Buffer.PublishWindow, 1024},
 		{"buffer.heartbeat_interval", c.Buffer.HeartbeatInterval, time.Second},
