@@ -74,6 +74,12 @@ func driverError(err error) error {
 			topology.ServerSelectionError, topology.ConnectionError, driver.Error:
 			return e
 		}
+		// An operation that found its pool cleared by another one's
+		// failure (a failed login) gets the driver's unexported error for
+		// it, which names that failure only in its text (serverError).
+		if strings.HasPrefix(e.Error(), "connection pool for ") {
+			return e
+		}
 	}
 	return nil
 }

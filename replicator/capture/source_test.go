@@ -156,3 +156,16 @@ func testCertificates(t *testing.T, name string, dnsNames []string, ips []net.IP
 	ca := testenv.NewCA(t, name)
 	return ca.Issue(t, dnsNames, ips...).ServerTLS(nil), ca.File
 }
+
+// TestSourceErrorPoolCleared: an operation that found the connection pool
+// cleared by a failed login elsewhere gets the driver's unexported error,
+// which names the refusal only in its text; it is explained all the same.
+func TestSourceErrorPoolCleared(t *testing.T) {
+	driverText := `connection pool for 127.0.0.1:27017 was cleared because another operation failed with: connection() error occurred during connection handshake: auth error: sasl conversation error: unable to authenticate using mechanism "SCRAM-SHA-256": (AuthenticationFailed) Authentication failed.`
+	err := fmt.Errorf("capture: read cluster time: %w", errors.New(driverText))
+	got := SourceError("mongodb://alice:s3cret@127.0.0.1:27017/?replicaSet=rs0", err).Error()
+	want := "capture: read cluster time: MongoDB at 127.0.0.1:27017 refused the credentials of user alice (AuthenticationFailed: Authentication failed.)"
+	if !strings.HasPrefix(got, want) || strings.Contains(got, "s3cret") {
+		t.Fatalf("got %q, want it to start with %q", got, want)
+	}
+}

@@ -108,15 +108,21 @@ func TestClusterFailover(t *testing.T) {
 	}
 	pause(4 * time.Second)
 
+	// bounce shuts a node down for 5 s and waits until the cluster is
+	// healthy again.
+	bounce := func(n *testenv.ClusterNode, what string) {
+		t.Logf("%s: shutting down %s, %s (%d events so far)", since(started), n.Name, what, gen.Stats().Events)
+		n.Shutdown()
+		pause(5 * time.Second)
+		n.Start()
+		cluster.WaitHealthy(60 * time.Second)
+		t.Logf("%s: %s started again, cluster healthy", since(started), n.Name)
+		pause(2 * time.Second)
+	}
+
 	// The stream leader goes down, then comes back.
 	first := cluster.StreamLeader(stream)
-	t.Logf("%s: shutting down %s, the leader of stream %s (%d events so far)", since(started), first.Name, stream, gen.Stats().Events)
-	first.Shutdown()
-	pause(5 * time.Second)
-	first.Start()
-	cluster.WaitHealthy(60 * time.Second)
-	t.Logf("%s: %s started again, cluster healthy", since(started), first.Name)
-	pause(2 * time.Second)
+	bounce(first, "the leader of stream "+stream)
 
 	// Another node: the stream's leader now if that is another one.
 	second := cluster.StreamLeader(stream)
@@ -129,13 +135,7 @@ func TestClusterFailover(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%s: shutting down %s (stream leader: %v) (%d events so far)", since(started), second.Name, leads, gen.Stats().Events)
-	second.Shutdown()
-	pause(5 * time.Second)
-	second.Start()
-	cluster.WaitHealthy(60 * time.Second)
-	t.Logf("%s: %s started again, cluster healthy", since(started), second.Name)
-	pause(2 * time.Second)
+	bounce(second, fmt.Sprintf("another node (stream leader: %v)", leads))
 
 	// The active capture process dies; the standby takes over.
 	pid, err := kv.leasePID(source)
