@@ -292,7 +292,8 @@ func (d *Drainer) waiting(r *applyReading, c *DrainCollection, now time.Time, st
 	case r.cpErr != nil:
 		return "apply checkpoint not read: " + noAnswer("PostgreSQL", r.cpErr)
 	case c.Held:
-		h := r.holds[ns]
+		col, _ := envelope.ParseUnit(ns)
+		h := r.holds[col]
 		return fmt.Sprintf("capture holds it: %s; to recover: %s", h.Reason, h.Recovery)
 	case c.Snapshotting:
 		return "its snapshot or resync has not finished"

@@ -38,8 +38,10 @@ func (a *Applier) Share(cl Claimer) {
 
 // runUnit applies one unit: directly without a Claimer; with one, while
 // its claim is held, claiming it again after losing it, until ctx ends or
-// the unit halts. A halted unit keeps its claim until ctx ends, so that
-// another process does not pick it up only to halt on the same message.
+// the unit halts. A halted unit keeps its claim as long as the Claimer
+// lets it (until ctx ends, or the claim is lost or handed back), so that
+// another process does not pick it up only to halt on the same message;
+// then it is released, so the Claimer's account matches what it holds.
 func (a *Applier) runUnit(ctx context.Context, c *collection, js consumers) error {
 	if a.claimer == nil {
 		return c.run(ctx, js)
@@ -57,7 +59,7 @@ func (a *Applier) runUnit(ctx context.Context, c *collection, js consumers) erro
 		err = c.run(held, js)
 		var halt *HaltError
 		if errors.As(err, &halt) {
-			go func() { <-ctx.Done(); release() }()
+			go func() { <-held.Done(); release() }()
 			return err
 		}
 		c.unclaimed()

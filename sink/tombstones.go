@@ -58,7 +58,7 @@ func (c *collection) collectTombstones(ctx context.Context, retention time.Durat
 		}
 		n := tag.RowsAffected()
 		total += n
-		c.m.tombstones.WithLabelValues(c.cfg.Namespace).Add(float64(n))
+		c.m.tombstones.WithLabelValues(c.unit).Add(float64(n))
 		if n < int64(tombstoneGCBatch) {
 			break
 		}

@@ -159,6 +159,15 @@ func runCheckpointsSet(ctx context.Context, args []string, stdout, stderr io.Wri
 			units = config.UnitLookup(maps)(*collection)
 		}
 	}
+	if len(units) == 1 && units[0] == *collection {
+		// Without the config's mappings, the rows say whether a bare
+		// namespace is partitioned.
+		if parts, err := partitionRows(ctx, pool, *collection); err != nil {
+			return err
+		} else if len(parts) > 0 {
+			units = parts
+		}
+	}
 	if len(units) > 1 && *seqFlag != "" {
 		return fmt.Errorf("%w: %s has %d partitions, each with its own checkpoint and sequences: name one with --collection (%s … %s), or replay by --time",
 			errUsage, *collection, len(units), units[0], units[len(units)-1])
@@ -169,6 +178,25 @@ func runCheckpointsSet(ctx context.Context, args []string, stdout, stderr io.Wri
 		}
 	}
 	return nil
+}
+
+// partitionRows lists the checkpoint rows of ns's partitions when ns has
+// no row of its own (nil otherwise).
+func partitionRows(ctx context.Context, pool *pgxpool.Pool, ns string) ([]string, error) {
+	list, err := checkpoints.List(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	var parts []string
+	for _, c := range list {
+		if c.Collection == ns {
+			return nil, nil
+		}
+		if col, p := envelope.ParseUnit(c.Collection); col == ns && p.Partitioned() {
+			parts = append(parts, c.Collection)
+		}
+	}
+	return parts, nil
 }
 
 // setCheckpoint moves one apply unit's checkpoint to seq, or to the

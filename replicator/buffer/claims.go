@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -37,6 +38,7 @@ type ApplyGroup struct {
 	mu      sync.Mutex
 	members int
 	held    map[string]bool // units this process holds
+	differ  string          // a member sharing another number of units, last seen
 }
 
 // claimValue is a claim's or a member's stored value.
@@ -45,6 +47,8 @@ type claimValue struct {
 	Host   string `json:"host"`
 	PID    int    `json:"pid"`
 	Unit   string `json:"unit,omitempty"`
+	// Units is how many units a member shares (member keys only).
+	Units int `json:"units,omitempty"`
 }
 
 // DefaultClaimTTL is how long an apply claim outlives a process that stopped
@@ -77,23 +81,33 @@ func (b *Buffer) JoinApplyGroup(ctx context.Context, units int, ttl time.Duratio
 	}
 	host, _ := os.Hostname()
 	g := &ApplyGroup{kv: kv, ttl: ttl, units: units, log: b.log, members: 1, held: map[string]bool{},
-		me: claimValue{Host: host, PID: os.Getpid(), Holder: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano())}}
-	if err := g.beat(ctx); err != nil {
+		me: claimValue{Host: host, PID: os.Getpid(), Holder: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()), Units: units}}
+	// Processes starting together see each other before any claims: one
+	// renewal interval after the first beat the member count includes
+	// them, so the first does not claim everything only to hand most of
+	// it back. A failed join leaves no member behind.
+	err = g.beat(ctx)
+	if err == nil {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-time.After(g.interval()):
+			err = g.beat(ctx)
+		}
+	}
+	if err != nil {
+		g.leave(ctx)
 		return nil, fmt.Errorf("buffer: apply group: %w", err)
 	}
 	go g.keepMember(ctx)
-	// Processes starting together see each other before any claims: one
-	// renewal interval later the member count includes them, so the first
-	// does not claim everything only to hand most of it back.
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-time.After(g.interval()):
-	}
-	if err := g.beat(ctx); err != nil {
-		return nil, fmt.Errorf("buffer: apply group: %w", err)
-	}
 	return g, nil
+}
+
+// leave deletes this process's member key.
+func (g *ApplyGroup) leave(ctx context.Context) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	_ = g.kv.Delete(dctx, g.memberKey())
 }
 
 // claimBucket binds the claim bucket, creating it when missing and
@@ -158,15 +172,26 @@ func (g *ApplyGroup) beat(ctx context.Context) error {
 	for k := range lister.Keys() {
 		keys = append(keys, k)
 	}
-	n := 0
+	n, differ := 0, ""
 	for _, k := range keys {
 		var v claimValue
-		if e, err := g.kv.Get(ctx, k); err == nil && json.Unmarshal(e.Value(), &v) == nil &&
-			deadOnThisHost(leaseValue{Host: v.Host, PID: v.PID}) {
-			continue
+		if e, err := g.kv.Get(ctx, k); err == nil && json.Unmarshal(e.Value(), &v) == nil {
+			if deadOnThisHost(leaseValue{Host: v.Host, PID: v.PID}) {
+				continue
+			}
+			if v.Units != 0 && v.Units != g.units {
+				differ = fmt.Sprintf("%s shares %d", v.Holder, v.Units)
+			}
 		}
 		n++
 	}
+	if differ != "" && differ != g.differ {
+		// Shares computed from different unit counts need not cover every
+		// unit: some may be applied by nobody.
+		g.log.Warn("apply group: processes configured with different collections or partitions; give every apply process the same file",
+			"units_here", g.units, "other", differ)
+	}
+	g.differ = differ
 	g.mu.Lock()
 	g.members = max(n, 1)
 	g.mu.Unlock()
@@ -179,9 +204,7 @@ func (g *ApplyGroup) keepMember(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			_ = g.kv.Delete(dctx, g.memberKey())
-			cancel()
+			g.leave(ctx)
 			return
 		case <-t.C:
 		}
@@ -289,6 +312,9 @@ func (g *ApplyGroup) renew(held context.Context, cancel context.CancelFunc, unit
 	defer cancel()
 	t := time.NewTicker(g.interval())
 	defer t.Stop()
+	// lastOK is when the last successful renewal was sent: the server
+	// expires the claim a TTL after it stored it, so this process gives
+	// the claim up one interval before that could have happened.
 	lastOK := time.Now()
 	for {
 		select {
@@ -300,9 +326,12 @@ func (g *ApplyGroup) renew(held context.Context, cancel context.CancelFunc, unit
 			g.log.Info("apply group: handing a unit to another process", "collection", unit)
 			return rev
 		}
-		r, err := g.kv.Update(held, key, data, rev)
+		sent := time.Now()
+		uctx, cancel := context.WithDeadline(held, lastOK.Add(g.ttl-g.interval()))
+		r, err := g.kv.Update(uctx, key, data, rev)
+		cancel()
 		if err == nil {
-			rev, lastOK = r, time.Now()
+			rev, lastOK = r, sent
 			continue
 		}
 		if held.Err() != nil {
@@ -310,11 +339,17 @@ func (g *ApplyGroup) renew(held context.Context, cancel context.CancelFunc, unit
 		}
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+			// A renewal whose reply was lost moved the revision on: the
+			// claim is still this process's if the key says so.
+			if e, gerr := g.kv.Get(held, key); gerr == nil && bytes.Equal(e.Value(), data) {
+				rev = e.Revision()
+				continue
+			}
 			g.log.Warn("apply group: claim lost to another process", "collection", unit)
 			return 0
 		}
-		if time.Since(lastOK) >= g.ttl {
-			g.log.Warn("apply group: claim not renewed for its TTL; giving it up", "collection", unit, "err", err)
+		if time.Since(lastOK) >= g.ttl-g.interval() {
+			g.log.Warn("apply group: claim not renewed in time; giving it up before it expires", "collection", unit, "err", err)
 			return 0
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mongopg/replicator/checkpoints"
@@ -40,12 +41,62 @@ func (c *Capture) checkLayouts(ctx context.Context) error {
 					had, want, had, strings.Join(left, "; ")),
 				Recovery: fmt.Sprintf("set partitions: %d for %s again and restart, stop capture once apply has caught up (replicator status: nothing pending), then change it (README, Scaling out)", had, ns)}
 		}
+		if err := c.startLayout(ctx, ns, want); err != nil {
+			return err
+		}
 		if err := layouts.Save(ctx, c.cfg.Source, ns, want); err != nil {
 			return err
 		}
 		c.log.Info("collection partitions changed; the old layout is fully applied", "collection", ns, "from", had, "to", want)
 	}
 	return nil
+}
+
+// startLayout moves the checkpoints of ns's new units to the stream's last
+// sequence: nothing on their subjects is left to apply (a layout is only
+// left once applied, and resync's purge empties it), and a unit reused
+// from an earlier layout must not resume at a sequence retention removed
+// since, which the applier would report as a gap.
+func (c *Capture) startLayout(ctx context.Context, ns string, n int) error {
+	if c.Checkpoints == nil {
+		return nil
+	}
+	stream, err := c.buf.JetStream().Stream(ctx, c.buf.Config().Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("capture: buffer stream: %w", err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("capture: buffer stream: %w", err)
+	}
+	last := info.State.LastSeq
+	for _, p := range envelope.Partitions(n) {
+		unit := p.Unit(ns)
+		cp, err := checkpoints.Get(ctx, c.Checkpoints, unit)
+		if noMetadata(err) {
+			return nil // no applier ever ran: no checkpoint to move
+		}
+		if err != nil && !errors.Is(err, checkpoints.ErrNotFound) {
+			return fmt.Errorf("capture: %w", err)
+		}
+		if err == nil && cp.Seq >= last {
+			continue
+		}
+		if _, err := checkpoints.Set(ctx, c.Checkpoints, unit, last, checkpoints.SetOptions{AllowForward: true}); err != nil {
+			return fmt.Errorf("capture: start %s at sequence %d: %w", unit, last, err)
+		}
+	}
+	return nil
+}
+
+// noMetadata reports an error of a target without the metadata schema (no
+// applier ever prepared it).
+func noMetadata(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") // undefined_table, invalid_schema_name
 }
 
 // unapplied describes the units of ns's n-partition layout whose subject
@@ -56,6 +107,10 @@ func (c *Capture) unapplied(ctx context.Context, ns string, n int) ([]string, er
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, nil
 	}
+	if err != nil {
+		return nil, fmt.Errorf("capture: buffer stream: %w", err)
+	}
+	info, err := stream.Info(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("capture: buffer stream: %w", err)
 	}
@@ -74,8 +129,15 @@ func (c *Capture) unapplied(ctx context.Context, ns string, n int) ([]string, er
 			continue
 		}
 		cp, err := checkpoints.Get(ctx, c.Checkpoints, unit)
-		if err != nil && !errors.Is(err, checkpoints.ErrNotFound) {
+		if err != nil && !errors.Is(err, checkpoints.ErrNotFound) && !noMetadata(err) {
 			return nil, fmt.Errorf("capture: %w", err)
+		}
+		if cp.Seq > info.State.LastSeq {
+			// A checkpoint past the stream's end counts a stream that was
+			// recreated since: it says nothing about these messages.
+			left = append(left, fmt.Sprintf("%s checkpoint %d is past the buffer's last sequence %d (a recreated stream) while its subject holds messages up to %d",
+				unit, cp.Seq, info.State.LastSeq, msg.Sequence))
+			continue
 		}
 		if cp.Seq >= msg.Sequence {
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -63,6 +64,32 @@ func clearHolds(ctx context.Context, holds *buffer.Holds, source string, namespa
 	return nil
 }
 
+// purgeOtherLayouts purges ns's subjects of any other partition layout
+// (the unpartitioned subject, or ".~p<i>of<n>" subjects): events buffered
+// before the partitions changed are as superseded as the rest, and left
+// there they would keep capture from accepting the new layout (layout.go).
+func purgeOtherLayouts(ctx context.Context, stream jetstream.Stream, buf *buffer.Buffer, ns string) error {
+	base := buf.Subject(ns)
+	subjects := []string{base}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(base+".*"))
+	if err != nil {
+		return fmt.Errorf("purge buffer: %s: %w", ns, err)
+	}
+	for s := range info.State.Subjects {
+		if tok, ok := strings.CutPrefix(s, base+"."); ok {
+			if _, part := envelope.ParseUnit(ns + "$" + strings.TrimPrefix(tok, "~")); part.Partitioned() && strings.HasPrefix(tok, "~p") {
+				subjects = append(subjects, s)
+			}
+		}
+	}
+	for _, s := range subjects {
+		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(s)); err != nil {
+			return fmt.Errorf("purge buffer: %s: %w", s, err)
+		}
+	}
+	return nil
+}
+
 // PurgeBuffered drops every buffered event of namespaces, which lists apply
 // units (a partitioned collection's partitions, config.Units). A running capture
 // that handles a lost history itself (Coordinator.OnHistoryLost) calls it
@@ -88,10 +115,17 @@ func PurgeBuffered(ctx context.Context, buf *buffer.Buffer, target checkpoints.Q
 		return fmt.Errorf("purge buffer: %w", err)
 	}
 	last := info.State.LastSeq
+	seen := map[string]bool{}
 	for _, unit := range namespaces {
 		ns, part := envelope.ParseUnit(unit)
 		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(buf.PartitionSubject(ns, part))); err != nil {
 			return fmt.Errorf("purge buffer: %s: %w", unit, err)
+		}
+		if !seen[ns] {
+			seen[ns] = true
+			if err := purgeOtherLayouts(ctx, stream, buf, ns); err != nil {
+				return err
+			}
 		}
 	}
 	if target == nil || last == 0 {

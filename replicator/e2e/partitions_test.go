@@ -217,4 +217,33 @@ func TestPartitionedCollection(t *testing.T) {
 	if dead != 0 {
 		t.Errorf("%d dead letters", dead)
 	}
+
+	// resync --all's purge (capture.PurgeBuffered, given the configured
+	// units) empties the subjects of every layout of the collection, the
+	// old 4-partition one included, and of no other collection.
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	other, err := stream.Info(ctx, jetstream.WithSubjectFilter(envelope.Subject(prefix, h.ns.Runs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := capture.PurgeBuffered(ctx, buf, h.pool, []string{envelope.Partition{Index: 0, Count: 2}.Unit(adv), envelope.Partition{Index: 1, Count: 2}.Unit(adv)}); err != nil {
+		t.Fatal(err)
+	}
+	left, err := stream.Info(ctx, jetstream.WithSubjectFilter(envelope.Subject(prefix, adv)+".>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left.State.Subjects) != 0 {
+		t.Errorf("after the purge %s still has messages on %v", adv, left.State.Subjects)
+	}
+	kept, err := stream.Info(ctx, jetstream.WithSubjectFilter(envelope.Subject(prefix, h.ns.Runs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := envelope.Subject(prefix, h.ns.Runs)
+	if kept.State.Subjects[runs] == 0 || kept.State.Subjects[runs] != other.State.Subjects[runs] {
+		t.Errorf("the purge of %s changed %s's messages: %d before, %d after", adv, h.ns.Runs, other.State.Subjects[runs], kept.State.Subjects[runs])
+	}
 }
