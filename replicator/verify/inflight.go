@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/sink"
 	"github.com/mongopg/replicator/transform"
 )
@@ -143,20 +144,36 @@ const stallTimeout = 30 * time.Second
 // cluster time; the error's message says why.
 var ErrNotApplying = errors.New("the applier did not catch up")
 
-// waitApplied waits until ns's apply checkpoint has passed ct: every
-// change of ns up to ct is in PostgreSQL. It returns an error wrapping
-// ErrNotApplying when no checkpoint exists, when it stands still (no
-// replicator applies ns) or when timeout passes.
-// slowestCheckpoint reads the apply checkpoint of collection $1, or of
-// its slowest partition ("$1$p<i>of<n>", envelope.Partition.Unit): the
+// slowestCheckpoint reads the apply checkpoints of the units $1 (a
+// collection, or its configured partitions, envelope.Partition.Unit): the
 // number of rows, their sequences' sum (which moves when any of them
-// moves) and the earliest cluster time.
+// moves) and the earliest cluster time. Rows of another partition layout
+// are not among them.
 const slowestCheckpoint = `SELECT count(*), coalesce(sum(stream_seq), 0)::bigint,
   (array_agg(cluster_ts ORDER BY cluster_ts NULLS FIRST, cluster_inc NULLS FIRST))[1],
   (array_agg(cluster_inc ORDER BY cluster_ts NULLS FIRST, cluster_inc NULLS FIRST))[1]
-FROM replicator.apply_checkpoints WHERE collection = $1 OR starts_with(collection, $1 || '$p')`
+FROM replicator.apply_checkpoints WHERE collection = ANY($1)`
 
-func waitApplied(ctx context.Context, pool *pgxpool.Pool, ns string, ct transform.ClusterTime, timeout time.Duration) error {
+// units lists the apply units of a mapping's collection: its namespace,
+// or its partitions.
+func units(m *transform.Mapping) []string {
+	var out []string
+	for _, p := range envelope.Partitions(m.Config().Partitions) {
+		out = append(out, p.Unit(m.Namespace()))
+	}
+	return out
+}
+
+// waitApplied waits until the apply checkpoints of units (a collection,
+// or each of its partitions) have passed ct: every change of the
+// collection up to ct is in PostgreSQL. It returns an error wrapping
+// ErrNotApplying when no checkpoint exists, when they stand still (no
+// replicator applies the collection) or when timeout passes.
+func waitApplied(ctx context.Context, pool *pgxpool.Pool, units []string, ct transform.ClusterTime, timeout time.Duration) error {
+	ns := units[0]
+	if len(units) > 1 {
+		ns, _ = envelope.ParseUnit(ns)
+	}
 	deadline := time.Now().Add(timeout)
 	stall := min(stallTimeout, timeout)
 	var (
@@ -167,7 +184,7 @@ func waitApplied(ctx context.Context, pool *pgxpool.Pool, ns string, ct transfor
 		var cur [3]int64
 		var ts, inc *int64
 		var units int
-		err := pool.QueryRow(ctx, slowestCheckpoint, ns).Scan(&units, &cur[0], &ts, &inc)
+		err := pool.QueryRow(ctx, slowestCheckpoint, units).Scan(&units, &cur[0], &ts, &inc)
 		var pgErr *pgconn.PgError
 		switch {
 		case err == nil && units == 0, errors.Is(err, pgx.ErrNoRows) || errors.As(err, &pgErr) && pgErr.Code == "42P01":

@@ -98,7 +98,7 @@ func recheck(ctx context.Context, deps Deps, conn *pgxpool.Conn, st *stage, r *r
 	wait := deps.Applied
 	if wait == nil {
 		wait = func(ctx context.Context, ns string, ct transform.ClusterTime, timeout time.Duration) error {
-			return waitApplied(ctx, deps.Target, ns, ct, timeout)
+			return waitApplied(ctx, deps.Target, units(r.m), ct, timeout)
 		}
 	}
 	var again []string // documents read again for this round
