@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mongopg/replicator/checkpoints"
+	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/schemas/envelope"
 )
 
@@ -61,18 +62,10 @@ func (c *Capture) startLayout(ctx context.Context, ns string, n int) error {
 	if c.Checkpoints == nil {
 		return nil
 	}
-	stream, err := c.buf.JetStream().Stream(ctx, c.buf.Config().Stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil
+	_, last, err := bufferStream(ctx, c.buf)
+	if err != nil || last == 0 {
+		return err
 	}
-	if err != nil {
-		return fmt.Errorf("capture: buffer stream: %w", err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("capture: buffer stream: %w", err)
-	}
-	last := info.State.LastSeq
 	for _, p := range envelope.Partitions(n) {
 		unit := p.Unit(ns)
 		cp, err := checkpoints.Get(ctx, c.Checkpoints, unit)
@@ -99,20 +92,30 @@ func noMetadata(err error) bool {
 	return errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") // undefined_table, invalid_schema_name
 }
 
+// bufferStream returns the buffer's stream and its last sequence; a nil
+// stream when it does not exist (nothing was ever buffered).
+func bufferStream(ctx context.Context, buf *buffer.Buffer) (jetstream.Stream, uint64, error) {
+	stream, err := buf.JetStream().Stream(ctx, buf.Config().Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("buffer stream: %w", err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("buffer stream: %w", err)
+	}
+	return stream, info.State.LastSeq, nil
+}
+
 // unapplied describes the units of ns's n-partition layout whose subject
 // holds messages beyond their apply checkpoint (a unit without messages is
 // applied whatever its checkpoint).
 func (c *Capture) unapplied(ctx context.Context, ns string, n int) ([]string, error) {
-	stream, err := c.buf.JetStream().Stream(ctx, c.buf.Config().Stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("capture: buffer stream: %w", err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("capture: buffer stream: %w", err)
+	stream, lastSeq, err := bufferStream(ctx, c.buf)
+	if err != nil || stream == nil {
+		return nil, err
 	}
 	var left []string
 	for _, p := range envelope.Partitions(n) {
@@ -132,11 +135,11 @@ func (c *Capture) unapplied(ctx context.Context, ns string, n int) ([]string, er
 		if err != nil && !errors.Is(err, checkpoints.ErrNotFound) && !noMetadata(err) {
 			return nil, fmt.Errorf("capture: %w", err)
 		}
-		if cp.Seq > info.State.LastSeq {
+		if cp.Seq > lastSeq {
 			// A checkpoint past the stream's end counts a stream that was
 			// recreated since: it says nothing about these messages.
 			left = append(left, fmt.Sprintf("%s checkpoint %d is past the buffer's last sequence %d (a recreated stream) while its subject holds messages up to %d",
-				unit, cp.Seq, info.State.LastSeq, msg.Sequence))
+				unit, cp.Seq, lastSeq, msg.Sequence))
 			continue
 		}
 		if cp.Seq >= msg.Sequence {

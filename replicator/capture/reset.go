@@ -103,18 +103,13 @@ func purgeOtherLayouts(ctx context.Context, stream jetstream.Stream, buf *buffer
 // below the stream's first one and report them as removed by retention.
 // target may be nil only when no apply checkpoints exist yet.
 func PurgeBuffered(ctx context.Context, buf *buffer.Buffer, target checkpoints.Querier, namespaces []string) error {
-	stream, err := buf.JetStream().Stream(ctx, buf.Config().Stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
+	stream, last, err := bufferStream(ctx, buf)
+	if err != nil {
+		return fmt.Errorf("purge buffer: %w", err)
+	}
+	if stream == nil {
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("purge buffer: %w", err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("purge buffer: %w", err)
-	}
-	last := info.State.LastSeq
 	seen := map[string]bool{}
 	for _, unit := range namespaces {
 		ns, part := envelope.ParseUnit(unit)
