@@ -183,11 +183,11 @@ func waitApplied(ctx context.Context, pool *pgxpool.Pool, units []string, ct tra
 	for {
 		var cur [3]int64
 		var ts, inc *int64
-		var units int
-		err := pool.QueryRow(ctx, slowestCheckpoint, units).Scan(&units, &cur[0], &ts, &inc)
+		var rows int
+		err := pool.QueryRow(ctx, slowestCheckpoint, units).Scan(&rows, &cur[0], &ts, &inc)
 		var pgErr *pgconn.PgError
 		switch {
-		case err == nil && units == 0, errors.Is(err, pgx.ErrNoRows) || errors.As(err, &pgErr) && pgErr.Code == "42P01":
+		case err == nil && rows == 0, errors.Is(err, pgx.ErrNoRows) || errors.As(err, &pgErr) && pgErr.Code == "42P01":
 			return fmt.Errorf("%w: %s has no apply checkpoint", ErrNotApplying, ns)
 		case err != nil:
 			return fmt.Errorf("apply checkpoint of %s: %w", ns, err)
