@@ -2,6 +2,7 @@ package buffer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -39,12 +40,49 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := b.provision(ctx); err != nil {
+	if err := b.provisionPatiently(ctx); err != nil {
 		err = b.Cause(err)
 		b.Close()
 		return nil, err
 	}
 	return b, nil
+}
+
+// provisionWait bounds how long Open waits for a JetStream cluster that
+// cannot place the stream or bucket yet.
+const provisionWait = 30 * time.Second
+
+// provisionPatiently provisions, retrying while a JetStream cluster cannot
+// place replicas yet (a node just started or restarting: "no suitable
+// peers for placement") or does not answer in time (a leader election),
+// for up to provisionWait; any other error returns at once.
+func (b *Buffer) provisionPatiently(ctx context.Context) error {
+	deadline := time.Now().Add(provisionWait)
+	for attempt := 1; ; attempt++ {
+		err := b.provision(ctx)
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) || !clusterSettling(err) {
+			return err
+		}
+		if attempt == 1 {
+			b.log.Warn("buffer: the JetStream cluster cannot provision the stream yet; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// clusterSettling reports a provisioning error a JetStream cluster gives
+// while its peers come up or elect leaders.
+func clusterSettling(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		const noSuitablePeers = 10005 // "no suitable peers for placement"
+		return apiErr.ErrorCode == noSuitablePeers
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
 }
 
 // Connect connects to (or starts) the buffer described by cfg without
