@@ -15,7 +15,6 @@ import (
 	"github.com/mongopg/replicator/replicator/buffer"
 	"github.com/mongopg/replicator/replicator/snapshot"
 	"github.com/mongopg/replicator/replicator/verify"
-	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -145,8 +144,7 @@ func (w *appliedWait) captured(ctx context.Context) ([]uint64, error) {
 	}
 	last := make([]uint64, len(w.units))
 	for i, unit := range w.units {
-		ns, part := envelope.ParseUnit(unit)
-		msg, err := m.GetLastMsgForSubject(ctx, w.buf.PartitionSubject(ns, part))
+		msg, err := m.GetLastMsgForSubject(ctx, w.buf.UnitSubject(unit))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
 		}

@@ -44,9 +44,7 @@ func New(pool *pgxpool.Pool, cols []Collection, cfg Config, reg prometheus.Regis
 			return nil, fmt.Errorf("sink config: collection %s configured twice", c.Namespace)
 		}
 		seen[c.Namespace] = true
-		for _, p := range envelope.Partitions(c.Partitions) {
-			names = append(names, p.Unit(c.Namespace))
-		}
+		names = append(names, envelope.Units(c.Namespace, c.Partitions)...)
 	}
 	m := newMetrics(names)
 	if reg != nil {

@@ -204,8 +204,7 @@ func partitionRows(ctx context.Context, pool *pgxpool.Pool, ns string) ([]string
 // drops its consumer so a running applier restarts delivery.
 func setCheckpoint(ctx context.Context, pool *pgxpool.Pool, buf *buffer.Buffer, unit string, seq uint64, at time.Time, byTime, force bool, stdout io.Writer) error {
 	if byTime {
-		ns, part := envelope.ParseUnit(unit)
-		s, ok, err := checkpoints.SeqBefore(ctx, buf.JetStream(), buf.Config().Stream, buf.PartitionSubject(ns, part), at)
+		s, ok, err := checkpoints.SeqBefore(ctx, buf.JetStream(), buf.Config().Stream, buf.UnitSubject(unit), at)
 		if err != nil {
 			return buf.Cause(err)
 		}

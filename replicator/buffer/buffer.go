@@ -183,6 +183,12 @@ func (b *Buffer) PartitionSubject(namespace string, p envelope.Partition) string
 	return envelope.PartitionSubject(b.cfg.SubjectPrefix, namespace, p)
 }
 
+// UnitSubject returns the subject of an apply unit: a namespace, or a
+// partition's unit name (envelope.Partition.Unit).
+func (b *Buffer) UnitSubject(unit string) string {
+	return envelope.UnitSubject(b.cfg.SubjectPrefix, unit)
+}
+
 // URL is the client URL of the NATS server in use, as configured: it may
 // hold credentials, so print it through redact.String. The embedded
 // server's URL never holds its token.

@@ -35,8 +35,7 @@ func (b *Buffer) Show(ctx context.Context, namespace string, r ShowRange, fn fun
 	if err != nil {
 		return fmt.Errorf("buffer: stream %s: %w", streamName, err)
 	}
-	ns, part := envelope.ParseUnit(namespace) // a partition's unit name shows that partition
-	subject := b.PartitionSubject(ns, part)
+	subject := b.UnitSubject(namespace) // a partition's unit name shows that partition
 	lastMsg, err := stream.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return fmt.Errorf("no messages for %s in stream %s (subject %s)", namespace, streamName, subject)

@@ -144,9 +144,7 @@ func partitionOf(key bson.Raw, n int) envelope.Partition {
 func (c *Capture) units() []string {
 	var out []string
 	for _, ns := range c.names {
-		for _, p := range c.partitions(ns) {
-			out = append(out, p.Unit(ns))
-		}
+		out = append(out, envelope.Units(ns, c.mappings[ns].Config().Partitions)...)
 	}
 	return out
 }

@@ -77,7 +77,7 @@ func purgeOtherLayouts(ctx context.Context, stream jetstream.Stream, buf *buffer
 	}
 	for s := range info.State.Subjects {
 		if tok, ok := strings.CutPrefix(s, base+"."); ok {
-			if _, part := envelope.ParseUnit(ns + "$" + strings.TrimPrefix(tok, "~")); part.Partitioned() && strings.HasPrefix(tok, "~p") {
+			if _, ok := envelope.ParseToken(tok); ok {
 				subjects = append(subjects, s)
 			}
 		}
@@ -112,8 +112,8 @@ func PurgeBuffered(ctx context.Context, buf *buffer.Buffer, target checkpoints.Q
 	}
 	seen := map[string]bool{}
 	for _, unit := range namespaces {
-		ns, part := envelope.ParseUnit(unit)
-		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(buf.PartitionSubject(ns, part))); err != nil {
+		ns, _ := envelope.ParseUnit(unit)
+		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(buf.UnitSubject(unit))); err != nil {
 			return fmt.Errorf("purge buffer: %s: %w", unit, err)
 		}
 		if !seen[ns] {

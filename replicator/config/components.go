@@ -122,11 +122,7 @@ func Units(mappings []*transform.Mapping) []string {
 
 // UnitsOf lists the units of one mapping.
 func UnitsOf(m *transform.Mapping) []string {
-	var out []string
-	for _, p := range envelope.Partitions(m.Config().Partitions) {
-		out = append(out, p.Unit(m.Namespace()))
-	}
-	return out
+	return envelope.Units(m.Namespace(), m.Config().Partitions)
 }
 
 // UnitLookup returns the units of a namespace among mappings (the

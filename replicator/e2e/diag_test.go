@@ -90,8 +90,7 @@ func history(t testing.TB, b *buffer.Buffer, units []string, ids []string) map[s
 	out := map[string][]string{}
 	var subjects []string
 	for _, unit := range units {
-		ns, part := envelope.ParseUnit(unit)
-		subjects = append(subjects, b.PartitionSubject(ns, part))
+		subjects = append(subjects, b.UnitSubject(unit))
 	}
 	c, err := b.JetStream().OrderedConsumer(ctx, b.Config().Stream, jetstream.OrderedConsumerConfig{FilterSubjects: subjects})
 	if err != nil {

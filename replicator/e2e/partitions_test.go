@@ -150,13 +150,7 @@ func TestPartitionedCollection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wait := replicator.AppliedWaiter(buf, h.pool, h.cfg.ForCapture().Source, func(string) []string {
-		var us []string
-		for _, p := range envelope.Partitions(4) {
-			us = append(us, p.Unit(adv))
-		}
-		return us
-	})
+	wait := replicator.AppliedWaiter(buf, h.pool, h.cfg.ForCapture().Source, func(ns string) []string { return envelope.Units(ns, 4) })
 	if err := wait(ctx, adv, ct, 30*time.Second); err != nil {
 		t.Fatalf("applied wait: %v", err)
 	}

@@ -154,16 +154,6 @@ const slowestCheckpoint = `SELECT count(*), coalesce(sum(stream_seq), 0)::bigint
   (array_agg(cluster_inc ORDER BY cluster_ts NULLS FIRST, cluster_inc NULLS FIRST))[1]
 FROM replicator.apply_checkpoints WHERE collection = ANY($1)`
 
-// units lists the apply units of a mapping's collection: its namespace,
-// or its partitions.
-func units(m *transform.Mapping) []string {
-	var out []string
-	for _, p := range envelope.Partitions(m.Config().Partitions) {
-		out = append(out, p.Unit(m.Namespace()))
-	}
-	return out
-}
-
 // waitApplied waits until the apply checkpoints of units (a collection,
 // or each of its partitions) have passed ct: every change of the
 // collection up to ct is in PostgreSQL. It returns an error wrapping

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mongopg/replicator/replicator/capture"
+	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/transform"
 )
 
@@ -98,7 +99,7 @@ func recheck(ctx context.Context, deps Deps, conn *pgxpool.Conn, st *stage, r *r
 	wait := deps.Applied
 	if wait == nil {
 		wait = func(ctx context.Context, ns string, ct transform.ClusterTime, timeout time.Duration) error {
-			return waitApplied(ctx, deps.Target, units(r.m), ct, timeout)
+			return waitApplied(ctx, deps.Target, envelope.Units(r.m.Namespace(), r.m.Config().Partitions), ct, timeout)
 		}
 	}
 	var again []string // documents read again for this round

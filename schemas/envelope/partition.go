@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // Partition is one of the subjects a collection's envelopes are split
@@ -69,18 +70,40 @@ func Partitions(n int) []Partition {
 // ParseUnit splits a unit name into its namespace and partition; a name
 // without a valid "$p<i>of<n>" suffix is an unpartitioned namespace.
 func ParseUnit(unit string) (string, Partition) {
-	for i := len(unit) - 1; i >= 0; i-- {
-		if unit[i] != '$' {
-			continue
+	if i := strings.LastIndexByte(unit, '$'); i >= 0 {
+		if p, ok := ParseToken("~" + unit[i+1:]); ok {
+			return unit[:i], p
 		}
-		var idx, n int
-		if _, err := fmt.Sscanf(unit[i+1:], "p%dof%d", &idx, &n); err == nil && n > 1 && idx >= 0 && idx < n &&
-			unit[i+1:] == "p"+strconv.Itoa(idx)+"of"+strconv.Itoa(n) {
-			return unit[:i], Partition{Index: idx, Count: n}
-		}
-		break
 	}
 	return unit, Partition{Index: 0, Count: 1}
+}
+
+// ParseToken reads a partition's subject token ("~p3of8", Token); ok is
+// false for any other text, the unpartitioned collection's included.
+func ParseToken(tok string) (p Partition, ok bool) {
+	var idx, n int
+	if _, err := fmt.Sscanf(tok, "~p%dof%d", &idx, &n); err != nil || n <= 1 || idx < 0 || idx >= n {
+		return Partition{}, false
+	}
+	p = Partition{Index: idx, Count: n}
+	return p, p.Token() == tok
+}
+
+// Units lists the apply units of a namespace with n partitions: the
+// namespace alone for n ≤ 1, else each partition's Unit.
+func Units(namespace string, n int) []string {
+	ps := Partitions(n)
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Unit(namespace)
+	}
+	return out
+}
+
+// UnitSubject is the subject of a unit (ParseUnit, PartitionSubject).
+func UnitSubject(prefix, unit string) string {
+	ns, p := ParseUnit(unit)
+	return PartitionSubject(prefix, ns, p)
 }
 
 // BSON type bytes PartitionOf reads numbers of.
