@@ -43,6 +43,9 @@ type collection struct {
 
 	pos   position
 	stale bool // pos must be re-read before the next commit
+	// perMessage is the events per buffer message of the last fetch
+	// (batch messages carry several), which sizes the next one.
+	perMessage int
 }
 
 // loadPosition makes sure the checkpoint row exists and reads it.
@@ -106,7 +109,7 @@ func (c *collection) apply(ctx context.Context, msgs []message) error {
 	bo := newBackoff(c.conf.MaxRetryBackoff)
 	fresh := true
 	for attempt := 1; ; attempt++ {
-		err := c.commit(ctx, msgs, fresh)
+		err := c.commit(ctx, msgs, fresh, false)
 		if err == nil {
 			return nil
 		}
@@ -121,12 +124,7 @@ func (c *collection) apply(ctx context.Context, msgs []message) error {
 			c.stale = true
 			continue
 		}
-		class, reason := classify(err)
-		if class == classFatal && c.ts.setting != "" && rlsViolation(err) {
-			// Under a tenant setting one row can fail its tenant's policy
-			// (a document that moved to another tenant): that event's fault.
-			class = classEvent
-		}
+		class, reason := c.classify(err)
 		switch class {
 		case classRetry:
 			c.m.retries.WithLabelValues(c.unit, reason).Inc()
@@ -144,8 +142,7 @@ func (c *collection) apply(ctx context.Context, msgs []message) error {
 				fresh = false
 				continue
 			}
-			if len(msgs) > 1 {
-				mid := len(msgs) / 2
+			if mid := split(msgs); mid > 0 {
 				if err := c.apply(ctx, msgs[:mid]); err != nil {
 					return err
 				}
@@ -158,14 +155,32 @@ func (c *collection) apply(ctx context.Context, msgs []message) error {
 				fresh = false
 				continue
 			}
+			if len(msgs) > 1 {
+				// One batch message: its events commit together, so the
+				// one at fault is found by trial (poison.go).
+				err := c.isolateFrame(ctx, msgs, err)
+				if errors.Is(err, errCheckpointMoved) {
+					c.stale = true
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				continue
+			}
 			if err := c.isolate(&msgs[0], err); err != nil {
 				return err
 			}
 		default:
-			return &HaltError{Collection: c.unit, Seq: msgs[0].seq, Err: err,
-				Hint: "the target schema does not accept this collection's writes (compare it with `replicator check`), fix it and restart"}
+			return c.schemaHalt(msgs[0].seq, err)
 		}
 	}
+}
+
+// schemaHalt stops the collection on an error no event causes alone.
+func (c *collection) schemaHalt(seq uint64, err error) *HaltError {
+	return &HaltError{Collection: c.unit, Seq: seq, Err: err,
+		Hint: "the target schema does not accept this collection's writes (compare it with `replicator check`), fix it and restart"}
 }
 
 // isolate handles one message that fails on its own: it becomes a dead
@@ -191,9 +206,21 @@ func (c *collection) isolate(m *message, err error) error {
 	return &HaltError{Collection: c.unit, Seq: m.seq, Err: fmt.Errorf("cannot record dead letter: %w", err)}
 }
 
+// classify is classify (errors.go) for this collection: under a tenant
+// setting one row can fail its tenant's policy (a document that moved to
+// another tenant), which is that event's fault.
+func (c *collection) classify(err error) (errClass, string) {
+	class, reason := classify(err)
+	if class == classFatal && c.ts.setting != "" && rlsViolation(err) {
+		class = classEvent
+	}
+	return class, reason
+}
+
 // commit applies msgs in one transaction together with the checkpoint.
 // fresh allows COPYing rows of new keys straight into the target tables.
-func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) error {
+// A trial runs every statement and rolls back (poison.go).
+func (c *collection) commit(ctx context.Context, msgs []message, fresh, trial bool) error {
 	if c.stale {
 		old := c.pos.epoch
 		if err := c.loadPosition(ctx); err != nil {
@@ -204,7 +231,7 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 		}
 	}
 	msgs, skipped := pendingMsgs(msgs, c.pos.seq)
-	if skipped > 0 {
+	if skipped > 0 && !trial {
 		c.m.events.WithLabelValues(c.unit, "duplicate").Add(float64(skipped))
 	}
 	if len(msgs) == 0 {
@@ -255,6 +282,9 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return err
 	}
+	if trial {
+		return nil // rolled back
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -296,7 +326,7 @@ func pendingMsgs(msgs []message, pos uint64) ([]message, int) {
 	}
 	ordered := true
 	for i := first + 1; i < len(msgs) && ordered; i++ {
-		ordered = msgs[i].seq > msgs[i-1].seq
+		ordered = eventOrder(msgs[i-1], msgs[i]) < 0
 	}
 	if ordered {
 		// The usual case: the batch's own messages, so marks that plan
@@ -309,11 +339,17 @@ func pendingMsgs(msgs []message, pos uint64) ([]message, int) {
 			out = append(out, m)
 		}
 	}
-	if !slices.IsSortedFunc(out, func(a, b message) int { return cmp.Compare(a.seq, b.seq) }) {
-		slices.SortStableFunc(out, func(a, b message) int { return cmp.Compare(a.seq, b.seq) })
+	if !slices.IsSortedFunc(out, eventOrder) {
+		slices.SortStableFunc(out, eventOrder)
 	}
-	out = slices.CompactFunc(out, func(a, b message) bool { return a.seq == b.seq })
+	out = slices.CompactFunc(out, func(a, b message) bool { return eventOrder(a, b) == 0 })
 	return out, len(msgs) - len(out)
+}
+
+// eventOrder orders events by stream sequence, then by their place in
+// their batch message.
+func eventOrder(a, b message) int {
+	return cmp.Or(cmp.Compare(a.seq, b.seq), cmp.Compare(a.frame, b.frame))
 }
 
 func (c *collection) committed(p *batchPlan, n int, start time.Time) {

@@ -121,7 +121,7 @@ func (c *collection) session(ctx context.Context, js consumers) (progressed bool
 		// below the checkpoint is committed; nothing above it is acked.
 		// One AckAll on the newest committed message acknowledges it and
 		// every message before it (the consumer's ack policy).
-		if i := lastCommitted(f.msgs, c.pos.seq); i >= 0 {
+		if i := lastCommitted(f.seqs, c.pos.seq); i >= 0 {
 			_ = f.raw[i].Ack() // a lost ack means a redelivery, skipped as a duplicate
 			progressed = true
 		}
@@ -131,15 +131,15 @@ func (c *collection) session(ctx context.Context, js consumers) (progressed bool
 	}
 }
 
-// lastCommitted returns the position in msgs of the message with the
-// highest sequence at or below the checkpoint pos, or -1. Everything at or
-// below the checkpoint is committed, so acknowledging that message with
-// AckAll (which covers every message before it) is safe, and a redelivered
-// message, wherever it sits in a batch, is covered too.
-func lastCommitted(msgs []message, pos uint64) int {
+// lastCommitted returns the position in seqs (the fetched messages'
+// sequences) of the highest sequence at or below the checkpoint pos, or
+// -1. Everything at or below the checkpoint is committed, so acknowledging
+// that message with AckAll (which covers every message before it) is safe,
+// and a redelivered message, wherever it sits in a batch, is covered too.
+func lastCommitted(seqs []uint64, pos uint64) int {
 	best := -1
-	for i, m := range msgs {
-		if m.seq <= pos && (best < 0 || m.seq > msgs[best].seq) {
+	for i, s := range seqs {
+		if s <= pos && (best < 0 || s > seqs[best]) {
 			best = i
 		}
 	}
@@ -162,10 +162,12 @@ func (c *collection) checkEpoch(ctx context.Context) error {
 	return nil
 }
 
-// fetched is one decoded batch, or the error that ended fetching.
+// fetched is one decoded batch, or the error that ended fetching: the
+// events of the buffer messages raw, whose sequences are seqs.
 type fetched struct {
 	msgs []message
 	raw  []jetstream.Msg
+	seqs []uint64
 	err  error
 }
 
@@ -175,7 +177,7 @@ type fetched struct {
 // before they were delivered (checkGap).
 func (c *collection) fetchLoop(ctx context.Context, cons jetstream.Consumer, st streamInfo, prev uint64, out chan<- fetched) {
 	for ctx.Err() == nil {
-		msgs, raw, err := c.fetch(cons)
+		msgs, raw, seqs, err := c.fetch(cons)
 		if err == nil && len(msgs) == 0 {
 			continue
 		}
@@ -184,7 +186,7 @@ func (c *collection) fetchLoop(ctx context.Context, cons jetstream.Consumer, st 
 			prev = max(prev, msgs[len(msgs)-1].seq)
 		}
 		select {
-		case out <- fetched{msgs: msgs, raw: raw, err: err}:
+		case out <- fetched{msgs: msgs, raw: raw, seqs: seqs, err: err}:
 		case <-ctx.Done():
 			return
 		}
@@ -248,14 +250,17 @@ func (c *collection) resetConsumer(ctx context.Context, js consumers) (jetstream
 	}
 }
 
-// fetch pulls one batch, bounded by count, bytes and wait. Messages it
-// cannot decode come back as dead letters, never as an error. The batch is
-// in stream order: a redelivery can arrive after newer messages in one
-// pull, so it is sorted (duplicates stay, commit skips them).
-func (c *collection) fetch(cons jetstream.Consumer) ([]message, []jetstream.Msg, error) {
-	batch, err := cons.Fetch(c.conf.BatchSize, jetstream.FetchMaxBytes(c.conf.BatchBytes), jetstream.FetchMaxWait(c.conf.BatchWait))
+// fetch pulls one batch, bounded by count, bytes and wait, and decodes
+// its events. Messages it cannot decode come back as dead letters, never
+// as an error. The batch is in stream order: a redelivery can arrive after
+// newer messages in one pull, so it is sorted (duplicates stay, commit
+// skips them). BatchSize counts events: a batch message carries several,
+// so the count fetched follows the events per message of the last fetch.
+func (c *collection) fetch(cons jetstream.Consumer) ([]message, []jetstream.Msg, []uint64, error) {
+	count := max(1, c.conf.BatchSize/max(1, c.perMessage))
+	batch, err := cons.Fetch(count, jetstream.FetchMaxBytes(c.conf.BatchBytes), jetstream.FetchMaxWait(c.conf.BatchWait))
 	if err != nil {
-		return nil, nil, fmt.Errorf("fetch: %w", err)
+		return nil, nil, nil, fmt.Errorf("fetch: %w", err)
 	}
 	var (
 		raw  []jetstream.Msg
@@ -264,14 +269,14 @@ func (c *collection) fetch(cons jetstream.Consumer) ([]message, []jetstream.Msg,
 	for m := range batch.Messages() {
 		md, err := m.Metadata()
 		if err != nil {
-			return nil, nil, fmt.Errorf("message metadata: %w", err)
+			return nil, nil, nil, fmt.Errorf("message metadata: %w", err)
 		}
 		raw = append(raw, m)
 		seqs = append(seqs, md.Sequence.Stream)
 	}
 	err = batch.Error()
 	if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, jetstream.ErrMaxBytesExceeded) {
-		return nil, nil, fmt.Errorf("fetch: %w", err)
+		return nil, nil, nil, fmt.Errorf("fetch: %w", err)
 	}
 	if len(raw) == 0 {
 		// Either nothing is pending or the next message is larger than
@@ -282,7 +287,8 @@ func (c *collection) fetch(cons jetstream.Consumer) ([]message, []jetstream.Msg,
 	}
 	sortBySeq(seqs, raw)
 	msgs := decodeAll(c.cfg.Namespace, seqs, func(i int) []byte { return raw[i].Data() })
-	return msgs, raw, nil
+	c.perMessage = (len(msgs) + len(raw) - 1) / len(raw)
+	return msgs, raw, seqs, nil
 }
 
 // sortBySeq sorts the fetched messages by stream sequence (usually a
@@ -306,19 +312,20 @@ func sortBySeq(seqs []uint64, raw []jetstream.Msg) {
 
 // fetchOne fetches a single message without a byte bound; no message
 // within BatchWait is an empty batch.
-func (c *collection) fetchOne(cons jetstream.Consumer) ([]message, []jetstream.Msg, error) {
+func (c *collection) fetchOne(cons jetstream.Consumer) ([]message, []jetstream.Msg, []uint64, error) {
 	m, err := cons.Next(jetstream.FetchMaxWait(c.conf.BatchWait))
 	if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("fetch: %w", err)
+		return nil, nil, nil, fmt.Errorf("fetch: %w", err)
 	}
 	md, err := m.Metadata()
 	if err != nil {
-		return nil, nil, fmt.Errorf("message metadata: %w", err)
+		return nil, nil, nil, fmt.Errorf("message metadata: %w", err)
 	}
-	return []message{decode(c.cfg.Namespace, md.Sequence.Stream, m.Data())}, []jetstream.Msg{m}, nil
+	seq := md.Sequence.Stream
+	return decodeFrames(nil, c.cfg.Namespace, seq, m.Data()), []jetstream.Msg{m}, []uint64{seq}, nil
 }
 
 // checkThreshold halts a collection that starts with as many unresolved
@@ -336,27 +343,30 @@ func (c *collection) checkThreshold(ctx context.Context) error {
 	return c.thresholdHalt(n, 0)
 }
 
-// decodeAll decodes n messages on up to GOMAXPROCS goroutines: decoding
-// JSON is the applier's main CPU cost.
+// decodeAll decodes the events of n buffer messages (decodeFrames), in
+// order, on up to GOMAXPROCS goroutines.
 func decodeAll(ns string, seqs []uint64, data func(int) []byte) []message {
-	out := make([]message, len(seqs))
 	workers := min(runtime.GOMAXPROCS(0), (len(seqs)+63)/64)
 	if workers <= 1 {
+		out := make([]message, 0, len(seqs))
 		for i, s := range seqs {
-			out[i] = decode(ns, s, data(i))
+			out = decodeFrames(out, ns, s, data(i))
 		}
 		return out
 	}
+	parts := make([][]message, workers)
 	var wg sync.WaitGroup
 	chunk := (len(seqs) + workers - 1) / workers
-	for lo := 0; lo < len(seqs); lo += chunk {
+	for w, lo := 0, 0; lo < len(seqs); w, lo = w+1, lo+chunk {
 		hi := min(lo+chunk, len(seqs))
 		wg.Go(func() {
+			out := make([]message, 0, hi-lo)
 			for i := lo; i < hi; i++ {
-				out[i] = decode(ns, seqs[i], data(i))
+				out = decodeFrames(out, ns, seqs[i], data(i))
 			}
+			parts[w] = out
 		})
 	}
 	wg.Wait()
-	return out
+	return slices.Concat(parts...)
 }

@@ -101,7 +101,7 @@ func TestResetConsumerIgnoresOrphanedConsumerState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msgs, _, err := c.fetch(cons)
+	msgs, _, _, err := c.fetch(cons)
 	if err != nil || len(msgs) != 10 || msgs[0].seq != 1 {
 		t.Fatalf("first fetch: %d messages from %v, %v", len(msgs), seqsOf(msgs), err)
 	}
@@ -126,7 +126,7 @@ func TestResetConsumerIgnoresOrphanedConsumerState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msgs, _, err = c.fetch(cons)
+		msgs, _, _, err = c.fetch(cons)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -31,6 +31,16 @@ type stream interface {
 	GetMsg(ctx context.Context, seq uint64, opts ...jetstream.GetMsgOpt) (*jetstream.RawStreamMsg, error)
 }
 
+// lastEnvelope decodes the last envelope of a buffer message: the one
+// whose cluster time a checkpoint at the message records (plan).
+func lastEnvelope(data []byte) (*envelope.Envelope, error) {
+	frames, err := envelope.Frames(data)
+	if err != nil {
+		return nil, err
+	}
+	return decodeEnvelope(frames[len(frames)-1])
+}
+
 // checkStream rewinds the checkpoint when the stream no longer holds the
 // message it points at (see above).
 func (c *collection) checkStream(ctx context.Context, st stream) error {
@@ -56,7 +66,7 @@ func (c *collection) checkStream(ctx context.Context, st stream) error {
 		}
 		if want := envelope.PartitionSubject(c.conf.SubjectPrefix, c.cfg.Namespace, c.part); m.Subject != want {
 			why = fmt.Sprintf("the message at the checkpoint %d is on subject %s, not %s", c.pos.seq, m.Subject, want)
-		} else if env, err := decodeEnvelope(m.Data); err == nil && !env.ClusterTime.IsZero() && env.ClusterTime != c.pos.ct {
+		} else if env, err := lastEnvelope(m.Data); err == nil && !env.ClusterTime.IsZero() && env.ClusterTime != c.pos.ct {
 			why = fmt.Sprintf("the message at the checkpoint %d has cluster time %d.%d, the checkpoint recorded %d.%d",
 				c.pos.seq, env.ClusterTime.T, env.ClusterTime.I, c.pos.ct.T, c.pos.ct.I)
 		}

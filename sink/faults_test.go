@@ -72,7 +72,7 @@ func TestOutOfOrderRedeliveryKeepsCheckpoint(t *testing.T) {
 	if got := itemState(t, c.pool); got["a"] != "qty=4 v=13/4 tags=" || got["d"] != "qty=5 v=14/5 tags=" {
 		t.Errorf("rows %v", got)
 	}
-	if i := lastCommitted(mixed, c.pos.seq); i != 1 {
+	if i := lastCommitted(seqsOf(mixed), c.pos.seq); i != 1 {
 		t.Errorf("acknowledged message %d, want 1 (seq 5, which covers every committed one)", i)
 	}
 }
@@ -301,7 +301,7 @@ func TestLostCommitOutcomeIsNotReapplied(t *testing.T) {
 	if c.pos.seq != 3 {
 		t.Errorf("position %d after the retry, want 3", c.pos.seq)
 	}
-	if i := lastCommitted(msgs, c.pos.seq); i != 2 {
+	if i := lastCommitted(seqsOf(msgs), c.pos.seq); i != 2 {
 		t.Errorf("acknowledged message %d, want 2 (seq 3)", i)
 	}
 	if dl := deadLetters(t, c); len(dl) != 1 {

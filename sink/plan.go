@@ -14,10 +14,15 @@ import (
 	"github.com/mongopg/replicator/transform"
 )
 
-// message is one buffer message of one collection, decoded.
+// message is one event of one collection, decoded: a buffer message, or
+// one frame of a batch message (envelope.Frames), which shares its seq.
 type message struct {
-	seq  uint64 // JetStream stream sequence
-	data []byte
+	seq uint64 // JetStream stream sequence
+	// frame is the event's place in its buffer message (0 for a message
+	// of one event); a batch's frames follow each other in a slice of
+	// messages and commit together.
+	frame int
+	data  []byte
 	env  *envelope.Envelope // nil when decoding failed
 	// bad, when set, turns the message into a dead letter: it could not be
 	// decoded, is not a valid envelope for this collection, or failed to
@@ -71,8 +76,32 @@ func decodeEnvelope(data []byte) (*envelope.Envelope, error) {
 	return envelope.DecodeShared(data)
 }
 
-// decode turns raw message data into a message for namespace ns. It never
-// fails: an undecodable message becomes a dead letter.
+// decodeFrames appends to dst the events of one buffer message for
+// namespace ns: each frame of a batch (envelope.Frames), or the message
+// itself. It never fails: a frame that does not decode becomes a dead
+// letter, and so does a batch whose frames cannot be told apart, as a
+// whole.
+func decodeFrames(dst []message, ns string, seq uint64, data []byte) []message {
+	frames, err := envelope.Frames(data)
+	if err != nil {
+		m := message{seq: seq, data: data}
+		m.bad = &deadLetter{stage: stageDecode, reason: reasonDecode, err: err.Error(), seq: seq}
+		m.bad.setRaw(data)
+		return append(dst, m)
+	}
+	for k, f := range frames {
+		m := decode(ns, seq, f)
+		m.frame = k
+		if len(frames) > 1 && m.bad != nil && m.bad.stage == stageDecode {
+			m.bad.err = fmt.Sprintf("frame %d of %d: %s", k+1, len(frames), m.bad.err)
+		}
+		dst = append(dst, m)
+	}
+	return dst
+}
+
+// decode turns one envelope's data into a message for namespace ns. It
+// never fails: an undecodable envelope becomes a dead letter.
 func decode(ns string, seq uint64, data []byte) message {
 	m := message{seq: seq, data: data}
 	env, err := decodeEnvelope(data)

@@ -36,9 +36,13 @@
 //   - Re-publishing is harmless: every change message carries a
 //     Nats-Msg-Id derived from the event's resume token (MsgID, a 128-bit
 //     digest), and the stream deduplicates within its duplicate window
-//     (stream.go), so a tail re-read after a crash is stored once.
+//     (stream.go), so a tail re-read after a crash is stored once (a batch
+//     message's id names its first and last event, BatchMsgID: cut
+//     elsewhere after a restart, its events are stored again and the
+//     applier's version guard skips them).
 //   - Bounded memory (invariant 8): at most Config.PublishWindow publishes
-//     are in flight (publisher.go, the slots semaphore).
+//     and windowBytes of their messages are in flight (publisher.go, the
+//     slots semaphore and reserve).
 //   - No silent loss in the buffer (invariant 1): the stream discards NEW
 //     messages when max_bytes is reached, so a full buffer pushes back on
 //     capture (and its lag alerts) instead of dropping unapplied messages.

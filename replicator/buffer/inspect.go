@@ -76,6 +76,9 @@ type ShownMessage struct {
 	Time     string             `json:"time"`
 	MsgID    string             `json:"msg_id,omitempty"`
 	Envelope *envelope.Envelope `json:"envelope,omitempty"`
+	// Batch holds the envelopes of a batch message (several consecutive
+	// change events of the subject), in order, instead of Envelope.
+	Batch []*envelope.Envelope `json:"batch,omitempty"`
 	// Error, Raw and RawBase64 describe a message that does not decode.
 	Error     string  `json:"error,omitempty"`
 	Raw       *string `json:"raw,omitempty"`
@@ -91,10 +94,12 @@ func showMessage(m *jetstream.RawStreamMsg) ShownMessage {
 		Time:    m.Time.UTC().Format(time.RFC3339Nano),
 		MsgID:   m.Header.Get(nats.MsgIdHdr),
 	}
-	env, err := envelope.Decode(m.Data)
+	envs, err := envelope.DecodeAll(m.Data)
 	switch {
+	case err == nil && envelope.IsBatch(m.Data):
+		s.Batch = envs
 	case err == nil:
-		s.Envelope = env
+		s.Envelope = envs[0]
 	case utf8.Valid(m.Data):
 		raw := string(m.Data)
 		s.Error, s.Raw = err.Error(), &raw

@@ -21,6 +21,16 @@ func MsgID(token string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
+// BatchMsgID is the deduplication id of a batch message (capture's groups):
+// MsgID of its first and last event's tokens. A subject's batches hold
+// disjoint runs of its events, so the pair names the run. A capture that
+// re-publishes after a restart may cut its batches elsewhere; those get
+// other ids, and the applier's version guard skips the events applied
+// before (ARCHITECTURE.md, guarantee 2).
+func BatchMsgID(first, last string) string {
+	return MsgID(first + "\x00" + last)
+}
+
 // maxStreamName is the longest JetStream stream name NATS accepts.
 const maxStreamName = 255
 

@@ -40,7 +40,15 @@ type entry struct {
 	hasPos bool
 	// bestEffort entries (heartbeats) are not retried: they carry no data.
 	bestEffort bool
+	// bytes is what the entry holds of the byte window (windowBytes).
+	bytes int64
 }
+
+// windowBytes bounds the bytes of the messages in flight, beside the
+// window's count (Config.PublishWindow): capture's batch messages are up
+// to a hundred times larger than one event's. A message larger than the
+// bound is sent alone.
+const windowBytes = 16 << 20
 
 // Publisher publishes messages asynchronously with a bounded window and
 // tracks the contiguous prefix of acknowledged publishes (ARCHITECTURE.md,
@@ -59,6 +67,11 @@ type Publisher struct {
 	// queue holds the entries in publish order; its capacity equals the
 	// window, so sending after taking a slot never blocks.
 	queue chan *entry
+
+	// inflight is the bytes of the entries between add and their
+	// resolution; freed is signalled (non-blocking) when Run lowers it.
+	inflight atomic.Int64
+	freed    chan struct{}
 
 	enqueued atomic.Uint64
 	resolved atomic.Uint64
@@ -109,6 +122,7 @@ func (b *Buffer) NewPublisher(start Position, met *PublisherMetrics) *Publisher 
 		slots:   make(chan struct{}, w),
 		queue:   make(chan *entry, w),
 		notify:  make(chan struct{}, 1),
+		freed:   make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		durable: start,
 	}
@@ -150,12 +164,37 @@ func (p *Publisher) add(ctx context.Context, e *entry) error {
 		return errPublisherStopped
 	}
 	if e.msg != nil {
+		if err := p.reserve(ctx, e, int64(len(e.msg.Data))); err != nil {
+			<-p.slots
+			return err
+		}
 		p.replies.send(e)
 	}
 	p.enqueued.Add(1)
 	p.met.Pending.Inc()
 	p.queue <- e // never blocks: cap(queue) == cap(slots)
 	return nil
+}
+
+// reserve waits until n more bytes fit in the byte window (or nothing is
+// in flight) and records them in e.
+func (p *Publisher) reserve(ctx context.Context, e *entry, n int64) error {
+	for {
+		cur := p.inflight.Load()
+		if (cur == 0 || cur+n <= windowBytes) && p.inflight.CompareAndSwap(cur, cur+n) {
+			e.bytes = n
+			return nil
+		}
+		if cur != 0 && cur+n > windowBytes {
+			select {
+			case <-p.freed:
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-p.done:
+				return errPublisherStopped
+			}
+		}
+	}
 }
 
 var errPublisherStopped = fmt.Errorf("buffer: publisher stopped")
@@ -211,6 +250,13 @@ func (p *Publisher) Run(ctx context.Context) error {
 			p.mu.Lock()
 			p.durable = e.pos
 			p.mu.Unlock()
+		}
+		if e.bytes > 0 {
+			p.inflight.Add(-e.bytes)
+			select {
+			case p.freed <- struct{}{}:
+			default:
+			}
 		}
 		<-p.slots
 		p.resolved.Add(1)

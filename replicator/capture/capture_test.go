@@ -121,12 +121,14 @@ func (f *fixture) envelopesOf(t *testing.T, ns string) []*envelope.Envelope {
 		n := 0
 		for m := range b.Messages() {
 			n++
-			e, err := envelope.Decode(m.Data())
+			envs, err := envelope.DecodeAll(m.Data())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e.Kind != envelope.KindHeartbeat {
-				out = append(out, e)
+			for _, e := range envs {
+				if e.Kind != envelope.KindHeartbeat {
+					out = append(out, e)
+				}
 			}
 		}
 		if n == 0 {

@@ -160,7 +160,8 @@ func (c *Capture) partitions(ns string) []envelope.Partition {
 // emit publishes one prepared event, or stops at it, from the ordered
 // stage: events are emitted strictly in change-stream order, so the
 // publisher's contiguous prefix and per-document order are those of the
-// stream (invariants 3 and 4).
+// stream (invariants 3 and 4). A change envelope joins its subject's group
+// (group.go).
 func (c *Capture) emit(ctx context.Context, r *reader, p *prepared) error {
 	if p.ev == nil {
 		return p.stop
@@ -172,7 +173,15 @@ func (c *Capture) emit(ctx context.Context, r *reader, p *prepared) error {
 		c.met.touch(wall)
 		r.vouch = wall
 	}
-	if !p.control && r.skips(ev.Namespace(), ev.ClusterTime) {
+	skipped := !p.control && r.skips(ev.Namespace(), ev.ClusterTime)
+	if !skipped && !p.control && p.hold == nil && p.stop == nil && p.msg.Data != nil && !p.deadLetter {
+		return c.group(ctx, r, p)
+	}
+	// Anything else comes after every event before it (group.go).
+	if err := c.flushGroups(ctx, r); err != nil {
+		return err
+	}
+	if skipped {
 		c.met.heldEvents.WithLabelValues(p.label).Inc()
 		return c.advance(ctx, r, p.pos)
 	}
@@ -189,9 +198,9 @@ func (c *Capture) emit(ctx context.Context, r *reader, p *prepared) error {
 	case p.msg.Data == nil:
 		return c.advance(ctx, r, p.pos)
 	}
-	if p.deadLetter {
-		c.met.deadLetters.WithLabelValues(ev.Namespace()).Inc()
-	}
+	// A dead letter goes alone, with its own event's id, so that a
+	// re-publish is deduplicated as before groups existed.
+	c.met.deadLetters.WithLabelValues(ev.Namespace()).Inc()
 	if err := r.pub.Publish(ctx, p.msg, p.pos); err != nil {
 		return err
 	}

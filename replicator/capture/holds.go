@@ -31,6 +31,11 @@ func (c *Capture) syncHolds(ctx context.Context, r *reader) error {
 	if time.Since(r.holdsSynced) < holdSyncInterval {
 		return nil
 	}
+	// A release names the position reached: every grouped event before it
+	// must be handed to the publisher first.
+	if err := c.flushGroups(ctx, r); err != nil {
+		return err
+	}
 	r.holdsSynced = time.Now()
 	store := c.buf.Holds()
 	list, err := store.List(ctx, c.cfg.Source)

@@ -192,6 +192,13 @@ func (c *Capture) emitBatches(ctx context.Context, r *reader, order <-chan *batc
 				return err
 			}
 		}
+		// Groups fill while more events are ready (group.go).
+		if len(order) == 0 || r.groupsDue() {
+			if err := c.flushGroups(ctx, r); err != nil {
+				return err
+			}
+		}
 	}
-	return nil
+	// The stream reopens after r.pos: the last groups go out first.
+	return c.flushGroups(ctx, r)
 }

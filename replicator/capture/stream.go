@@ -23,6 +23,9 @@ type reader struct {
 	// pos is the last position handed to the publisher: capture reopens
 	// the stream after it, since everything up to it is queued in order.
 	pos buffer.Position
+	// groups are the change envelopes gathered for batch messages, not
+	// yet published (group.go); pos is before them.
+	groups groups
 	// vouch is the source wall time up to which nothing is unread: an
 	// event's wall time, or the time a getMore came back empty.
 	vouch  time.Time
@@ -202,6 +205,9 @@ func (c *Capture) consume(ctx context.Context, cs *mongo.ChangeStream, r *reader
 // (invariant 9). ord is the position's ordinal, as the reader stage
 // numbered it (ordinals.caughtUp).
 func (c *Capture) caughtUp(ctx context.Context, r *reader, data string, ord uint32, now time.Time) error {
+	if err := c.flushGroups(ctx, r); err != nil {
+		return err
+	}
 	if data != "" && data != r.pos.Token {
 		p := buffer.Position{Token: data, ClusterTime: r.pos.ClusterTime, Ordinal: ord}
 		if ct, ok := buffer.ClusterTimeOfToken(data); ok && r.pos.ClusterTime.Before(ct) {
@@ -241,6 +247,9 @@ func tokenData(tok bson.Raw) string {
 // heartbeat publishes, on every collection's subject, the latest source
 // time read, so apply lag reads ≈ 0 on an idle collection.
 func (c *Capture) heartbeat(ctx context.Context, r *reader) error {
+	if err := c.flushGroups(ctx, r); err != nil {
+		return err
+	}
 	r.lastHB = time.Now()
 	if r.pos.ClusterTime.IsZero() {
 		return nil

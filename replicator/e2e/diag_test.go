@@ -105,14 +105,19 @@ func history(t testing.TB, b *buffer.Buffer, units []string, ids []string) map[s
 		n := 0
 		for m := range msgs.Messages() {
 			n++
-			e, err := envelope.Decode(m.Data())
-			if err != nil || e.Kind == envelope.KindHeartbeat {
+			envs, err := envelope.DecodeAll(m.Data())
+			if err != nil {
 				continue
 			}
 			md, _ := m.Metadata()
-			for _, id := range ids {
-				if strings.Contains(e.DocumentKey, id) {
-					out[id] = append(out[id], fmt.Sprintf("seq=%d %s %s ct=%d.%d tok=%s muts=%d", md.Sequence.Stream, e.Kind, e.Operation, e.ClusterTime.T, e.ClusterTime.I, e.Token, len(e.Mutations)))
+			for k, e := range envs {
+				if e.Kind == envelope.KindHeartbeat {
+					continue
+				}
+				for _, id := range ids {
+					if strings.Contains(e.DocumentKey, id) {
+						out[id] = append(out[id], fmt.Sprintf("seq=%d/%d %s %s ct=%d.%d tok=%s muts=%d", md.Sequence.Stream, k, e.Kind, e.Operation, e.ClusterTime.T, e.ClusterTime.I, e.Token, len(e.Mutations)))
+					}
 				}
 			}
 		}

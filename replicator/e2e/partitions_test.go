@@ -79,17 +79,19 @@ func documentSubjects(t *testing.T, stream jetstream.Stream, prefix, ns string) 
 			n++
 			md, _ := m.Metadata()
 			last = md.Sequence.Stream
-			env, err := envelope.Decode(m.Data())
+			envs, err := envelope.DecodeAll(m.Data())
 			if err != nil {
 				t.Fatalf("message %d on %s: %v", md.Sequence.Stream, m.Subject(), err)
 			}
-			if env.Kind != envelope.KindChange {
-				continue
+			for _, env := range envs {
+				if env.Kind != envelope.KindChange {
+					continue
+				}
+				if out[env.DocumentKey] == nil {
+					out[env.DocumentKey] = map[string]bool{}
+				}
+				out[env.DocumentKey][m.Subject()] = true
 			}
-			if out[env.DocumentKey] == nil {
-				out[env.DocumentKey] = map[string]bool{}
-			}
-			out[env.DocumentKey][m.Subject()] = true
 		}
 		if n == 0 || last >= info.State.LastSeq {
 			return out

@@ -1,0 +1,164 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/mongopg/replicator/internal/testenv"
+	"github.com/mongopg/replicator/schemas/envelope"
+	"github.com/mongopg/replicator/transform"
+)
+
+// batchMessages packs events, decoded single-event messages, into batch
+// messages: sizes[k] events into the message of sequence k+1, as capture
+// groups a backlog. It returns the events as the applier decodes them.
+func batchMessages(t testing.TB, events []message, sizes ...int) []message {
+	t.Helper()
+	var out []message
+	for k, n := range sizes {
+		var frames [][]byte
+		for _, m := range events[:n] {
+			frames = append(frames, m.data)
+		}
+		events = events[n:]
+		out = decodeFrames(out, testNS, uint64(k+1), envelope.AppendBatch(nil, frames))
+	}
+	if len(events) != 0 {
+		t.Fatalf("%d events left over", len(events))
+	}
+	return out
+}
+
+// TestPoisonInBatchMessages: the ten inserts of poisonBatch in two batch
+// messages (six events, then four). The events at fault become dead
+// letters with their message's sequence and the rest commits; under
+// on_error: halt nothing of the first message commits, since a message's
+// events commit together.
+func TestPoisonInBatchMessages(t *testing.T) {
+	ctx := context.Background()
+	for _, p := range []struct {
+		name      string
+		threshold int
+	}{{"arrays", 1 << 30}, {"copy", 1}} {
+		t.Run(p.name, func(t *testing.T) {
+			c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), p.threshold, nil)
+			msgs := batchMessages(t, poisonBatch(), 6, 4)
+			if err := c.apply(ctx, msgs); err != nil {
+				t.Fatal(err)
+			}
+			got := itemState(t, c.pool)
+			if len(got) != 7 || got["d"] != "" || got["g"] != "" || got["i"] != "" {
+				t.Errorf("applied rows %v, want the seven good ones", sortedKeys(got))
+			}
+			want := []deadRow{{1, "apply", "constraint", "23514"}, {2, "apply", "constraint", "23502"}, {2, "apply", "data", "22P02"}}
+			if dl := deadLetters(t, c); !reflect.DeepEqual(dl, want) {
+				t.Errorf("dead letters %+v, want %+v", dl, want)
+			}
+			if cp := checkpointSeq(t, c.pool); cp != 2 {
+				t.Errorf("checkpoint %d, want 2", cp)
+			}
+			var key string
+			if err := c.pool.QueryRow(ctx, `SELECT document_key FROM replicator.dead_letters WHERE sqlstate = '23514'`).Scan(&key); err != nil {
+				t.Fatal(err)
+			}
+			if key != `{"_id": "d"}` {
+				t.Errorf("the dead letter names document %s, want d's", key)
+			}
+
+			// Applied again, as when the applier never saw the COMMIT's
+			// answer: nothing changes, no dead letter is added.
+			before := dump(t, c.pool)
+			c.pos.seq = 0
+			if err := c.apply(ctx, batchMessages(t, poisonBatch(), 6, 4)); err != nil {
+				t.Fatal(err)
+			}
+			if after := dump(t, c.pool); after != before {
+				t.Errorf("applying the messages again changed rows:\n%s\nwant\n%s", after, before)
+			}
+			if n := len(deadLetters(t, c)); n != 3 {
+				t.Errorf("%d dead letters after the redelivery, want the 3 from the first time", n)
+			}
+		})
+	}
+	t.Run("halt", func(t *testing.T) {
+		c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), 1<<30, func(c *Collection) { c.OnError = transform.OnErrorHalt })
+		err := c.apply(ctx, batchMessages(t, poisonBatch(), 6, 4))
+		var halt *HaltError
+		if !errors.As(err, &halt) || halt.Seq != 1 || !strings.Contains(err.Error(), `{"_id": "d"}`) {
+			t.Fatalf("apply returned %v, want a HaltError at message 1 naming document d", err)
+		}
+		if cp := checkpointSeq(t, c.pool); cp != 0 {
+			t.Errorf("checkpoint %d, want 0", cp)
+		}
+		if got := itemState(t, c.pool); len(got) != 0 {
+			t.Errorf("rows %v committed from the halted message", sortedKeys(got))
+		}
+	})
+}
+
+// TestBatchMessagesDecode: a batch message is one event per frame, in
+// order, all with the message's sequence; a frame that does not decode is
+// a dead letter of its own; a batch whose frames cannot be told apart is
+// one dead letter.
+func TestBatchMessagesDecode(t *testing.T) {
+	events := []message{change(1, 10, item{id: "a", qty: 1}.mutation()), change(2, 11, item{id: "b", qty: 2}.mutation()),
+		change(3, 12, item{id: "c", qty: 3}.mutation())}
+	good := envelope.AppendBatch(nil, [][]byte{events[0].data, events[1].data, events[2].data})
+	got := decodeFrames(nil, testNS, 7, good)
+	if len(got) != 3 {
+		t.Fatalf("%d events, want 3", len(got))
+	}
+	for k, m := range got {
+		if m.seq != 7 || m.frame != k || m.bad != nil || m.env.Ordinal != uint32(k+1) {
+			t.Errorf("event %d: seq %d frame %d bad %v ordinal %d", k, m.seq, m.frame, m.bad, m.env.Ordinal)
+		}
+	}
+	if e, err := lastEnvelope(good); err != nil || e.ClusterTime.T != 12 {
+		t.Errorf("lastEnvelope: %v %+v, want the cluster time of the last frame", err, e)
+	}
+
+	cut := events[1].data[:len(events[1].data)-2]
+	got = decodeFrames(nil, testNS, 8, envelope.AppendBatch(nil, [][]byte{events[0].data, cut, events[2].data}))
+	if len(got) != 3 || got[0].bad != nil || got[2].bad != nil || got[1].bad == nil || got[1].bad.reason != reasonDecode ||
+		!strings.Contains(got[1].bad.err, "frame 2 of 3") {
+		t.Fatalf("a bad frame: %+v", got)
+	}
+
+	got = decodeFrames(nil, testNS, 9, good[:len(good)-1])
+	if len(got) != 1 || got[0].bad == nil || got[0].bad.reason != reasonDecode || got[0].seq != 9 {
+		t.Fatalf("a batch cut short: %+v", got)
+	}
+}
+
+// TestPendingEventsOfBatchMessages: a redelivered batch message in a
+// batch is dropped whole, and the events keep their order inside their
+// message.
+func TestPendingEventsOfBatchMessages(t *testing.T) {
+	var events []message
+	for i := range 5 {
+		events = append(events, change(uint64(i+1), 10, item{id: string(rune('a' + i)), qty: 1}.mutation()))
+	}
+	msgs := batchMessages(t, events, 2, 3) // seq 1: a b; seq 2: c d e
+	redelivered := append(append([]message{}, msgs[2:]...), msgs...)
+	got, skipped := pendingMsgs(redelivered, 0)
+	if skipped != 3 || len(got) != 5 {
+		t.Fatalf("%d events pending, %d skipped; want 5 and 3", len(got), skipped)
+	}
+	for k, m := range got {
+		if m.env.Ordinal != uint32(k+1) {
+			t.Fatalf("event %d is ordinal %d: out of order", k, m.env.Ordinal)
+		}
+	}
+	if got, skipped := pendingMsgs(msgs, 1); skipped != 2 || len(got) != 3 || got[0].seq != 2 {
+		t.Fatalf("above checkpoint 1: %d pending, %d skipped", len(got), skipped)
+	}
+	if mid := split(msgs); mid != 2 {
+		t.Errorf("split at %d, want 2 (between the messages)", mid)
+	}
+	if mid := split(msgs[2:]); mid != 0 {
+		t.Errorf("split of one message at %d, want 0", mid)
+	}
+}
