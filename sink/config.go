@@ -10,8 +10,10 @@ import (
 
 // Config tunes the applier. The zero value of a field means its default.
 type Config struct {
-	// BatchSize bounds the messages fetched and applied in one transaction
-	// (default DefaultBatchSize).
+	// BatchSize bounds the events fetched and applied in one transaction
+	// (default DefaultBatchSize): the messages of one fetch, or fewer when
+	// the last fetch's messages were batch messages of several events
+	// each (the count follows their average; BatchBytes bounds memory).
 	BatchSize int
 	// BatchBytes bounds the bytes of one fetch (default DefaultBatchBytes). A single
 	// message larger than this is still fetched, alone.

@@ -58,17 +58,22 @@
 //     split or dead-lettered for it (apply.go, freshError).
 //   - Every message is decoded by envelope.DecodeShared, in place: the
 //     envelope's strings share the message's bytes, which are never
-//     written and outlive the batch (plan.go, decodeEnvelope). Only
-//     version 2 (binary) is read; anything else (the JSON form of builds
+//     written and outlive the batch (plan.go, decodeEnvelope). A batch
+//     message (format version 3) is one event per frame, all with the
+//     message's sequence (decodeFrames). Only version 2 envelopes, alone
+//     or in a batch, are read; anything else (the JSON form of builds
 //     before the first release, an unknown version, a message cut short,
 //     a change envelope without an ordinal) is a decode dead letter
 //     holding the raw bytes, never a guess (schemas/envelope.md).
 //   - Retryable failures (connection loss, serialization failure, deadlock,
 //     server shutting down or starting) are retried in order with capped
 //     exponential backoff until ctx ends. A failure of one event (SQLSTATE
-//     class 22, 23 or 54) is isolated by splitting the batch in halves; that
-//     event becomes a dead letter with its SQLSTATE and message and the rest
-//     applies. With on_error: halt, or once dead_letter_threshold unresolved
+//     class 22, 23 or 54) is isolated by splitting the batch in halves,
+//     only between buffer messages, and inside one batch message by trial
+//     transactions that roll back (poison.go); that event becomes a dead
+//     letter with its SQLSTATE and message and the rest applies. The
+//     events of one buffer message always commit together, since the
+//     checkpoint is a stream sequence. With on_error: halt, or once dead_letter_threshold unresolved
 //     dead letters exist, only that collection stops, with a *HaltError
 //     (errors.go, apply.go).
 //   - Collections are independent: each runs on its own goroutine with its

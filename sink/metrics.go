@@ -43,7 +43,7 @@ func newMetrics(cols []string) *metrics {
 		}, []string{"collection", "operation"}),
 		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "replicator_apply_batch_size",
-			Help:    "Messages per committed apply transaction.",
+			Help:    "Events per committed apply transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
 		}, []string{"collection"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{

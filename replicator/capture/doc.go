@@ -15,7 +15,14 @@
 //     rather than leaving a position whose initial snapshot was never
 //     recorded (capture.go, start). After a crash capture resumes after
 //     the saved position and re-publishes the tail with the same
-//     Nats-Msg-Id, which the buffer deduplicates.
+//     Nats-Msg-Id, which the buffer deduplicates (a batch message cut
+//     elsewhere than before is stored again, and applies as a no-op).
+//   - Batch messages (group.go): while a backlog streams, a subject's
+//     consecutive change envelopes go out as one message; a grouped
+//     event's position reaches the publisher only with the flush of every
+//     open group, and anything that is not a change envelope flushes
+//     first, so the durable position and the order of each subject are
+//     those of publishing every event alone.
 //   - Source order: workers parse, transform and encode events
 //     concurrently, but one goroutine publishes them strictly in
 //     change-stream order (pipeline.go), and a failed publish is retried
