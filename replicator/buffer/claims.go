@@ -82,20 +82,13 @@ func (b *Buffer) JoinApplyGroup(ctx context.Context, units int, ttl time.Duratio
 	host, _ := os.Hostname()
 	g := &ApplyGroup{kv: kv, ttl: ttl, units: units, log: b.log, members: 1, held: map[string]bool{},
 		me: claimValue{Host: host, PID: os.Getpid(), Holder: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()), Units: units}}
-	// Processes starting together see each other before any claims: one
-	// renewal interval after the first beat the member count includes
-	// them, so the first does not claim everything only to hand most of
-	// it back. A failed join leaves no member behind.
-	err = g.beat(ctx)
-	if err == nil {
-		select {
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-time.After(g.interval()):
-			err = g.beat(ctx)
-		}
-	}
-	if err != nil {
+	// The process claims at once, counting the members it sees now: one
+	// started alone (or restarted) applies without delay. Of processes
+	// started together, the first may claim more than its share; its next
+	// beat counts the others, and it hands the excess back (renew), so
+	// the claims even out within a few renewal intervals. A failed join
+	// leaves no member behind.
+	if err := g.beat(ctx); err != nil {
 		g.leave(ctx)
 		return nil, fmt.Errorf("buffer: apply group: %w", err)
 	}
