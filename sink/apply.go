@@ -108,6 +108,7 @@ func (c *collection) apply(ctx context.Context, msgs []message) error {
 	}
 	bo := newBackoff(c.conf.MaxRetryBackoff)
 	fresh := true
+	passed := 0 // isolation trials of one batch message that applied (poison.go)
 	for attempt := 1; ; attempt++ {
 		err := c.commit(ctx, msgs, fresh, false)
 		if err == nil {
@@ -158,13 +159,21 @@ func (c *collection) apply(ctx context.Context, msgs []message) error {
 			if len(msgs) > 1 {
 				// One batch message: its events commit together, so the
 				// one at fault is found by trial (poison.go).
-				err := c.isolateFrame(ctx, msgs, err)
-				if errors.Is(err, errCheckpointMoved) {
+				ierr := c.isolateFrame(ctx, msgs, err)
+				switch {
+				case errors.Is(ierr, errCheckpointMoved):
 					c.stale = true
-					continue
-				}
-				if err != nil {
-					return err
+				case errors.Is(ierr, errTrialPassed):
+					// The failure cleared: commit again, a few times at
+					// most, after a backoff.
+					if passed++; passed >= maxTrialPasses {
+						return c.schemaHalt(msgs[0].seq, fmt.Errorf("a batch message fails to commit (%w) though it applies in a trial transaction", err))
+					}
+					if err := bo.wait(ctx); err != nil {
+						return err
+					}
+				case ierr != nil:
+					return ierr
 				}
 				continue
 			}
@@ -176,6 +185,11 @@ func (c *collection) apply(ctx context.Context, msgs []message) error {
 		}
 	}
 }
+
+// maxTrialPasses is how often a batch message that fails to commit on an
+// event's fault may pass its isolation trials before the collection halts
+// (a failure the trials cannot reproduce).
+const maxTrialPasses = 3
 
 // schemaHalt stops the collection on an error no event causes alone.
 func (c *collection) schemaHalt(seq uint64, err error) *HaltError {
@@ -278,6 +292,10 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh, trial bo
 	unresolved := -1
 	if len(p.deadLetters) > 0 && c.cfg.DeadLetterThreshold > 0 {
 		queueUnresolved(b, c.cfg.Namespace, &unresolved)
+	}
+	if trial {
+		// Deferred constraints are checked now, as COMMIT would.
+		b.Queue("SET CONSTRAINTS ALL IMMEDIATE")
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return err

@@ -99,6 +99,38 @@ func TestPoisonInBatchMessages(t *testing.T) {
 	})
 }
 
+// TestDeferredConstraintInBatchMessage: an event of a batch message that
+// breaks a deferred constraint (checked only at COMMIT) is the one
+// dead-lettered: the isolation trials check deferred constraints as COMMIT
+// does.
+func TestDeferredConstraintInBatchMessage(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), 1<<30, nil)
+	if _, err := c.pool.Exec(ctx, `ALTER TABLE app.items ADD CONSTRAINT items_qty_unique UNIQUE (qty) DEFERRABLE INITIALLY DEFERRED`); err != nil {
+		t.Fatal(err)
+	}
+	var events []message
+	for i, qty := range []int{1, 2, 2, 4, 5} { // c repeats b's qty
+		events = append(events, change(uint64(i+1), 10, item{id: string(rune('a' + i)), qty: qty}.mutation()))
+	}
+	if err := c.apply(ctx, batchMessages(t, events, 5)); err != nil {
+		t.Fatal(err)
+	}
+	var key, state string
+	if err := c.pool.QueryRow(ctx, `SELECT document_key, sqlstate FROM replicator.dead_letters`).Scan(&key, &state); err != nil {
+		t.Fatal(err)
+	}
+	if key != `{"_id": "c"}` || state != "23505" {
+		t.Errorf("dead letter for %s (%s), want c's unique violation", key, state)
+	}
+	if got := itemState(t, c.pool); len(got) != 4 || got["c"] != "" {
+		t.Errorf("applied rows %v, want a, b, d and e", sortedKeys(got))
+	}
+	if cp := checkpointSeq(t, c.pool); cp != 1 {
+		t.Errorf("checkpoint %d, want 1", cp)
+	}
+}
+
 // TestBatchMessagesDecode: a batch message is one event per frame, in
 // order, all with the message's sequence; a frame that does not decode is
 // a dead letter of its own; a batch whose frames cannot be told apart is

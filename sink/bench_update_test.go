@@ -288,35 +288,59 @@ func preloadUpdateBench(b *testing.B, pool *pgxpool.Pool, w *updateWorkload) {
 	}
 }
 
-// publishUpdateBatch publishes events asynchronously, in windows of 1000,
-// and records each event's stream sequence.
+// publishUpdateBatch publishes events as capture publishes a backlog
+// (replicator/capture, group.go): in batch messages of at most 128 events
+// and 128 KiB, asynchronously, and records each event's stream sequence
+// (its message's).
 func publishUpdateBatch(b *testing.B, js jetstream.JetStream, subject string, w *updateWorkload, events []updateEvent) {
 	b.Helper()
-	const window = 1000
-	for lo := 0; lo < len(events); lo += window {
-		part := events[lo:min(lo+window, len(events))]
-		futs := make([]jetstream.PubAckFuture, len(part))
-		for i := range part {
-			data, err := w.envelope(&part[i])
-			if err != nil {
-				b.Fatal(err)
-			}
-			if futs[i], err = js.PublishAsync(subject, data, jetstream.WithMsgID(fmt.Sprintf("%d.%d", part[i].ct.T, part[i].ct.I))); err != nil {
-				b.Fatal(err)
-			}
+	const maxEvents, maxBytes = 128, 128 << 10
+	type message struct {
+		lo, hi int
+		data   []byte
+	}
+	var msgs []message
+	var frames [][]byte
+	lo, size := 0, 0
+	cut := func(hi int) {
+		if len(frames) > 0 {
+			msgs = append(msgs, message{lo: lo, hi: hi, data: envelope.AppendBatch(nil, frames)})
 		}
+		frames, lo, size = nil, hi, 0
+	}
+	for i := range events {
+		data, err := w.envelope(&events[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(frames) == maxEvents || size+len(data)+5 > maxBytes {
+			cut(i)
+		}
+		frames = append(frames, data)
+		size += len(data) + 5
+	}
+	cut(len(events))
+	futs := make([]jetstream.PubAckFuture, len(msgs))
+	for i, m := range msgs {
+		id := fmt.Sprintf("%d.%d-%d.%d", events[m.lo].ct.T, events[m.lo].ct.I, events[m.hi-1].ct.T, events[m.hi-1].ct.I)
+		var err error
+		if futs[i], err = js.PublishAsync(subject, m.data, jetstream.WithMsgID(id)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		b.Fatal("publishes not acknowledged within a minute")
+	}
+	for i, f := range futs {
 		select {
-		case <-js.PublishAsyncComplete():
-		case <-time.After(time.Minute):
-			b.Fatal("publishes not acknowledged within a minute")
-		}
-		for i, f := range futs {
-			select {
-			case ack := <-f.Ok():
-				part[i].seq = ack.Sequence
-			case err := <-f.Err():
-				b.Fatal(err)
+		case ack := <-f.Ok():
+			for j := msgs[i].lo; j < msgs[i].hi; j++ {
+				events[j].seq = ack.Sequence
 			}
+		case err := <-f.Err():
+			b.Fatal(err)
 		}
 	}
 }

@@ -164,6 +164,10 @@ func (c *Capture) partitions(ns string) []envelope.Partition {
 // (group.go).
 func (c *Capture) emit(ctx context.Context, r *reader, p *prepared) error {
 	if p.ev == nil {
+		// Stop here; what is grouped before it is published first.
+		if err := c.flushGroups(ctx, r); err != nil {
+			return err
+		}
 		return p.stop
 	}
 	ev := p.ev
@@ -173,17 +177,23 @@ func (c *Capture) emit(ctx context.Context, r *reader, p *prepared) error {
 		c.met.touch(wall)
 		r.vouch = wall
 	}
-	skipped := !p.control && r.skips(ev.Namespace(), ev.ClusterTime)
-	if !skipped && !p.control && p.hold == nil && p.stop == nil && p.msg.Data != nil && !p.deadLetter {
+	if !p.control && r.skips(ev.Namespace(), ev.ClusterTime) {
+		// A held collection's event, whatever it holds: read past, its
+		// position only.
+		c.met.heldEvents.WithLabelValues(p.label).Inc()
+		r.groupPosition(p.pos)
+		return nil
+	}
+	if !p.control && p.hold == nil && p.stop == nil && !p.deadLetter {
+		if p.msg.Data == nil {
+			r.groupPosition(p.pos) // nothing to apply
+			return nil
+		}
 		return c.group(ctx, r, p)
 	}
 	// Anything else comes after every event before it (group.go).
 	if err := c.flushGroups(ctx, r); err != nil {
 		return err
-	}
-	if skipped {
-		c.met.heldEvents.WithLabelValues(p.label).Inc()
-		return c.advance(ctx, r, p.pos)
 	}
 	switch {
 	case p.control:
@@ -195,8 +205,6 @@ func (c *Capture) emit(ctx context.Context, r *reader, p *prepared) error {
 		return c.advance(ctx, r, p.pos)
 	case p.stop != nil:
 		return p.stop
-	case p.msg.Data == nil:
-		return c.advance(ctx, r, p.pos)
 	}
 	// A dead letter goes alone, with its own event's id, so that a
 	// re-publish is deduplicated as before groups existed.

@@ -25,15 +25,19 @@ import (
 //     durable position never passes an event still in a group, and r.pos,
 //     where the stream reopens, moves only then: events of groups dropped by
 //     a failing pipeline are read again;
-//   - everything else the ordered stage does (a dead letter, a skipped or
-//     held event, a control event, a heartbeat, an idle stream's position,
-//     a hold release) flushes first, so it comes after every event before
-//     it, as without groups.
+//   - the position of an event with nothing to publish (outside the
+//     mappings, skipped by its mapping, of a held collection) waits for the
+//     next flush like a grouped event's;
+//   - everything else the ordered stage does (a dead letter, a stop, a
+//     hold, a control event, a heartbeat, an idle stream's position, a hold
+//     release) flushes first, so it comes after every event before it, as
+//     without groups.
 //
 // Bounds (invariant 8): a group holds at most groupEvents events and
 // groupBytes bytes (less when the server's max payload is smaller); all
-// open groups hold at most groupsBytes, and an event waits at most
-// groupDelay plus one pipeline batch before its group is flushed.
+// open groups are flushed once they hold groupsBytes (so they hold less
+// than groupsBytes plus one event), and an event waits at most groupDelay
+// plus one pipeline batch before its group is flushed.
 const (
 	groupEvents = 128
 	groupBytes  = 128 << 10
@@ -101,14 +105,29 @@ func (c *Capture) group(ctx context.Context, r *reader, p *prepared) error {
 	g.last = p.ev.Token
 	gs.size += n
 	gs.pos, gs.pending = p.pos, true
+	if gs.size >= groupsBytes {
+		return c.flushGroups(ctx, r)
+	}
 	return nil
 }
 
+// groupPosition records the position of an event with nothing to publish
+// (outside the mappings, skipped by its mapping, or of a held collection):
+// it is handed to the publisher with the next flush, after the groups
+// before it.
+func (r *reader) groupPosition(pos buffer.Position) {
+	gs := &r.groups
+	if !gs.pending {
+		gs.since = time.Now()
+	}
+	gs.pos, gs.pending = pos, true
+}
+
 // groupsDue reports whether the open groups must be flushed though more
-// events are ready: they hold groupsBytes, or an event waited groupDelay.
+// events are ready: an event waited groupDelay.
 func (r *reader) groupsDue() bool {
 	gs := &r.groups
-	return gs.pending && (gs.size >= groupsBytes || time.Since(gs.since) >= groupDelay)
+	return gs.pending && time.Since(gs.since) >= groupDelay
 }
 
 // flushGroups publishes every open group, the last one with the newest

@@ -107,7 +107,8 @@ type TargetConfig struct {
 
 // ApplyConfig tunes the sink.
 type ApplyConfig struct {
-	// BatchSize is the most messages per transaction (default sink.DefaultBatchSize).
+	// BatchSize is about the most events per transaction (default
+	// sink.DefaultBatchSize; sink.Config.BatchSize).
 	BatchSize int `yaml:"batch_size"`
 	// BatchBytes is the most message bytes per transaction (default sink.DefaultBatchBytes).
 	BatchBytes ByteSize `yaml:"batch_bytes"`

@@ -58,8 +58,8 @@ func Frames(b []byte) ([][]byte, error) {
 	if n == 0 {
 		return nil, errors.New("decode batch: no envelope in it")
 	}
-	frames := make([][]byte, n)
-	for k := range frames {
+	frames := make([][]byte, 0, min(n, 256))
+	for k := range n {
 		l, err := d.uvarint()
 		if err != nil {
 			return nil, fmt.Errorf("decode batch: frame %d of %d: %w (at byte %d of %d)", k+1, n, err, d.i, len(b))
@@ -71,7 +71,7 @@ func Frames(b []byte) ([][]byte, error) {
 		if len(f) < 2 || f[0] != binaryFormat || f[1] != kindCodes[KindChange] {
 			return nil, fmt.Errorf("decode batch: frame %d of %d is not a version %d change envelope", k+1, n, Version)
 		}
-		frames[k] = f
+		frames = append(frames, f)
 		d.i += int(l)
 	}
 	if d.i != len(b) {
