@@ -57,36 +57,65 @@ func deadLetters(t *testing.T, c *collection) []deadRow {
 	return out
 }
 
+// TestPoisonIsolation: the ten inserts of poisonBatch, one per message and
+// in two batch messages (six events, then four; batchmsg_test.go): the
+// events at fault become dead letters with their message's sequence, the
+// rest commits, and applying the messages again changes nothing.
 func TestPoisonIsolation(t *testing.T) {
 	ctx := context.Background()
-	for _, p := range []struct {
-		name      string
-		threshold int
-	}{{"arrays", 1 << 30}, {"copy", 1}} {
-		t.Run(p.name, func(t *testing.T) {
-			c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), p.threshold, nil)
-			if err := c.apply(ctx, poisonBatch()); err != nil {
-				t.Fatal(err)
-			}
-			got := itemState(t, c.pool)
-			if len(got) != 7 || got["d"] != "" || got["g"] != "" || got["i"] != "" {
-				t.Errorf("applied rows %v, want the seven good ones", sortedKeys(got))
-			}
-			want := []deadRow{{4, "apply", "constraint", "23514"}, {7, "apply", "constraint", "23502"}, {9, "apply", "data", "22P02"}}
-			if dl := deadLetters(t, c); !reflect.DeepEqual(dl, want) {
-				t.Errorf("dead letters %+v, want %+v", dl, want)
-			}
-			if cp := checkpointSeq(t, c.pool); cp != 10 {
-				t.Errorf("checkpoint %d, want 10", cp)
-			}
-			var raw, key string
-			if err := c.pool.QueryRow(ctx, `SELECT raw_event->>'collection', document_key FROM replicator.dead_letters WHERE stream_seq = 4`).Scan(&raw, &key); err != nil {
-				t.Fatal(err)
-			}
-			if raw != testNS || key != `{"_id": "d"}` {
-				t.Errorf("dead letter keeps raw event collection %q and key %q", raw, key)
-			}
-		})
+	layouts := []struct {
+		name       string
+		msgs       func(t *testing.T) []message
+		seqs       [3]int64 // the dead letters' sequences
+		checkpoint uint64
+	}{
+		{"single", func(*testing.T) []message { return poisonBatch() }, [3]int64{4, 7, 9}, 10},
+		{"batch messages", func(t *testing.T) []message { return batchMessages(t, poisonBatch(), 6, 4) }, [3]int64{1, 2, 2}, 2},
+	}
+	for _, l := range layouts {
+		for _, p := range []struct {
+			name      string
+			threshold int
+		}{{"arrays", 1 << 30}, {"copy", 1}} {
+			t.Run(l.name+"/"+p.name, func(t *testing.T) {
+				c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), p.threshold, nil)
+				if err := c.apply(ctx, l.msgs(t)); err != nil {
+					t.Fatal(err)
+				}
+				got := itemState(t, c.pool)
+				if len(got) != 7 || got["d"] != "" || got["g"] != "" || got["i"] != "" {
+					t.Errorf("applied rows %v, want the seven good ones", sortedKeys(got))
+				}
+				want := []deadRow{{l.seqs[0], "apply", "constraint", "23514"}, {l.seqs[1], "apply", "constraint", "23502"}, {l.seqs[2], "apply", "data", "22P02"}}
+				if dl := deadLetters(t, c); !reflect.DeepEqual(dl, want) {
+					t.Errorf("dead letters %+v, want %+v", dl, want)
+				}
+				if cp := checkpointSeq(t, c.pool); cp != l.checkpoint {
+					t.Errorf("checkpoint %d, want %d", cp, l.checkpoint)
+				}
+				var raw, key string
+				if err := c.pool.QueryRow(ctx, `SELECT raw_event->>'collection', document_key FROM replicator.dead_letters WHERE sqlstate = '23514'`).Scan(&raw, &key); err != nil {
+					t.Fatal(err)
+				}
+				if raw != testNS || key != `{"_id": "d"}` {
+					t.Errorf("dead letter keeps raw event collection %q and key %q", raw, key)
+				}
+
+				// Applied again, as when the applier never saw the COMMIT's
+				// answer: nothing changes, no dead letter is added.
+				before := dump(t, c.pool)
+				c.pos.seq = 0
+				if err := c.apply(ctx, l.msgs(t)); err != nil {
+					t.Fatal(err)
+				}
+				if after := dump(t, c.pool); after != before {
+					t.Errorf("applying the messages again changed rows:\n%s\nwant\n%s", after, before)
+				}
+				if n := len(deadLetters(t, c)); n != 3 {
+					t.Errorf("%d dead letters after applying again, want the 3 from the first time", n)
+				}
+			})
+		}
 	}
 }
 

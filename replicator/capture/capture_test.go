@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -104,37 +103,23 @@ func (f *fixture) envelopes(t *testing.T) []*envelope.Envelope {
 	return f.envelopesOf(t, f.ns)
 }
 
-// envelopesOf reads every non-heartbeat envelope on ns's subject.
+// envelopesOf reads every non-heartbeat envelope on ns's subject, those
+// of batch messages one by one.
 func (f *fixture) envelopesOf(t *testing.T, ns string) []*envelope.Envelope {
 	t.Helper()
-	ctx := context.Background()
-	c, err := f.buf.JetStream().OrderedConsumer(ctx, buffer.DefaultStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{f.buf.Subject(ns)}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []*envelope.Envelope
-	for {
-		b, err := c.FetchNoWait(500)
+	for _, m := range f.rawMessages(t, ns) {
+		envs, err := envelope.DecodeAll(m.data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := 0
-		for m := range b.Messages() {
-			n++
-			envs, err := envelope.DecodeAll(m.Data())
-			if err != nil {
-				t.Fatal(err)
+		for _, e := range envs {
+			if e.Kind != envelope.KindHeartbeat {
+				out = append(out, e)
 			}
-			for _, e := range envs {
-				if e.Kind != envelope.KindHeartbeat {
-					out = append(out, e)
-				}
-			}
-		}
-		if n == 0 {
-			return out
 		}
 	}
+	return out
 }
 
 func (f *fixture) insert(t *testing.T, docs ...bson.D) {

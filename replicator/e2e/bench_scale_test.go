@@ -14,6 +14,8 @@ import (
 
 	"github.com/mongopg/replicator/internal/workload"
 	"github.com/mongopg/replicator/replicator"
+	"github.com/mongopg/replicator/replicator/config"
+	"github.com/mongopg/replicator/sink"
 )
 
 // applyProc is one apply process of BenchmarkApplyProcesses, run in this
@@ -95,6 +97,46 @@ func BenchmarkApplyProcesses(b *testing.B) {
 			counts = append(counts, k)
 		}
 	}
+	// Every unit's last message: the drain is done when every checkpoint
+	// reached it. The insert counters only show progress: each process
+	// counts the batches it saw commit, and a unit handed back while its
+	// COMMIT was under way may have committed without seeing the answer.
+	lastSeq := map[string]uint64{}
+	{
+		buf, stream := h.openBuffer()
+		for _, m := range h.mappings {
+			for _, unit := range config.UnitsOf(m) {
+				msg, err := stream.GetLastMsgForSubject(ctx, buf.UnitSubject(unit))
+				if err != nil {
+					b.Fatalf("%s: last message: %v", unit, err)
+				}
+				lastSeq[unit] = msg.Sequence
+			}
+		}
+		buf.Close()
+	}
+	drained := func() (bool, uint64) {
+		rows, err := h.pool.Query(ctx, `SELECT collection, stream_seq FROM replicator.apply_checkpoints`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		done, sum := 0, uint64(0)
+		for rows.Next() {
+			var unit string
+			var seq int64
+			if err := rows.Scan(&unit, &seq); err != nil {
+				b.Fatal(err)
+			}
+			if last, ok := lastSeq[unit]; ok && uint64(seq) >= last {
+				done++
+			}
+			sum += uint64(seq)
+		}
+		if err := rows.Err(); err != nil {
+			b.Fatal(err)
+		}
+		return done == len(lastSeq), sum
+	}
 	b.ResetTimer()
 	for _, k := range counts {
 		b.Run(fmt.Sprintf("processes=%d", k), func(b *testing.B) {
@@ -127,7 +169,8 @@ func BenchmarkApplyProcesses(b *testing.B) {
 				var even time.Duration
 				share := (units + k - 1) / k
 				deadline := began.Add(10 * time.Minute)
-				for {
+				progress, progressed := uint64(0), began
+				for i := 0; ; i++ {
 					held, most, applied := 0, 0, 0.0
 					for _, p := range procs {
 						n := 0
@@ -141,7 +184,11 @@ func BenchmarkApplyProcesses(b *testing.B) {
 					if even == 0 && held == units && most <= share {
 						even = time.Since(began)
 					}
-					if applied >= float64(events) {
+					done, sum := false, progress
+					if i%10 == 0 || applied >= float64(events) {
+						done, sum = drained()
+					}
+					if done {
 						took := time.Since(began)
 						b.StopTimer()
 						rate := float64(events) / took.Seconds()
@@ -151,11 +198,17 @@ func BenchmarkApplyProcesses(b *testing.B) {
 							k, events, took.Round(time.Millisecond), rate, even.Round(time.Millisecond))
 						break
 					}
-					if time.Now().After(deadline) {
+					if sum > progress {
+						progress, progressed = sum, time.Now()
+					}
+					if time.Now().After(deadline) || time.Since(progressed) > time.Minute {
 						for i, p := range procs {
-							b.Logf("process %d: claimed %v", i, gauges(b, p.reg, "replicator_apply_claimed"))
+							b.Logf("process %d: claimed %v, inserts %v", i, gauges(b, p.reg, "replicator_apply_claimed"),
+								counterByLabel(b, p.reg, "replicator_apply_events_total", "collection"))
 						}
-						b.Fatalf("%.0f of %d inserts applied after 10 minutes", applied, events)
+						logUnits(b, h)
+						b.Fatalf("not drained after %s (%.0f of %d inserts counted), no checkpoint moved in the last %s",
+							time.Since(began).Round(time.Second), applied, events, time.Since(progressed).Round(time.Second))
 					}
 					time.Sleep(5 * time.Millisecond)
 				}
@@ -165,5 +218,33 @@ func BenchmarkApplyProcesses(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// logUnits logs each apply unit's checkpoint, its subject's last message
+// and its consumer's state: where a stalled drain stands.
+func logUnits(b *testing.B, h *harness) {
+	ctx := context.Background()
+	buf, stream := h.openBuffer()
+	defer buf.Close()
+	for _, m := range h.mappings {
+		for _, unit := range config.UnitsOf(m) {
+			var cp int64
+			_ = h.pool.QueryRow(ctx, `SELECT stream_seq FROM replicator.apply_checkpoints WHERE collection = $1`, unit).Scan(&cp)
+			last := uint64(0)
+			if msg, err := stream.GetLastMsgForSubject(ctx, buf.UnitSubject(unit)); err == nil {
+				last = msg.Sequence
+			}
+			state := ""
+			if cons, err := stream.Consumer(ctx, sink.Durable(unit)); err != nil {
+				state = err.Error()
+			} else if info, err := cons.Info(ctx); err != nil {
+				state = err.Error()
+			} else {
+				state = fmt.Sprintf("delivered %d, ack floor %d, ack pending %d, pending %d, waiting %d",
+					info.Delivered.Stream, info.AckFloor.Stream, info.NumAckPending, info.NumPending, info.NumWaiting)
+			}
+			b.Logf("%s: checkpoint %d, last message %d; consumer %s", unit, cp, last, state)
+		}
 	}
 }
