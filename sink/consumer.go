@@ -99,6 +99,9 @@ func (c *collection) session(ctx context.Context, js consumers) (progressed bool
 	idle := time.NewTicker(epochCheckInterval)
 	defer idle.Stop()
 	for {
+		if ctx.Err() != nil {
+			return progressed, nil // not another batch, whatever is ready
+		}
 		var f fetched
 		select {
 		case <-ctx.Done():
@@ -116,7 +119,12 @@ func (c *collection) session(ctx context.Context, js consumers) (progressed bool
 		if f.err != nil {
 			return progressed, f.err
 		}
-		err = c.apply(ctx, f.msgs)
+		// A batch under way when ctx ends (a claim handed back, a
+		// shutdown) may finish within applyGrace, so its commit is not
+		// cut off after the work was done.
+		actx, stop := withGrace(ctx, applyGrace)
+		err = c.apply(actx, f.msgs)
+		stop()
 		// Invariant: ack only after commit (doc.go). Everything at or
 		// below the checkpoint is committed; nothing above it is acked.
 		// One AckAll on the newest committed message acknowledges it and
@@ -128,6 +136,33 @@ func (c *collection) session(ctx context.Context, js consumers) (progressed bool
 		if err != nil {
 			return progressed, err
 		}
+	}
+}
+
+// applyGrace is how long a batch under way may go on applying after its
+// session's context ended.
+const applyGrace = 5 * time.Second
+
+// withGrace returns a context that ends grace after ctx does (or when
+// stop is called): a transaction under way can commit instead of being
+// cancelled, while retries, which run until their context ends, stop.
+func withGrace(ctx context.Context, grace time.Duration) (context.Context, func()) {
+	g, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var timer *time.Timer
+	var mu sync.Mutex
+	unwatch := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		timer = time.AfterFunc(grace, cancel)
+		mu.Unlock()
+	})
+	return g, func() {
+		unwatch()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
 	}
 }
 

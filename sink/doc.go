@@ -81,7 +81,10 @@
 //     partitions of a partitioned collection: each is a unit with its own
 //     consumer on its own subject and its own checkpoint row
 //     (envelope.Partition.Unit). With a Claimer (Share), a unit is applied
-//     only while this process holds its claim (claims.go).
+//     only while this process holds its claim (claims.go). A batch under
+//     way when the claim is handed back, or the process stops, may finish
+//     within applyGrace instead of being cut off mid-commit; no further
+//     batch starts (consumer.go, withGrace).
 //   - Bounded memory: per collection at most three fetched batches (each
 //     BatchSize messages and BatchBytes bytes, or one larger message,
 //     fetched on its own after a bounded fetch comes back empty) are in
