@@ -108,9 +108,8 @@ func (c *collection) apply(ctx context.Context, msgs []message) error {
 	}
 	bo := newBackoff(c.conf.MaxRetryBackoff)
 	fresh := true
-	passed := 0 // isolation trials of one batch message that applied (poison.go)
 	for attempt := 1; ; attempt++ {
-		err := c.commit(ctx, msgs, fresh, false)
+		err := c.commit(ctx, msgs, fresh)
 		if err == nil {
 			return nil
 		}
@@ -143,7 +142,8 @@ func (c *collection) apply(ctx context.Context, msgs []message) error {
 				fresh = false
 				continue
 			}
-			if mid := split(msgs); mid > 0 {
+			if len(msgs) > 1 {
+				mid := split(msgs) // poison.go
 				if err := c.apply(ctx, msgs[:mid]); err != nil {
 					return err
 				}
@@ -156,27 +156,6 @@ func (c *collection) apply(ctx context.Context, msgs []message) error {
 				fresh = false
 				continue
 			}
-			if len(msgs) > 1 {
-				// One batch message: its events commit together, so the
-				// one at fault is found by trial (poison.go).
-				ierr := c.isolateFrame(ctx, msgs, err)
-				switch {
-				case errors.Is(ierr, errCheckpointMoved):
-					c.stale = true
-				case errors.Is(ierr, errTrialPassed):
-					// The failure cleared: commit again, a few times at
-					// most, after a backoff.
-					if passed++; passed >= maxTrialPasses {
-						return c.schemaHalt(msgs[0].seq, fmt.Errorf("a batch message fails to commit (%w) though it applies in a trial transaction", err))
-					}
-					if err := bo.wait(ctx); err != nil {
-						return err
-					}
-				case ierr != nil:
-					return ierr
-				}
-				continue
-			}
 			if err := c.isolate(&msgs[0], err); err != nil {
 				return err
 			}
@@ -185,11 +164,6 @@ func (c *collection) apply(ctx context.Context, msgs []message) error {
 		}
 	}
 }
-
-// maxTrialPasses is how often a batch message that fails to commit on an
-// event's fault may pass its isolation trials before the collection halts
-// (a failure the trials cannot reproduce).
-const maxTrialPasses = 3
 
 // schemaHalt stops the collection on an error no event causes alone.
 func (c *collection) schemaHalt(seq uint64, err error) *HaltError {
@@ -231,10 +205,11 @@ func (c *collection) classify(err error) (errClass, string) {
 	return class, reason
 }
 
-// commit applies msgs in one transaction together with the checkpoint.
+// commit applies msgs in one transaction together with the checkpoint,
+// which moves to the last buffer message msgs hold whole (plan; poison.go
+// splits inside a batch message only to isolate a failing event).
 // fresh allows COPYing rows of new keys straight into the target tables.
-// A trial runs every statement and rolls back (poison.go).
-func (c *collection) commit(ctx context.Context, msgs []message, fresh, trial bool) error {
+func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) error {
 	if c.stale {
 		old := c.pos.epoch
 		if err := c.loadPosition(ctx); err != nil {
@@ -245,7 +220,7 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh, trial bo
 		}
 	}
 	msgs, skipped := pendingMsgs(msgs, c.pos.seq)
-	if skipped > 0 && !trial {
+	if skipped > 0 {
 		c.m.events.WithLabelValues(c.unit, "duplicate").Add(float64(skipped))
 	}
 	if len(msgs) == 0 {
@@ -253,6 +228,9 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh, trial bo
 	}
 	start := time.Now()
 	p := plan(c.ts, msgs)
+	if p.last == 0 {
+		p.last = c.pos.seq // inside one batch message: the checkpoint stays
+	}
 	tx, err := c.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -293,15 +271,8 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh, trial bo
 	if len(p.deadLetters) > 0 && c.cfg.DeadLetterThreshold > 0 {
 		queueUnresolved(b, c.cfg.Namespace, &unresolved)
 	}
-	if trial {
-		// Deferred constraints are checked now, as COMMIT would.
-		b.Queue("SET CONSTRAINTS ALL IMMEDIATE")
-	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return err
-	}
-	if trial {
-		return nil // rolled back
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)

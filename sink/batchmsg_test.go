@@ -31,9 +31,11 @@ func batchMessages(t testing.TB, events []message, sizes ...int) []message {
 	return out
 }
 
-// TestPoisonHaltsBatchMessage: under on_error: halt nothing of a batch
-// message with an event at fault commits, since a message's events commit
-// together (the poisoned batch messages themselves: TestPoisonIsolation).
+// TestPoisonHaltsBatchMessage: under on_error: halt the events before the
+// one at fault apply, as from messages of one event each, but the
+// checkpoint stays before their batch message, which a restart applies
+// again from its first event (the poisoned batch messages themselves:
+// TestPoisonIsolation).
 func TestPoisonHaltsBatchMessage(t *testing.T) {
 	ctx := context.Background()
 	c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), 1<<30, func(c *Collection) { c.OnError = transform.OnErrorHalt })
@@ -45,15 +47,57 @@ func TestPoisonHaltsBatchMessage(t *testing.T) {
 	if cp := checkpointSeq(t, c.pool); cp != 0 {
 		t.Errorf("checkpoint %d, want 0", cp)
 	}
-	if got := itemState(t, c.pool); len(got) != 0 {
-		t.Errorf("rows %v committed from the halted message", sortedKeys(got))
+	if got := itemState(t, c.pool); len(got) != 3 || got["a"] == "" || got["b"] == "" || got["c"] == "" {
+		t.Errorf("rows %v, want a, b and c (the events before d)", sortedKeys(got))
+	}
+	before := dump(t, c.pool)
+	c.pos.seq = 0
+	if err := c.apply(ctx, batchMessages(t, poisonBatch(), 6, 4)); !errors.As(err, &halt) || halt.Seq != 1 {
+		t.Fatalf("applied again: %v, want the same halt", err)
+	}
+	if after := dump(t, c.pool); after != before {
+		t.Errorf("applying the halted message again changed rows:\n%s\nwant\n%s", after, before)
+	}
+}
+
+// TestBatchMessageAppliesInOrder: inside one batch message a delete that
+// frees a unique value and an insert that takes it fail together (the
+// batch writes upserts before deletes); applied in halves, in order, both
+// apply and nothing is dead-lettered.
+func TestBatchMessageAppliesInOrder(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), 1<<30, nil)
+	if _, err := c.pool.Exec(ctx, `ALTER TABLE app.items ADD CONSTRAINT items_qty_unique UNIQUE (qty)`); err != nil {
+		t.Fatal(err)
+	}
+	events := []message{
+		change(1, 10, item{id: "a", qty: 7}.mutation()),
+		change(2, 11, item{id: "x", qty: 1}.mutation()),
+		change(3, 12, deletion("a")),
+		change(4, 13, item{id: "b", qty: 7}.mutation()), // a's qty, free once a is deleted
+		change(5, 14, item{id: "y", qty: 2}.mutation()),
+	}
+	if err := c.apply(ctx, batchMessages(t, events[:1], 1)); err != nil {
+		t.Fatal(err)
+	}
+	msgs := batchMessages(t, events, 1, 4)[1:] // the second message: x, delete a, b, y
+	if err := c.apply(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	if dl := deadLetters(t, c); len(dl) != 0 {
+		t.Errorf("dead letters %+v, want none", dl)
+	}
+	if got := itemState(t, c.pool); len(got) != 3 || got["a"] != "" || got["b"] == "" {
+		t.Errorf("rows %v, want b, x and y", sortedKeys(got))
+	}
+	if cp := checkpointSeq(t, c.pool); cp != 2 {
+		t.Errorf("checkpoint %d, want 2", cp)
 	}
 }
 
 // TestDeferredConstraintInBatchMessage: an event of a batch message that
 // breaks a deferred constraint (checked only at COMMIT) is the one
-// dead-lettered: the isolation trials check deferred constraints as COMMIT
-// does.
+// dead-lettered: each half of the message commits on its own.
 func TestDeferredConstraintInBatchMessage(t *testing.T) {
 	ctx := context.Background()
 	c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), 1<<30, nil)
@@ -141,7 +185,7 @@ func TestPendingEventsOfBatchMessages(t *testing.T) {
 	if mid := split(msgs); mid != 2 {
 		t.Errorf("split at %d, want 2 (between the messages)", mid)
 	}
-	if mid := split(msgs[2:]); mid != 0 {
-		t.Errorf("split of one message at %d, want 0", mid)
+	if mid := split(msgs[2:]); mid != 1 {
+		t.Errorf("split of one message of three events at %d, want 1 (the middle)", mid)
 	}
 }

@@ -69,11 +69,11 @@
 //     server shutting down or starting) are retried in order with capped
 //     exponential backoff until ctx ends. A failure of one event (SQLSTATE
 //     class 22, 23 or 54) is isolated by splitting the batch in halves,
-//     only between buffer messages, and inside one batch message by trial
-//     transactions that roll back (poison.go); that event becomes a dead
-//     letter with its SQLSTATE and message and the rest applies. The
-//     events of one buffer message always commit together, since the
-//     checkpoint is a stream sequence. With on_error: halt, or once dead_letter_threshold unresolved
+//     between buffer messages where it can and inside a batch message
+//     otherwise, the first half then committing without moving the
+//     checkpoint, which covers whole messages only (poison.go, plan); that
+//     event becomes a dead letter with its SQLSTATE and message and the
+//     rest applies, in order. With on_error: halt, or once dead_letter_threshold unresolved
 //     dead letters exist, only that collection stops, with a *HaltError
 //     (errors.go, apply.go).
 //   - Collections are independent: each runs on its own goroutine with its

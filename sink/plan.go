@@ -18,11 +18,11 @@ import (
 // one frame of a batch message (envelope.Frames), which shares its seq.
 type message struct {
 	seq uint64 // JetStream stream sequence
-	// frame is the event's place in its buffer message (0 for a message
-	// of one event); a batch's frames follow each other in a slice of
-	// messages and commit together.
-	frame int
-	data  []byte
+	// frame is the event's place in its buffer message and frames the
+	// number of events in it (1 for a message of one event); a batch
+	// message's frames follow each other in a slice of messages.
+	frame, frames int
+	data          []byte
 	env   *envelope.Envelope // nil when decoding failed
 	// bad, when set, turns the message into a dead letter: it could not be
 	// decoded, is not a valid envelope for this collection, or failed to
@@ -91,7 +91,7 @@ func decodeFrames(dst []message, ns string, seq uint64, data []byte) []message {
 	}
 	for k, f := range frames {
 		m := decode(ns, seq, f)
-		m.frame = k
+		m.frame, m.frames = k, len(frames)
 		if len(frames) > 1 && m.bad != nil && m.bad.stage == stageDecode {
 			m.bad.err = fmt.Sprintf("frame %d of %d: %s", k+1, len(frames), m.bad.err)
 		}
@@ -103,7 +103,7 @@ func decodeFrames(dst []message, ns string, seq uint64, data []byte) []message {
 // decode turns one envelope's data into a message for namespace ns. It
 // never fails: an undecodable envelope becomes a dead letter.
 func decode(ns string, seq uint64, data []byte) message {
-	m := message{seq: seq, data: data}
+	m := message{seq: seq, frames: 1, data: data}
 	env, err := decodeEnvelope(data)
 	if err != nil {
 		m.bad = &deadLetter{stage: stageDecode, reason: reasonDecode, err: err.Error(), seq: seq}
@@ -116,6 +116,10 @@ func decode(ns string, seq uint64, data []byte) message {
 	}
 	return m
 }
+
+// ends reports whether m is the last event of its buffer message: a
+// checkpoint at m.seq covers it and every event before it.
+func (m *message) ends() bool { return m.frame >= m.frames-1 }
 
 // deadLetter describes m as a dead letter of an apply-side stage, keeping
 // the envelope as the raw event.
@@ -179,7 +183,10 @@ type rootWrite struct {
 
 // batchPlan is what one transaction writes.
 type batchPlan struct {
-	last    uint64 // checkpoint after commit: the last message's sequence
+	// last is the checkpoint after commit: the sequence of the last
+	// buffer message whose events are all in the batch, 0 when none is
+	// (a batch that ends inside a message leaves the checkpoint before it).
+	last    uint64
 	ct      transform.ClusterTime
 	wall    time.Time // source time of the newest event or heartbeat
 	upserts []*rootWrite
@@ -223,14 +230,17 @@ func plan(ts *tableSet, msgs []message) *batchPlan {
 	var order []string
 	for i := range msgs {
 		m := &msgs[i]
-		p.last = m.seq
+		if m.ends() {
+			p.last = m.seq
+			if m.env != nil && !m.env.ClusterTime.IsZero() {
+				// The checkpoint's cluster time is its message's (its last
+				// event's), dead letter or not (divergence.go compares
+				// them).
+				p.ct = m.env.ClusterTime
+			}
+		}
 		if m.gap != nil {
 			p.gaps = append(p.gaps, m.gap)
-		}
-		if m.env != nil && !m.env.ClusterTime.IsZero() {
-			// The checkpoint's cluster time is its message's, dead letter
-			// or not (divergence.go compares them).
-			p.ct = m.env.ClusterTime
 		}
 		if m.env != nil && m.bad == nil {
 			if t := sourceTime(m.env); !t.IsZero() {
