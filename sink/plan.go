@@ -23,7 +23,7 @@ type message struct {
 	// message's frames follow each other in a slice of messages.
 	frame, frames int
 	data          []byte
-	env   *envelope.Envelope // nil when decoding failed
+	env           *envelope.Envelope // nil when decoding failed
 	// bad, when set, turns the message into a dead letter: it could not be
 	// decoded, is not a valid envelope for this collection, or failed to
 	// apply on its own (poison isolation).
