@@ -51,7 +51,11 @@ func (a *apply) run(ctx context.Context, buf *buffer.Buffer) error {
 		}
 	}
 	a.applier.Share(g)
-	return a.applier.Run(ctx, buf.JetStream())
+	err := a.applier.Run(ctx, buf.JetStream())
+	if ctx.Err() != nil {
+		<-g.Left() // before the connection closes (buffer.ApplyGroup.Left)
+	}
+	return err
 }
 
 func (a *apply) ready() error {

@@ -39,6 +39,8 @@ type ApplyGroup struct {
 	members int
 	held    map[string]bool // units this process holds
 	differ  string          // a member sharing another number of units, last seen
+
+	left chan struct{} // closed once the member key is deleted (Left)
 }
 
 // claimValue is a claim's or a member's stored value.
@@ -80,7 +82,7 @@ func (b *Buffer) JoinApplyGroup(ctx context.Context, units int, ttl time.Duratio
 		return nil, fmt.Errorf("buffer: apply claim bucket: %w", err)
 	}
 	host, _ := os.Hostname()
-	g := &ApplyGroup{kv: kv, ttl: ttl, units: units, log: b.log, members: 1, held: map[string]bool{},
+	g := &ApplyGroup{kv: kv, ttl: ttl, units: units, log: b.log, members: 1, held: map[string]bool{}, left: make(chan struct{}),
 		me: claimValue{Host: host, PID: os.Getpid(), Holder: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()), Units: units}}
 	// The process claims at once, counting the members it sees now: one
 	// started alone (or restarted) applies without delay. Of processes
@@ -92,9 +94,19 @@ func (b *Buffer) JoinApplyGroup(ctx context.Context, units int, ttl time.Duratio
 		g.leave(ctx)
 		return nil, fmt.Errorf("buffer: apply group: %w", err)
 	}
-	go g.keepMember(ctx)
+	go func() {
+		defer close(g.left)
+		g.keepMember(ctx)
+	}()
 	return g, nil
 }
+
+// Left is closed once ctx (JoinApplyGroup's) has ended and this process's
+// member key is deleted, or the delete gave up after 2 s. Wait for it
+// before closing the buffer's connection: the others then count this
+// process out at their next renewal instead of after the TTL, and take
+// its units at once.
+func (g *ApplyGroup) Left() <-chan struct{} { return g.left }
 
 // leave deletes this process's member key.
 func (g *ApplyGroup) leave(ctx context.Context) {

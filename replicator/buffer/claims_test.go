@@ -124,6 +124,50 @@ func TestApplyGroupSharesAndTakesOver(t *testing.T) {
 	}
 }
 
+// TestApplyGroupLeavesOnStop: a process that stops releases its claims and
+// deletes its member key before its connection closes (Left), so the other
+// takes its units at once, long before the TTL.
+func TestApplyGroupLeavesOnStop(t *testing.T) {
+	n := testenv.NATS(t)
+	const ttl = 60 * time.Second
+	units := make([]string, 4)
+	for i := range units {
+		units[i] = fmt.Sprintf("db.c$p%dof4", i)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &holders{t: t, by: map[string]string{}}
+	var wg, wgB sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	ga, err := open(t, Config{URL: n.URL}).JoinApplyGroup(ctx, len(units), ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb, err := Open(ctx, Config{URL: n.URL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bctx, bcancel := context.WithCancel(ctx)
+	gb, err := bb.JoinApplyGroup(bctx, len(units), ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.apply(ctx, "a", ga, units, &wg)
+	h.apply(bctx, "b", gb, units, &wgB)
+	h.waitFor("a and b hold two units each", func(c map[string]int) bool { return c["a"] == 2 && c["b"] == 2 }, 15*time.Second)
+
+	// b stops as a process does: its units end and release their claims,
+	// then it leaves the group, then its connection closes.
+	bcancel()
+	wgB.Wait()
+	<-gb.Left()
+	bb.Close()
+	start := time.Now()
+	h.waitFor("a takes b's units", func(c map[string]int) bool { return c["a"] == 4 }, 10*time.Second)
+	t.Logf("a took b's units %s after b stopped (TTL %s)", time.Since(start).Round(time.Millisecond), ttl)
+}
+
 // TestApplyGroupTakesOverDeadLocalProcess: claims and the member key of a
 // process that died on this host are taken over at once, not after the
 // TTL.
