@@ -3,7 +3,6 @@ package buffer
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mongopg/replicator/internal/testenv"
+	"github.com/mongopg/replicator/schemas/envelope"
 )
 
 // holders records which group applies each unit, and fails the test when
@@ -79,10 +79,7 @@ func (h *holders) waitFor(what string, ok func(map[string]int) bool, timeout tim
 func TestApplyGroupSharesAndTakesOver(t *testing.T) {
 	n := testenv.NATS(t)
 	const ttl = 2 * time.Second
-	units := make([]string, 6)
-	for i := range units {
-		units[i] = fmt.Sprintf("db.c$p%dof6", i)
-	}
+	units := envelope.Units("db.c", 6)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	h := &holders{t: t, by: map[string]string{}}
@@ -130,10 +127,7 @@ func TestApplyGroupSharesAndTakesOver(t *testing.T) {
 func TestApplyGroupLeavesOnStop(t *testing.T) {
 	n := testenv.NATS(t)
 	const ttl = 60 * time.Second
-	units := make([]string, 4)
-	for i := range units {
-		units[i] = fmt.Sprintf("db.c$p%dof4", i)
-	}
+	units := envelope.Units("db.c", 4)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	h := &holders{t: t, by: map[string]string{}}

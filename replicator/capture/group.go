@@ -51,6 +51,7 @@ type group struct {
 	frames      [][]byte
 	size        int // bytes of the frames and their length prefixes
 	first, last string
+	firstID     string // the first event's own message id (prepare's)
 }
 
 // groups are the ordered stage's open groups.
@@ -93,7 +94,7 @@ func (c *Capture) group(ctx context.Context, r *reader, p *prepared) error {
 		g = nil
 	}
 	if g == nil {
-		g = &group{subject: p.msg.Subject, first: p.ev.Token}
+		g = &group{subject: p.msg.Subject, first: p.ev.Token, firstID: p.msg.MsgID}
 		gs.open[g.subject] = g
 		gs.order = append(gs.order, g)
 	}
@@ -168,7 +169,7 @@ func (c *Capture) flushGroups(ctx context.Context, r *reader) error {
 func (c *Capture) publishGroup(ctx context.Context, r *reader, g *group, pos buffer.Position) error {
 	msg := buffer.Message{Subject: g.subject}
 	if len(g.frames) == 1 {
-		msg.MsgID, msg.Data = buffer.MsgID(g.first), g.frames[0]
+		msg.MsgID, msg.Data = g.firstID, g.frames[0]
 	} else {
 		msg.MsgID = buffer.BatchMsgID(g.first, g.last)
 		msg.Data = envelope.AppendBatch(make([]byte, 0, g.size+8), g.frames)

@@ -64,13 +64,14 @@ func clearHolds(ctx context.Context, holds *buffer.Holds, source string, namespa
 	return nil
 }
 
-// purgeOtherLayouts purges ns's subjects of any other partition layout
-// (the unpartitioned subject, or ".~p<i>of<n>" subjects): events buffered
-// before the partitions changed are as superseded as the rest, and left
-// there they would keep capture from accepting the new layout (layout.go).
-func purgeOtherLayouts(ctx context.Context, stream jetstream.Stream, buf *buffer.Buffer, ns string) error {
+// layoutSubjects adds to subjects ns's subjects of every partition layout
+// holding messages (the unpartitioned subject, and ".~p<i>of<n>" ones):
+// events buffered before the partitions changed are as superseded as the
+// rest, and left there they would keep capture from accepting the new
+// layout (layout.go).
+func layoutSubjects(ctx context.Context, stream jetstream.Stream, buf *buffer.Buffer, ns string, subjects map[string]bool) error {
 	base := buf.Subject(ns)
-	subjects := []string{base}
+	subjects[base] = true
 	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(base+".*"))
 	if err != nil {
 		return fmt.Errorf("purge buffer: %s: %w", ns, err)
@@ -78,13 +79,8 @@ func purgeOtherLayouts(ctx context.Context, stream jetstream.Stream, buf *buffer
 	for s := range info.State.Subjects {
 		if tok, ok := strings.CutPrefix(s, base+"."); ok {
 			if _, ok := envelope.ParseToken(tok); ok {
-				subjects = append(subjects, s)
+				subjects[s] = true
 			}
-		}
-	}
-	for _, s := range subjects {
-		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(s)); err != nil {
-			return fmt.Errorf("purge buffer: %s: %w", s, err)
 		}
 	}
 	return nil
@@ -110,17 +106,21 @@ func PurgeBuffered(ctx context.Context, buf *buffer.Buffer, target checkpoints.Q
 	if stream == nil {
 		return nil
 	}
-	seen := map[string]bool{}
+	// Each subject once: the units' own, and every layout's of their
+	// namespaces.
+	subjects, seen := map[string]bool{}, map[string]bool{}
 	for _, unit := range namespaces {
-		ns, _ := envelope.ParseUnit(unit)
-		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(buf.UnitSubject(unit))); err != nil {
-			return fmt.Errorf("purge buffer: %s: %w", unit, err)
-		}
-		if !seen[ns] {
+		subjects[buf.UnitSubject(unit)] = true
+		if ns, _ := envelope.ParseUnit(unit); !seen[ns] {
 			seen[ns] = true
-			if err := purgeOtherLayouts(ctx, stream, buf, ns); err != nil {
+			if err := layoutSubjects(ctx, stream, buf, ns, subjects); err != nil {
 				return err
 			}
+		}
+	}
+	for s := range subjects {
+		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(s)); err != nil {
+			return fmt.Errorf("purge buffer: %s: %w", s, err)
 		}
 	}
 	if target == nil || last == 0 {
