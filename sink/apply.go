@@ -423,7 +423,7 @@ VALUES ($1, $2, nullif($3, ''), $4::jsonb, $5, $6, $7)`
 func (c *collection) queueRecords(b *pgx.Batch, p *batchPlan) {
 	ns := c.cfg.Namespace
 	for _, d := range p.deadLetters {
-		b.Queue(insertDeadLetter, d.args(ns, int64(d.seq))...)
+		b.Queue(insertEventDeadLetter, d.args(ns, int64(d.seq))...)
 	}
 	for _, m := range p.controls {
 		if c.part.Index > 0 {

@@ -16,6 +16,12 @@ import (
 // groups a backlog. It returns the events as the applier decodes them.
 func batchMessages(t testing.TB, events []message, sizes ...int) []message {
 	t.Helper()
+	return batchMessagesAt(t, 1, events, sizes...)
+}
+
+// batchMessagesAt is batchMessages with the first message at sequence from.
+func batchMessagesAt(t testing.TB, from uint64, events []message, sizes ...int) []message {
+	t.Helper()
 	var out []message
 	for k, n := range sizes {
 		var frames [][]byte
@@ -23,7 +29,7 @@ func batchMessages(t testing.TB, events []message, sizes ...int) []message {
 			frames = append(frames, m.data)
 		}
 		events = events[n:]
-		out = decodeFrames(out, testNS, uint64(k+1), envelope.AppendBatch(nil, frames))
+		out = decodeFrames(out, testNS, from+uint64(k), envelope.AppendBatch(nil, frames))
 	}
 	if len(events) != 0 {
 		t.Fatalf("%d events left over", len(events))

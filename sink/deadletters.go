@@ -119,13 +119,36 @@ func ResolveDeadLetter(ctx context.Context, q Querier, id int64, note string) er
 	return nil
 }
 
-// insertDeadLetter is the one statement that writes replicator.dead_letters:
-// the applier queues it in its batch (apply.go, queueRecords), the snapshot
-// runs it in its chunk's transaction (WriteSnapshotDeadLetter,
+// insertDeadLetter writes a snapshot's dead letter to replicator.dead_letters
+// in its chunk's transaction (WriteSnapshotDeadLetter,
 // WriteSnapshotApplyDeadLetter). Its arguments come from deadLetter.args.
 const insertDeadLetter = `INSERT INTO replicator.dead_letters
 (collection, stage, reason, error, field_path, sqlstate, document_key, raw_event, raw_bytes, stream_seq, cluster_ts, cluster_inc)
 VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''), nullif($7, ''), $8::jsonb, $9, $10, $11, $12)`
+
+// insertEventDeadLetter writes the dead letter of an event from the buffer;
+// the applier queues it in its batch (apply.go, queueRecords). Its
+// arguments come from deadLetter.args. It writes nothing when an unresolved
+// dead letter of the same event already exists: same collection, stage,
+// reason, error, document key, cluster time and raw event or bytes, which
+// for a decoded event hold its envelope with its ordinal (and for a
+// transform dead letter the change event with its resume token), so only
+// the same event matches. The same event reaches the applier again after a
+// replay, after a crash in the middle of isolating a failing event, and
+// after a capture restart that cut its batch messages elsewhere (stored
+// under a new sequence); its dead letter is recorded, and counted toward
+// dead_letter_threshold, once. A resolved dead letter does not match: an
+// event that fails again after its dead letter was resolved is recorded
+// again.
+const insertEventDeadLetter = `INSERT INTO replicator.dead_letters
+(collection, stage, reason, error, field_path, sqlstate, document_key, raw_event, raw_bytes, stream_seq, cluster_ts, cluster_inc)
+SELECT $1::text, $2::text, $3::text, $4::text, nullif($5::text, ''), nullif($6::text, ''), nullif($7::text, ''), $8::jsonb,
+  $9::bytea, $10::bigint, $11::bigint, $12::bigint
+WHERE NOT EXISTS (SELECT 1 FROM replicator.dead_letters
+  WHERE collection = $1 AND resolved_at IS NULL AND stage = $2 AND reason = $3 AND error = $4
+    AND document_key IS NOT DISTINCT FROM nullif($7, '') AND cluster_ts IS NOT DISTINCT FROM $11
+    AND cluster_inc IS NOT DISTINCT FROM $12 AND raw_event IS NOT DISTINCT FROM $8::jsonb
+    AND raw_bytes IS NOT DISTINCT FROM $9)`
 
 // reasonSnapshot is the reason of a document a snapshot or resync could
 // not transform (stage transform) or write (stage apply).

@@ -119,6 +119,52 @@ func TestPoisonIsolation(t *testing.T) {
 	}
 }
 
+// TestDeadLetterRecordedOnce: the events of poisonBatch stored again under
+// new sequences, as after a capture restart that cut its batch messages
+// elsewhere (or a replay), change no row and add no dead letter while the
+// first ones are unresolved; an event whose dead letter was resolved and
+// that fails again is recorded again.
+func TestDeadLetterRecordedOnce(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCollection(t, testDB(t, testenv.PostgresURL(t)), 1<<30, nil)
+	if err := c.apply(ctx, poisonBatch()); err != nil {
+		t.Fatal(err)
+	}
+	first := []deadRow{{4, "apply", "constraint", "23514"}, {7, "apply", "constraint", "23502"}, {9, "apply", "data", "22P02"}}
+	if dl := deadLetters(t, c); !reflect.DeepEqual(dl, first) {
+		t.Fatalf("dead letters %+v, want %+v", dl, first)
+	}
+	before := dump(t, c.pool)
+
+	if err := c.apply(ctx, batchMessagesAt(t, 11, poisonBatch(), 3, 7)); err != nil {
+		t.Fatal(err)
+	}
+	if after := dump(t, c.pool); after != before {
+		t.Errorf("the same events again changed rows:\n%s\nwant\n%s", after, before)
+	}
+	if dl := deadLetters(t, c); !reflect.DeepEqual(dl, first) {
+		t.Errorf("dead letters after the same events again %+v, want the first three only", dl)
+	}
+	if cp := checkpointSeq(t, c.pool); cp != 12 {
+		t.Errorf("checkpoint %d, want 12", cp)
+	}
+
+	if _, err := c.pool.Exec(ctx, `UPDATE replicator.dead_letters SET resolved_at = now() WHERE sqlstate = '23514'`); err != nil {
+		t.Fatal(err)
+	}
+	again := poisonBatch()
+	for i := range again {
+		again[i].seq += 12
+	}
+	if err := c.apply(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	want := append(first, deadRow{16, "apply", "constraint", "23514"})
+	if dl := deadLetters(t, c); !reflect.DeepEqual(dl, want) {
+		t.Errorf("dead letters after resolving d and applying again %+v, want %+v", dl, want)
+	}
+}
+
 func TestPoisonHalts(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
