@@ -252,7 +252,7 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 		if err := stageCopy(ctx, tx, c.rels, p); err != nil {
 			return err
 		}
-		src = copySource{}
+		src = copySource{c.rels}
 	}
 	if err := c.ensureApplied(ctx, tx, p); err != nil {
 		return err

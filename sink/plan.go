@@ -175,9 +175,10 @@ type rootWrite struct {
 	children []transform.ChildRows
 	// identity is the document's identity, for a root keyed by it.
 	identity string
-	// insert: the write comes from an insert event, so its key is new
-	// unless the event is applied again (a replay or redelivery) or a
-	// snapshot loaded the document too (fresh.go).
+	// insert: the write comes from an insert event, or an insert event
+	// of the same key came earlier in the batch, so its key is new unless
+	// the event is applied again (a replay or redelivery), a snapshot
+	// loaded the document too, or it has a tombstone (fresh.go).
 	insert bool
 }
 
@@ -287,8 +288,11 @@ func plan(ts *tableSet, msgs []message) *batchPlan {
 				if !seen {
 					order = append(order, k)
 				}
+				// A key inserted earlier in the batch is as new as one
+				// inserted by its newest write.
+				inserted := m.env.Operation == "insert" || seen && w.insert
 				latest[k] = &rootWrite{op: mu.Op, ver: ver, key: mu.Key, values: mu.Values, children: mu.Children, identity: mu.Identity,
-					insert: m.env.Operation == "insert" && mu.Op == transform.OpUpsert}
+					insert: inserted && mu.Op == transform.OpUpsert}
 			}
 		default:
 			p.deadLetters = append(p.deadLetters, m.deadLetter(stageApply, reasonInvalid, fmt.Sprintf("unknown envelope kind %q", m.env.Kind), "", ""))

@@ -75,21 +75,31 @@ func relPos(rel *relation, ci int) int {
 	panic(fmt.Sprintf("sink: column %d not staged in %s", ci, rel.temp))
 }
 
-// copySource reads staging tables filled by stageCopy.
-type copySource struct{}
+// copySource reads staging tables filled by stageCopy, and the deletes
+// (keys only) from arrays: a staging table has no statistics, and the
+// planner takes one of a few pages for ten pages of rows (about 1,000
+// keys), so a batch with a few dozen deletes was joined to the target
+// table by a hash join over all of its rows, a full scan per batch. From
+// arrays it knows how many keys there are and probes the key index.
+// Guard (guard.go) stages its own relations and has no rels.
+type copySource struct{ rels *relations }
 
-func (copySource) from(rel *relation, _ []row, _ []int) (string, []any) {
+func (c copySource) from(rel *relation, rows []row, cols []int) (string, []any) {
+	if c.rels != nil && rel == c.rels.del {
+		return arraySource{}.from(rel, rows, cols)
+	}
 	return "pg_temp." + rel.temp + " AS s", nil
 }
 
 // stageCopy creates the staging tables (once per connection; their rows
-// vanish at commit) and COPYs every non-empty relation into its table.
+// vanish at commit) and COPYs every non-empty relation into its table but
+// the deletes (copySource).
 func stageCopy(ctx context.Context, tx pgx.Tx, rels *relations, p *batchPlan) error {
 	type job struct {
 		rel  *relation
 		rows []row
 	}
-	jobs := []job{{rels.up, rootRows(p.upserts, false)}, {rels.del, rootRows(p.deletes, true)}}
+	jobs := []job{{rels.up, rootRows(p.upserts, false)}}
 	for i, rel := range rels.child {
 		jobs = append(jobs, job{rel, p.children[i]})
 	}
