@@ -178,7 +178,12 @@ func (c *Capture) run(ctx context.Context) error {
 	// Drain: everything read is published before the position is saved.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.ShutdownTimeout)
 	flushErr := pub.Flush(dctx)
-	saveErr := c.save(dctx, positions, pub)
+	cancel()
+	// The last save has a deadline of its own: a flush that used the whole
+	// drain (publishes never acknowledged) must not also cost the progress
+	// acknowledged before it, nor turn a requested stop into an error.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.ShutdownTimeout)
+	saveErr := c.save(sctx, positions, pub)
 	cancel()
 	stopPub()
 	if err := outer.Wait(); err != nil && !errors.Is(err, context.Canceled) && readErr == nil {
