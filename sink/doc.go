@@ -49,9 +49,12 @@
 //     (tombstones.go).
 //   - Small batches send their rows as array parameters in one pipelined
 //     round trip; batches of CopyThreshold rows or more are COPYed: rows of
-//     keys with neither a row nor a tombstone go straight into the target
-//     tables (any version beats nothing, fresh.go), the rest into temporary
-//     staging tables. All staged rows feed the same merge statements, so
+//     insert events whose key has neither a row nor a tombstone go
+//     straight into the target tables (any version beats nothing,
+//     fresh.go), the other upserts and child rows into temporary staging
+//     tables; deletes stay arrays (a staging table without statistics
+//     made the planner scan the whole target table). All staged rows feed
+//     the same merge statements, so
 //     both paths give identical results (stage.go, merge.go). A key that a
 //     concurrent snapshot or resync committed meanwhile makes the direct
 //     COPY fail; the batch is then retried through the merge alone, never
