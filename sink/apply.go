@@ -237,6 +237,7 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 	}
 	defer func() { _ = tx.Rollback(context.Background()) }() // no-op after commit
 	var src source = arraySource{}
+	var analyzed []string // temporary tables created and analyzed by this transaction
 	// Under row-level security every tenant's rows go in their own
 	// statements (rls.go), passed as arrays.
 	rls := c.ts.setting != ""
@@ -249,13 +250,15 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 				return &freshError{err}
 			}
 		}
-		if err := stageCopy(ctx, tx, c.rels, p); err != nil {
+		if analyzed, err = stageCopy(ctx, tx, c.rels, p); err != nil {
 			return err
 		}
 		src = copySource{c.rels}
 	}
-	if err := c.ensureApplied(ctx, tx, p); err != nil {
+	if created, err := c.ensureApplied(ctx, tx, p); err != nil {
 		return err
+	} else if created != "" {
+		analyzed = append(analyzed, created)
 	}
 	b := &pgx.Batch{}
 	c.queueCheckpoint(b, p)
@@ -263,8 +266,21 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 		if err := c.queueTenantWrites(ctx, tx, b, p); err != nil {
 			return err
 		}
+	} else if _, staged := src.(copySource); staged {
+		// The upserts read the staging tables, in statements without
+		// arguments: PostgreSQL caches one plan for such a prepared
+		// statement, made for the first batch it ran in, so a plan for
+		// a large batch (a hash join over a whole child or tombstone
+		// table) would be reused for every small one after it. Sent in
+		// one simple-protocol round trip, each is planned for this batch,
+		// after the statements before it ran (applied rows included).
+		ub := &pgx.Batch{}
+		queueWrites(ub, b, c.ts, c.rels, src, p)
+		if err := execReplanned(ctx, tx, ub); err != nil {
+			return err
+		}
 	} else {
-		queueWrites(b, c.ts, c.rels, src, p)
+		queueWrites(b, b, c.ts, c.rels, src, p)
 	}
 	c.queueRecords(b, p)
 	unresolved := -1
@@ -277,8 +293,8 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if a := c.ts.applied; a != nil && len(p.upserts) > 0 {
-		tx.Conn().PgConn().CustomData()[a.temp] = true
+	for _, t := range analyzed {
+		tx.Conn().PgConn().CustomData()[t] = true
 	}
 	c.pos.seq = p.last
 	if !p.ct.IsZero() {
@@ -289,18 +305,19 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 }
 
 // ensureApplied creates the table of applied root rows (tables.go) on tx's
-// connection, once: the batch's statements are prepared before any runs,
-// so it must exist before the batch is sent. The mark is set after a
-// commit, which keeps the table.
-func (c *collection) ensureApplied(ctx context.Context, tx pgx.Tx, p *batchPlan) error {
+// connection, once, and analyzes it while empty (analyzeTemp): the batch's
+// statements are prepared before any runs, so it must exist before the
+// batch is sent. It returns the table's name when tx created it; the mark
+// is set after a commit, which keeps the table.
+func (c *collection) ensureApplied(ctx context.Context, tx pgx.Tx, p *batchPlan) (string, error) {
 	a := c.ts.applied
 	if a == nil || len(p.upserts) == 0 || tx.Conn().PgConn().CustomData()[a.temp] != nil {
-		return nil
+		return "", nil
 	}
-	if _, err := tx.Exec(ctx, a.create(c.ts.root), pgx.QueryExecModeSimpleProtocol); err != nil {
-		return fmt.Errorf("create the applied-rows table for %s: %w", c.ts.root.def.Name, err)
+	if _, err := tx.Exec(ctx, a.create(c.ts.root)+"; "+analyzeTemp(a.temp), pgx.QueryExecModeSimpleProtocol); err != nil {
+		return "", fmt.Errorf("create the applied-rows table for %s: %w", c.ts.root.def.Name, err)
 	}
-	return nil
+	return a.temp, nil
 }
 
 // pendingMsgs returns the messages of msgs above the checkpoint pos, in
@@ -378,10 +395,14 @@ func (c *collection) queueCheckpoint(b *pgx.Batch, p *batchPlan) {
 
 // queueWrites queues the version-guarded merge of the plan's rows (see
 // merge.go): children are deleted deepest first and inserted parents first,
-// so foreign keys from child to parent hold after every statement.
-func queueWrites(b *pgx.Batch, ts *tableSet, rels *relations, src source, p *batchPlan) {
+// so foreign keys from child to parent hold after every statement. The
+// upserts' statements go to ub, the deletes' to b, which runs after ub
+// (they may be the same batch); a plan holds each key once, as an upsert
+// or as a delete.
+func queueWrites(ub, b *pgx.Batch, ts *tableSet, rels *relations, src source, p *batchPlan) {
 	root := ts.root
 	if len(p.upserts) > 0 {
+		b := ub
 		up := rootRows(p.upserts, false)
 		from, args := src.from(rels.up, up, rels.up.cols)
 		for _, q := range append(movedRows(ts, from), movedRefs(ts, from)...) {
@@ -414,6 +435,24 @@ func queueWrites(b *pgx.Batch, ts *tableSet, rels *relations, src source, p *bat
 		}
 		b.Queue(upsertTombstones(root, from), args...)
 	}
+}
+
+// execReplanned runs b's statements, none of which takes arguments, in
+// one simple-protocol round trip, so that PostgreSQL parses and plans each
+// when it runs instead of reusing a plan cached for another batch.
+func execReplanned(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	sqls := make([]string, len(b.QueuedQueries))
+	for i, q := range b.QueuedQueries {
+		if len(q.Arguments) > 0 {
+			return fmt.Errorf("sink: statement with arguments among those planned per batch: %s", q.SQL)
+		}
+		sqls[i] = q.SQL
+	}
+	_, err := tx.Exec(ctx, strings.Join(sqls, ";\n"), pgx.QueryExecModeSimpleProtocol)
+	return err
 }
 
 const insertControl = `INSERT INTO replicator.control_events (collection, operation, token, raw_event, stream_seq, cluster_ts, cluster_inc)

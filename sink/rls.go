@@ -70,7 +70,7 @@ func (c *collection) queueTenantWrites(ctx context.Context, tx pgx.Tx, b *pgx.Ba
 			// (The table exists when the batch has upserts: ensureApplied.)
 			b.Queue("DELETE FROM pg_temp." + ts.applied.temp)
 		}
-		queueWrites(b, ts, c.rels, arraySource{}, &batchPlan{upserts: g.upserts, deletes: g.deletes,
+		queueWrites(b, b, ts, c.rels, arraySource{}, &batchPlan{upserts: g.upserts, deletes: g.deletes,
 			children: childRows(ts, g.upserts)})
 	}
 	if len(orphans) > 0 {
