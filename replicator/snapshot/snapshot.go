@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -289,5 +290,27 @@ func (s *Snapshot) finish(ctx context.Context, j *job) error {
 	j.track.setState(StateDone)
 	s.deps.Metrics.setState(ns, StateDone)
 	s.deps.Metrics.setRemaining(ns, 0)
+	s.analyze(ctx, j)
 	return nil
+}
+
+// analyze gives the planner statistics of the tables a run just filled
+// (or rewrote), so the streaming apply's first batches are planned with
+// them instead of with those of the empty tables, until autovacuum would
+// have come round (the applier's joins to child tables pick index probes
+// or whole-table scans by them). It is best effort: a role that does not
+// own a table gets a warning from PostgreSQL and the table is skipped, and
+// a failure is logged, never the run's.
+func (s *Snapshot) analyze(ctx context.Context, j *job) {
+	tables := j.m.Tables()
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = transform.QuoteTable(t.Name)
+	}
+	start := time.Now()
+	if _, err := s.deps.Target.Exec(ctx, "ANALYZE "+strings.Join(names, ", ")); err != nil {
+		s.deps.Logger.Warn("analyzing the tables after the run failed; autovacuum will", "collection", j.m.Namespace(), "err", err)
+		return
+	}
+	s.deps.Logger.Info("tables analyzed", "collection", j.m.Namespace(), "tables", len(names), "took", time.Since(start).Round(time.Millisecond))
 }

@@ -25,6 +25,22 @@ func TestSnapshotCopiesEveryIDType(t *testing.T) {
 	if chunks < 3*5000/700 || done != chunks {
 		t.Fatalf("chunks: %d planned, %d done; want at least %d, all done", chunks, done, 3*5000/700)
 	}
+	// Each collection's tables were analyzed once its run was done, so the
+	// streaming apply plans with their statistics from its first batch.
+	var names []string
+	for _, m := range h.deps().Mappings {
+		for _, tbl := range m.Tables() {
+			names = append(names, tbl.Name)
+		}
+	}
+	var analyzed int
+	if err := h.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_user_tables
+WHERE schemaname || '.' || relname = ANY($1) AND last_analyze IS NOT NULL`, names).Scan(&analyzed); err != nil {
+		t.Fatal(err)
+	}
+	if len(names) == 0 || analyzed != len(names) {
+		t.Errorf("%d of the %d mapped tables analyzed after the snapshot, want all", analyzed, len(names))
+	}
 }
 
 func TestDiffDetectsDifferences(t *testing.T) {
