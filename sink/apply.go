@@ -260,8 +260,12 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 	} else if created != "" {
 		analyzed = append(analyzed, created)
 	}
+	// The checkpoint goes first: a stale applier learns it before doing
+	// any work, and two transactions of one unit queue on the checkpoint
+	// row instead of locking target rows in different orders.
 	b := &pgx.Batch{}
 	c.queueCheckpoint(b, p)
+	var ub *pgx.Batch // the upserts, when they go after b
 	if rls {
 		if err := c.queueTenantWrites(ctx, tx, b, p); err != nil {
 			return err
@@ -272,13 +276,11 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 		// statement, made for the first batch it ran in, so a plan for
 		// a large batch (a hash join over a whole child or tombstone
 		// table) would be reused for every small one after it. Sent in
-		// one simple-protocol round trip, each is planned for this batch,
-		// after the statements before it ran (applied rows included).
-		ub := &pgx.Batch{}
+		// one simple-protocol round trip after b, each is planned for this
+		// batch, after the statements before it ran (applied rows
+		// included).
+		ub = &pgx.Batch{}
 		queueWrites(ub, b, c.ts, c.rels, src, p)
-		if err := execReplanned(ctx, tx, ub); err != nil {
-			return err
-		}
 	} else {
 		queueWrites(b, b, c.ts, c.rels, src, p)
 	}
@@ -289,6 +291,11 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return err
+	}
+	if ub != nil {
+		if err := execReplanned(ctx, tx, ub); err != nil {
+			return err
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -396,11 +403,26 @@ func (c *collection) queueCheckpoint(b *pgx.Batch, p *batchPlan) {
 // queueWrites queues the version-guarded merge of the plan's rows (see
 // merge.go): children are deleted deepest first and inserted parents first,
 // so foreign keys from child to parent hold after every statement. The
-// upserts' statements go to ub, the deletes' to b, which runs after ub
-// (they may be the same batch); a plan holds each key once, as an upsert
-// or as a delete.
+// deletes' statements go to b, the upserts' to ub, which runs after b (they
+// may be the same batch). Deletes go first, as in the source: a plan holds
+// each key once, but under a root keyed by the document's identity
+// (versions: table) a key that a deleted document freed can be taken by
+// another document in the same batch, whose upsert then finds it free.
 func queueWrites(ub, b *pgx.Batch, ts *tableSet, rels *relations, src source, p *batchPlan) {
 	root := ts.root
+	if len(p.deletes) > 0 {
+		del := rootRows(p.deletes, true)
+		for i := len(ts.desc) - 1; i >= 0; i-- {
+			from, args := src.from(rels.del, del, root.idIdx)
+			b.Queue(deleteChildrenOfDeletes(ts, ts.desc[i], from), args...)
+		}
+		from, args := src.from(rels.del, del, root.idIdx)
+		b.Queue(deleteRoots(ts, from), args...)
+		if ts.external {
+			b.Queue(deleteVersions(ts, from), args...)
+		}
+		b.Queue(upsertTombstones(root, from), args...)
+	}
 	if len(p.upserts) > 0 {
 		b := ub
 		up := rootRows(p.upserts, false)
@@ -421,19 +443,6 @@ func queueWrites(ub, b *pgx.Batch, ts *tableSet, rels *relations, src source, p 
 		}
 		from, args = src.from(rels.up, up, root.idIdx)
 		b.Queue(clearTombstones(root, from), args...)
-	}
-	if len(p.deletes) > 0 {
-		del := rootRows(p.deletes, true)
-		for i := len(ts.desc) - 1; i >= 0; i-- {
-			from, args := src.from(rels.del, del, root.idIdx)
-			b.Queue(deleteChildrenOfDeletes(ts, ts.desc[i], from), args...)
-		}
-		from, args := src.from(rels.del, del, root.idIdx)
-		b.Queue(deleteRoots(ts, from), args...)
-		if ts.external {
-			b.Queue(deleteVersions(ts, from), args...)
-		}
-		b.Queue(upsertTombstones(root, from), args...)
 	}
 }
 

@@ -139,15 +139,17 @@ VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''), nullif($7, ''), $8::json
 // under a new sequence); its dead letter is recorded, and counted toward
 // dead_letter_threshold, once. A resolved dead letter does not match: an
 // event that fails again after its dead letter was resolved is recorded
-// again.
+// again. The lookup goes through the index of unresolved dead letters by
+// collection and cluster time (migration 0040); an event's cluster time is
+// never NULL (0 for one that did not decode).
 const insertEventDeadLetter = `INSERT INTO replicator.dead_letters
 (collection, stage, reason, error, field_path, sqlstate, document_key, raw_event, raw_bytes, stream_seq, cluster_ts, cluster_inc)
 SELECT $1::text, $2::text, $3::text, $4::text, nullif($5::text, ''), nullif($6::text, ''), nullif($7::text, ''), $8::jsonb,
   $9::bytea, $10::bigint, $11::bigint, $12::bigint
 WHERE NOT EXISTS (SELECT 1 FROM replicator.dead_letters
   WHERE collection = $1 AND resolved_at IS NULL AND stage = $2 AND reason = $3 AND error = $4
-    AND document_key IS NOT DISTINCT FROM nullif($7, '') AND cluster_ts IS NOT DISTINCT FROM $11
-    AND cluster_inc IS NOT DISTINCT FROM $12 AND raw_event IS NOT DISTINCT FROM $8::jsonb
+    AND cluster_ts = $11 AND cluster_inc = $12
+    AND document_key IS NOT DISTINCT FROM nullif($7, '') AND raw_event IS NOT DISTINCT FROM $8::jsonb
     AND raw_bytes IS NOT DISTINCT FROM $9)`
 
 // reasonSnapshot is the reason of a document a snapshot or resync could

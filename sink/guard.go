@@ -58,6 +58,7 @@ type Guard struct {
 	fresh    string   // counts keys that repeat or have a row or tombstone
 	merge    []string // the upsert merge, then emptying the relations
 	truncate string   // empties the relations
+	analyze  string   // analyzes them, empty, after the truncate
 	// Under row-level security (rls.go): the upsert merge of one tenant's
 	// staged rows (the one set_config names), the staged rows' tenants, and
 	// the tenants that have version rows.
@@ -113,7 +114,12 @@ func (g *Guard) prepareCopies() {
 		temps = append(temps, "pg_temp."+a.temp)
 	}
 	g.create = strings.Join(ddl, "; ")
+	// TRUNCATE gives a table a new file and resets its statistics to
+	// "never analyzed"; the ANALYZE right after, of the empty tables, sets
+	// them back (analyzeTemp, stage.go). The applier shares the table of
+	// applied rows on a connection of the same pool and counts on it.
 	g.truncate = "TRUNCATE " + strings.Join(temps, ", ")
+	g.analyze = "ANALYZE " + strings.Join(temps, ", ")
 	for i, t := range append([]*table{g.ts.root}, g.ts.desc...) {
 		rel := g.up
 		if i > 0 {
@@ -171,7 +177,7 @@ func (g *Guard) prepareMerge() {
 		from, _ := copySource{}.from(g.kids[i], nil, nil)
 		g.merge = append(g.merge, insertChildren(g.ts, d, from))
 	}
-	g.merge = append(g.merge, clearTombstones(root, upFrom), g.truncate)
+	g.merge = append(g.merge, clearTombstones(root, upFrom), g.truncate, g.analyze)
 	if g.ts.setting == "" {
 		return
 	}
@@ -354,6 +360,7 @@ func (g *Guard) Merge(ctx context.Context, tx pgx.Tx) error {
 			}
 		}
 		b.Queue(g.truncate)
+		b.Queue(g.analyze)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		if g.ts.setting != "" && rlsViolation(err) {
@@ -507,6 +514,7 @@ func (g *Guard) deleteStaged(ctx context.Context, tx pgx.Tx) (int64, error) {
 	}
 	b.Queue(g.tombs)
 	b.Queue(g.truncate)
+	b.Queue(g.analyze)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return 0, fmt.Errorf("delete rows of %s: %w", g.Table(), err)
 	}

@@ -9,7 +9,8 @@ package sink
 // covers whole messages, plan): the events apply in order as they would
 // from messages of one event each, and a crash before the message's last
 // half commits applies the first half again, which the version guard makes
-// write no row (a dead letter recorded in it is recorded again).
+// write no row (and a dead letter recorded in it is not recorded twice,
+// insertEventDeadLetter).
 
 // split returns where to split msgs (at least two events) for isolation:
 // the boundary between buffer messages nearest the middle, or the middle

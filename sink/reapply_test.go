@@ -447,6 +447,41 @@ FROM vuln.advisories a LEFT JOIN vuln.advisory_aliases x ON x.advisory_id = a.id
 	if got := state(); got != want || n != 1 {
 		t.Fatalf("after the resync (%d swept):\n%s\nwant (1 swept)\n%s", n, got, want)
 	}
+	if mode == "natural" {
+		// In one batch a2 is deleted and a4 takes the natural key a2 held:
+		// a4 ends under that key, in one transaction, and a2's delete does
+		// not take a4's row with it.
+		seq = 40
+		batchesBefore := committedBatches(t, c)
+		if err := c.apply(ctx, []message{msg(30, "delete", "a2", nil), msg(30, "update", "a4", doc("a4", "t2", "CVE-2", "low", "V"))}); err != nil {
+			t.Fatal(err)
+		}
+		want = fmt.Sprintf("CVE-2 t2 %s 1 [%s]", a4, alias(a4, "V", "t2"))
+		if got := state(); got != want {
+			t.Fatalf("after a2's delete and a4 taking its key:\n%s\nwant\n%s", got, want)
+		}
+		if n := committedBatches(t, c); n != batchesBefore+1 {
+			t.Errorf("%d transactions committed the batch, want 1", n-batchesBefore)
+		}
+	}
+}
+
+// committedBatches is how many transactions c has committed
+// (replicator_apply_batch_size observations).
+func committedBatches(t *testing.T, c *collection) uint64 {
+	t.Helper()
+	reg := prometheusRegistry()
+	reg.MustRegister(c.m)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "replicator_apply_batch_size" {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	return 0
 }
 
 // copyRows renders mutations as the guard's COPY text, table by table.

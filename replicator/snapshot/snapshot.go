@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
@@ -294,13 +295,18 @@ func (s *Snapshot) finish(ctx context.Context, j *job) error {
 	return nil
 }
 
+// analyzeLockTimeout bounds how long analyze waits for a table's lock.
+const analyzeLockTimeout = 10 * time.Second
+
 // analyze gives the planner statistics of the tables a run just filled
 // (or rewrote), so the streaming apply's first batches are planned with
 // them instead of with those of the empty tables, until autovacuum would
 // have come round (the applier's joins to child tables pick index probes
 // or whole-table scans by them). It is best effort: a role that does not
-// own a table gets a warning from PostgreSQL and the table is skipped, and
-// a failure is logged, never the run's.
+// own a table gets a warning from PostgreSQL and the table is skipped, a
+// table locked by maintenance (a VACUUM, an index built concurrently) is
+// not waited for beyond analyzeLockTimeout, and a failure is logged, never
+// the run's.
 func (s *Snapshot) analyze(ctx context.Context, j *job) {
 	tables := j.m.Tables()
 	names := make([]string, len(tables))
@@ -308,7 +314,14 @@ func (s *Snapshot) analyze(ctx context.Context, j *job) {
 		names[i] = transform.QuoteTable(t.Name)
 	}
 	start := time.Now()
-	if _, err := s.deps.Target.Exec(ctx, "ANALYZE "+strings.Join(names, ", ")); err != nil {
+	err := pgx.BeginFunc(ctx, s.deps.Target, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", analyzeLockTimeout.Milliseconds())); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "ANALYZE "+strings.Join(names, ", "))
+		return err
+	})
+	if err != nil {
 		s.deps.Logger.Warn("analyzing the tables after the run failed; autovacuum will", "collection", j.m.Namespace(), "err", err)
 		return
 	}
