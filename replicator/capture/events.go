@@ -232,7 +232,11 @@ func deadLetter(env *envelope.Envelope, raw bson.Raw, msg, path string) {
 	if raw != nil {
 		rawJSON = json.RawMessage(extJSON(raw))
 	} else if env.DocumentKey != "" {
-		rawJSON = json.RawMessage(`{"documentKey":` + env.DocumentKey + `}`)
+		// The event without its body (too large for the buffer): its
+		// resume token and key, as the change event holds them, so that
+		// two such events of one document are two dead letters.
+		token, _ := json.Marshal(env.Token)
+		rawJSON = json.RawMessage(`{"_id":{"_data":` + string(token) + `},"documentKey":` + env.DocumentKey + `}`)
 	}
 	env.DeadLetter = &envelope.DeadLetter{Error: msg, Path: path, RawEvent: rawJSON}
 }
