@@ -371,6 +371,11 @@ func (c *collection) committed(p *batchPlan, n int, start time.Time) {
 		c.m.events.WithLabelValues(ns, op).Add(float64(k))
 	}
 	for _, d := range p.deadLetters {
+		if d.twin {
+			c.log.Info("dead letter already recorded and unresolved; not recorded again", "collection", ns, "seq", d.seq,
+				"stage", d.stage, "reason", d.reason, "document_key", d.documentKey)
+			continue
+		}
 		c.m.deadLetters.WithLabelValues(ns, d.reason).Inc()
 		c.log.Warn("dead letter recorded", "collection", ns, "seq", d.seq, "stage", d.stage, "reason", d.reason,
 			"path", d.path, "sqlstate", d.sqlstate, "document_key", d.documentKey, "err", d.err)
@@ -471,7 +476,11 @@ VALUES ($1, $2, nullif($3, ''), $4::jsonb, $5, $6, $7)`
 func (c *collection) queueRecords(b *pgx.Batch, p *batchPlan) {
 	ns := c.cfg.Namespace
 	for _, d := range p.deadLetters {
-		b.Queue(insertEventDeadLetter, d.args(ns, int64(d.seq))...)
+		d.twin = false
+		b.Queue(insertEventDeadLetter, d.args(ns, int64(d.seq))...).Exec(func(ct pgconn.CommandTag) error {
+			d.twin = ct.RowsAffected() == 0
+			return nil
+		})
 	}
 	for _, m := range p.controls {
 		if c.part.Index > 0 {

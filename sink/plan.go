@@ -42,6 +42,9 @@ type deadLetter struct {
 	rawBytes             []byte // when not JSON
 	seq                  uint64
 	clusterTS, clusterIn uint32
+	// twin: the batch did not write it, an unresolved dead letter of the
+	// same event exists (insertEventDeadLetter).
+	twin bool
 }
 
 // Dead-letter stages and reasons (the reason is also a metric label, so the

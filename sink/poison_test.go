@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/mongopg/replicator/internal/testenv"
 	"github.com/mongopg/replicator/schemas/envelope"
 	"github.com/mongopg/replicator/transform"
@@ -147,6 +149,9 @@ func TestDeadLetterRecordedOnce(t *testing.T) {
 	}
 	if cp := checkpointSeq(t, c.pool); cp != 12 {
 		t.Errorf("checkpoint %d, want 12", cp)
+	}
+	if n := testutil.ToFloat64(c.m.deadLetters.WithLabelValues(c.unit, "constraint")) + testutil.ToFloat64(c.m.deadLetters.WithLabelValues(c.unit, "data")); n != 3 {
+		t.Errorf("replicator_apply_dead_letters_total %v after the same events again, want 3 (the first time only)", n)
 	}
 
 	if _, err := c.pool.Exec(ctx, `UPDATE replicator.dead_letters SET resolved_at = now() WHERE sqlstate = '23514'`); err != nil {
