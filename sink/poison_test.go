@@ -151,7 +151,7 @@ func TestDeadLetterRecordedOnce(t *testing.T) {
 		t.Errorf("checkpoint %d, want 12", cp)
 	}
 	if n := testutil.ToFloat64(c.m.deadLetters.WithLabelValues(c.unit, "constraint")) + testutil.ToFloat64(c.m.deadLetters.WithLabelValues(c.unit, "data")); n != 3 {
-		t.Errorf("replicator_apply_dead_letters_total %v after the same events again, want 3 (the first time only)", n)
+		t.Errorf("replicator_dead_letters_total %v after the same events again, want 3 (the first time only)", n)
 	}
 
 	if _, err := c.pool.Exec(ctx, `UPDATE replicator.dead_letters SET resolved_at = now() WHERE sqlstate = '23514'`); err != nil {
