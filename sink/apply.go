@@ -260,9 +260,10 @@ func (c *collection) commit(ctx context.Context, msgs []message, fresh bool) err
 	} else if created != "" {
 		analyzed = append(analyzed, created)
 	}
-	// The checkpoint goes first: a stale applier learns it before doing
-	// any work, and two transactions of one unit queue on the checkpoint
-	// row instead of locking target rows in different orders.
+	// The checkpoint goes before the merge: a stale applier learns it
+	// before merging, and two transactions of one unit queue on the
+	// checkpoint row instead of locking target rows in different orders
+	// (only the direct COPY of new keys, insertFresh, comes before it).
 	b := &pgx.Batch{}
 	c.queueCheckpoint(b, p)
 	var ub *pgx.Batch // the upserts, when they go after b

@@ -20,7 +20,9 @@ func TestOversizedDeadLetterNamesItsEvent(t *testing.T) {
 			t.Fatalf("envelope kind %q ordinal %d, want a dead letter without ordinal", env.Kind, env.Ordinal)
 		}
 		var ev struct {
-			ID          struct{ Data string `json:"_data"` } `json:"_id"`
+			ID struct {
+				Data string `json:"_data"`
+			} `json:"_id"`
 			DocumentKey map[string]string `json:"documentKey"`
 		}
 		if err := json.Unmarshal(env.DeadLetter.RawEvent, &ev); err != nil {
