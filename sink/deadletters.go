@@ -119,44 +119,50 @@ func ResolveDeadLetter(ctx context.Context, q Querier, id int64, note string) er
 	return nil
 }
 
-// insertDeadLetter writes a snapshot's dead letter to replicator.dead_letters
-// in its chunk's transaction (WriteSnapshotDeadLetter,
-// WriteSnapshotApplyDeadLetter). Its arguments come from deadLetter.args.
-const insertDeadLetter = `INSERT INTO replicator.dead_letters
-(collection, stage, reason, error, field_path, sqlstate, document_key, raw_event, raw_bytes, stream_seq, cluster_ts, cluster_inc)
-VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''), nullif($7, ''), $8::jsonb, $9, $10, $11, $12)`
-
-// insertEventDeadLetter writes the dead letter of an event from the buffer;
-// the applier queues it in its batch (apply.go, queueRecords). Its
-// arguments come from deadLetter.args. It writes nothing when an unresolved
-// dead letter of the same event already exists: same collection, stage,
-// reason, error, document key, cluster time and raw event or bytes, which
-// for a decoded event hold its envelope with its ordinal (and for a
-// transform dead letter the change event with its resume token), so only
-// the same event matches. The same event reaches the applier again after a
-// replay, after a crash in the middle of isolating a failing event, and
-// after a capture restart that cut its batch messages elsewhere (stored
-// under a new sequence); its dead letter is recorded, and counted toward
-// dead_letter_threshold, once. A resolved dead letter does not match: an
-// event that fails again after its dead letter was resolved is recorded
-// again. The lookup goes through the index of unresolved dead letters by
-// collection and cluster time (migration 0040); an event's cluster time is
-// never NULL (0 for one that did not decode).
-const insertEventDeadLetter = `INSERT INTO replicator.dead_letters
+// insertUnlessTwin writes a dead letter to replicator.dead_letters unless
+// an unresolved twin exists: a dead letter of the same collection, stage,
+// reason, error, document key and raw event or bytes, and, for an event
+// from the buffer, of the same cluster time. Its arguments come from
+// deadLetter.args. The two statements below close its condition.
+const insertUnlessTwin = `INSERT INTO replicator.dead_letters
 (collection, stage, reason, error, field_path, sqlstate, document_key, raw_event, raw_bytes, stream_seq, cluster_ts, cluster_inc)
 SELECT $1::text, $2::text, $3::text, $4::text, nullif($5::text, ''), nullif($6::text, ''), nullif($7::text, ''), $8::jsonb,
   $9::bytea, $10::bigint, $11::bigint, $12::bigint
 WHERE NOT EXISTS (SELECT 1 FROM replicator.dead_letters
   WHERE collection = $1 AND resolved_at IS NULL AND stage = $2 AND reason = $3 AND error = $4
-    AND cluster_ts = $11 AND cluster_inc = $12
     AND document_key IS NOT DISTINCT FROM nullif($7, '') AND raw_event IS NOT DISTINCT FROM $8::jsonb
-    AND raw_bytes IS NOT DISTINCT FROM $9)`
+    AND raw_bytes IS NOT DISTINCT FROM $9`
+
+// insertEventDeadLetter writes the dead letter of an event from the buffer;
+// the applier queues it in its batch (apply.go, queueRecords). It writes
+// nothing when an unresolved dead letter of the same event already exists
+// (insertUnlessTwin, with the cluster time): the raw event or bytes of a
+// decoded event hold its envelope with its ordinal (and for a transform
+// dead letter the change event with its resume token), so only the same
+// event matches. The same event reaches the applier again after a replay,
+// after a crash in the middle of isolating a failing event, and after a
+// capture restart that cut its batch messages elsewhere (stored under a
+// new sequence); its dead letter is recorded, and counted toward
+// dead_letter_threshold, once. A resolved dead letter does not match: an
+// event that fails again after its dead letter was resolved is recorded
+// again. The lookup goes through the index of unresolved dead letters by
+// collection and cluster time (migration 0040); an event's cluster time is
+// never NULL (0 for one that did not decode).
+const insertEventDeadLetter = insertUnlessTwin + `
+    AND cluster_ts = $11 AND cluster_inc = $12)`
+
+// insertSnapshotDeadLetter writes a snapshot's dead letter in its chunk's
+// transaction (WriteSnapshotDeadLetter, WriteSnapshotApplyDeadLetter),
+// unless an unresolved twin exists whatever its cluster time: a later
+// snapshot or resync meeting the same document failing the same way
+// leaves the open one as it is.
+const insertSnapshotDeadLetter = insertUnlessTwin + `)`
 
 // reasonSnapshot is the reason of a document a snapshot or resync could
 // not transform (stage transform) or write (stage apply).
 const reasonSnapshot = "snapshot"
 
-// args returns insertDeadLetter's arguments for d in collection ns. seq is
+// args returns insertUnlessTwin's arguments for d in collection ns. seq is
 // the stream_seq value: int64(d.seq) for an event from the buffer, nil
 // (NULL) for one no buffer message carried. Text columns are made storable
 // (clean); empty field path, SQLSTATE and document key are stored as NULL.
@@ -216,26 +222,10 @@ func WriteSnapshotApplyDeadLetter(ctx context.Context, q Querier, collection, do
 	return d.writeSnapshot(ctx, q, collection)
 }
 
-// unresolvedTwin finds an unresolved dead letter equal to the one being
-// written in everything but its cluster time; its arguments are
-// deadLetter.args at positions 0-3 and 6-8.
-const unresolvedTwin = `SELECT EXISTS (SELECT 1 FROM replicator.dead_letters
-WHERE collection = $1 AND resolved_at IS NULL AND stage = $2 AND reason = $3 AND error = $4
-  AND document_key IS NOT DISTINCT FROM nullif($5, '') AND raw_event IS NOT DISTINCT FROM $6::jsonb
-  AND raw_bytes IS NOT DISTINCT FROM $7)`
-
 // writeSnapshot writes d, a snapshot's dead letter of collection ns, with
-// q, unless an unresolved twin exists (unresolvedTwin).
+// q (insertSnapshotDeadLetter).
 func (d *deadLetter) writeSnapshot(ctx context.Context, q Querier, ns string) error {
-	args := d.args(ns, nil)
-	var twin bool
-	if err := q.QueryRow(ctx, unresolvedTwin, args[0], args[1], args[2], args[3], args[6], args[7], args[8]).Scan(&twin); err != nil {
-		return fmt.Errorf("dead-letter %s: %w", d.documentKey, err)
-	}
-	if twin {
-		return nil
-	}
-	if _, err := q.Exec(ctx, insertDeadLetter, args...); err != nil {
+	if _, err := q.Exec(ctx, insertSnapshotDeadLetter, d.args(ns, nil)...); err != nil {
 		return fmt.Errorf("dead-letter %s: %w", d.documentKey, err)
 	}
 	return nil
