@@ -447,9 +447,30 @@ func queueWrites(ub, b *pgx.Batch, ts *tableSet, rels *relations, src source, p 
 			from, args := src.from(rels.child[i], p.children[i], rels.child[i].cols)
 			b.Queue(insertChildren(ts, d, from), args...)
 		}
-		from, args = src.from(rels.up, up, root.idIdx)
+	}
+	if ins := insertWrites(p.upserts); len(ins) > 0 {
+		// Older tombstones go only for the keys of insert events, passed
+		// as arrays (a handful in an update-heavy batch): a tombstone is
+		// left by a delete, and in MongoDB only an insert brings the
+		// document back. A tombstone another write leaves behind (its
+		// insert was dead-lettered or lost to retention) is older than
+		// the row, so it refuses only writes the row refuses too, and
+		// tombstone garbage collection removes it (tombstones.go).
+		from, args := arraySource{}.from(rels.up, rootRows(ins, false), root.idIdx)
 		b.Queue(clearTombstones(root, from), args...)
 	}
+}
+
+// insertWrites are the writes of ws that come from an insert event
+// (rootWrite.insert).
+func insertWrites(ws []*rootWrite) []*rootWrite {
+	var out []*rootWrite
+	for _, w := range ws {
+		if w.insert {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // execReplanned runs b's statements, none of which takes arguments, in

@@ -81,8 +81,19 @@ func TestApplyVersionGuard(t *testing.T) {
 		{"tombstone blocks a late older upsert", [][]message{
 			{change(1, 10, a(1).mutation())}, {change(2, 20, deletion("a"))}, {change(3, 15, a(5).mutation())},
 		}, map[string]string{}, []string{"a"}},
-		{"newer upsert resurrects a deleted row", [][]message{
+		{"newer insert resurrects a deleted row", [][]message{
+			{change(1, 10, a(1).mutation())}, {change(2, 20, deletion("a"))}, {insertion(3, 30, a(7, "r").mutation())},
+		}, map[string]string{"a": "qty=7 v=30/3 tags=r"}, nil},
+		// Only an insert removes a tombstone. An update whose insert never
+		// arrived (dead-lettered) leaves the older tombstone, which refuses
+		// only what the row refuses too.
+		{"newer update after a lost re-insert leaves the older tombstone", [][]message{
 			{change(1, 10, a(1).mutation())}, {change(2, 20, deletion("a"))}, {change(3, 30, a(7, "r").mutation())},
+			{change(4, 25, a(9).mutation())}, {change(5, 15, a(8).mutation())},
+		}, map[string]string{"a": "qty=7 v=30/3 tags=r"}, []string{"a"}},
+		{"an insert delivered after a newer update still removes the tombstone", [][]message{
+			{change(1, 10, a(1).mutation())}, {change(2, 20, deletion("a"))},
+			{change(3, 30, a(7, "r").mutation()), insertion(4, 25, a(9).mutation())},
 		}, map[string]string{"a": "qty=7 v=30/3 tags=r"}, nil},
 		{"delete older than the row is ignored", [][]message{
 			{change(1, 30, a(1, "x").mutation())}, {change(2, 20, deletion("a"))},
@@ -103,10 +114,10 @@ func TestApplyVersionGuard(t *testing.T) {
 			{change(1, 10, a(1, "x").mutation())}, {change(2, 11, deletion("a")), change(3, 12, a(3, "y").mutation())},
 		}, map[string]string{"a": "qty=3 v=12/3 tags=y"}, nil},
 		{"transaction: delete then re-insert at one cluster time, one batch", [][]message{
-			{change(1, 10, a(1, "x").mutation())}, {change(2, 20, deletion("a")), change(3, 20, a(2, "y").mutation())},
+			{change(1, 10, a(1, "x").mutation())}, {change(2, 20, deletion("a")), insertion(3, 20, a(2, "y").mutation())},
 		}, map[string]string{"a": "qty=2 v=20/3 tags=y"}, nil},
 		{"transaction: delete then re-insert at one cluster time, separate batches", [][]message{
-			{change(1, 10, a(1, "x").mutation())}, {change(2, 20, deletion("a"))}, {change(3, 20, a(2, "y").mutation())},
+			{change(1, 10, a(1, "x").mutation())}, {change(2, 20, deletion("a"))}, {insertion(3, 20, a(2, "y").mutation())},
 		}, map[string]string{"a": "qty=2 v=20/3 tags=y"}, nil},
 		{"transaction: insert then delete at one cluster time", [][]message{
 			{change(1, 20, a(1, "x").mutation()), change(2, 20, deletion("a"))},

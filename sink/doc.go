@@ -40,7 +40,9 @@
 //     written only if its version (cluster time T, I, then the envelope's
 //     ordinal inside that cluster time, never the buffer sequence: plan.go)
 //     is at least the stored row's and the key's tombstone's; deletes leave
-//     tombstones; a parent's child rows are replaced only together with an
+//     tombstones, which an insert event's write removes when older (other
+//     writes leave them: older than the row, they refuse nothing the row
+//     does not, apply.go queueWrites); a parent's child rows are replaced only together with an
 //     applied parent write; the same key twice in a batch keeps only the
 //     newest (merge.go, plan.go).
 //   - Tombstones do not grow forever: with Config.TombstoneRetention set

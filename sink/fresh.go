@@ -38,18 +38,12 @@ import (
 // unique violation and the batch goes through the merge, which is exactly
 // as correct, only slower for that one batch.
 func insertFresh(ctx context.Context, tx pgx.Tx, ts *tableSet, rels *relations, p *batchPlan) error {
-	inserts := countInserts(p.upserts)
-	if inserts == 0 {
+	probe := insertWrites(p.upserts)
+	if len(probe) == 0 {
 		return nil
 	}
 	root := ts.root
-	fresh := make(map[*rootWrite]bool, inserts)
-	probe := make([]*rootWrite, 0, inserts)
-	for _, w := range p.upserts {
-		if w.insert {
-			probe = append(probe, w)
-		}
-	}
+	fresh := make(map[*rootWrite]bool, len(probe))
 	var tombs bool
 	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+tombstones+" WHERE table_name = $1)", root.def.Name).Scan(&tombs); err != nil {
 		return fmt.Errorf("look for tombstones: %w", err)
@@ -85,16 +79,6 @@ func insertFresh(ctx context.Context, tx pgx.Tx, ts *tableSet, rels *relations, 
 	}
 	p.upserts, p.children = rest, childRows(ts, rest)
 	return nil
-}
-
-func countInserts(ws []*rootWrite) int {
-	n := 0
-	for _, w := range ws {
-		if w.insert {
-			n++
-		}
-	}
-	return n
 }
 
 // findNewKeys marks in fresh the writes of ws whose key has neither a row

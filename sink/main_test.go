@@ -154,6 +154,15 @@ func change(seq uint64, t uint32, muts ...transform.Mutation) message {
 	if len(muts) > 0 && muts[0].Op == transform.OpDelete {
 		op = "delete"
 	}
+	return changeOp(seq, t, op, muts...)
+}
+
+// insertion is change for an insert event.
+func insertion(seq uint64, t uint32, muts ...transform.Mutation) message {
+	return changeOp(seq, t, "insert", muts...)
+}
+
+func changeOp(seq uint64, t uint32, op string, muts ...transform.Mutation) message {
 	key := ""
 	if len(muts) > 0 {
 		key = fmt.Sprintf(`{"_id": %q}`, muts[0].Key[0].Text)

@@ -18,7 +18,8 @@ import (
 //     the child statements join (deleteChildrenOfUpserts, insertChildren);
 //   - a delete removes the row and its children only if it is at least as
 //     new as the row, and always leaves the newest tombstone (deleteRoots,
-//     upsertTombstones); an applied upsert removes older tombstones.
+//     upsertTombstones); an insert event's write removes older tombstones
+//     (clearTombstones; queueWrites says why only an insert's).
 //
 // Versions compare as the row (cluster_ts, cluster_inc, seq). The Applier
 // (apply.go, queueWrites) and Guard (guard.go: the snapshot and resync
@@ -250,6 +251,9 @@ func insertChildren(ts *tableSet, child *table, from string) string {
 		appliedMatch(ts, child, "s", true), verS)
 }
 
+// clearTombstones removes the tombstones of the keys in s that are not
+// newer than s. A tombstone older than the row is harmless either way: any
+// write it refuses, the row's version refuses too.
 func clearTombstones(root *table, from string) string {
 	return fmt.Sprintf("DELETE FROM %s tb USING %s WHERE %s AND %s <= %s",
 		tombstones, from, tombstoneOf(root), verTB, verS)

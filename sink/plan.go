@@ -286,6 +286,9 @@ func plan(ts *tableSet, msgs []message) *batchPlan {
 				}
 				w, seen := latest[k]
 				if seen && ver.Less(w.ver) {
+					// An insert delivered after a newer write of its key
+					// still makes the key an inserted one.
+					w.insert = w.insert || m.env.Operation == "insert" && w.op == transform.OpUpsert
 					continue
 				}
 				if !seen {
