@@ -106,8 +106,8 @@ func New(cfg Config, buf *buffer.Buffer, mappings []*transform.Mapping, reg *tra
 }
 
 // Run captures until ctx ends or the stream stops. On cancellation it stops
-// reading, drains in-flight publishes (bounded by ShutdownTimeout), saves
-// the durable position and returns nil. A stop that needs an operator is a
+// reading, drains in-flight publishes and saves the durable position, both
+// within ShutdownTimeout, and returns nil. A stop that needs an operator is a
 // *StopError. An error from the source names its cause (SourceError).
 func (c *Capture) Run(ctx context.Context) error {
 	return SourceError(c.cfg.URI, c.run(ctx))
@@ -176,13 +176,16 @@ func (c *Capture) run(ctx context.Context) error {
 	}
 
 	// Drain: everything read is published before the position is saved.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.ShutdownTimeout)
+	// Both fit in ShutdownTimeout, so a stop ends before an orchestrator's
+	// grace period that was sized by it. The last save keeps a reserve of
+	// its own: a flush that used the whole drain (publishes never
+	// acknowledged) must not also cost the progress acknowledged before
+	// it, nor turn a requested stop into an error.
+	end := time.Now().Add(c.cfg.ShutdownTimeout)
+	dctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), end.Add(-saveReserve(c.cfg.ShutdownTimeout)))
 	flushErr := pub.Flush(dctx)
 	cancel()
-	// The last save has a deadline of its own: a flush that used the whole
-	// drain (publishes never acknowledged) must not also cost the progress
-	// acknowledged before it, nor turn a requested stop into an error.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), end)
 	saveErr := c.save(sctx, positions, pub)
 	cancel()
 	stopPub()
@@ -199,6 +202,10 @@ func (c *Capture) run(ctx context.Context) error {
 	c.log.Info("capture stopped", "source", c.cfg.Source, "token", final.Token, "cluster_time", final.ClusterTime)
 	return readErr
 }
+
+// saveReserve is the part of a stop's ShutdownTimeout kept for the last
+// save of the position: a fifth, at most 5s.
+func saveReserve(timeout time.Duration) time.Duration { return min(timeout/5, 5*time.Second) }
 
 // Started is closed once Run holds the lease and has loaded its saved
 // position, or on the first start has run OnFirstStart and saved T0. A

@@ -24,7 +24,8 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// SaveInterval is how often the durable position is saved (default 1s).
 	SaveInterval time.Duration
-	// ShutdownTimeout bounds the drain of in-flight publishes on shutdown
+	// ShutdownTimeout bounds a stop: the drain of in-flight publishes, then
+	// the last save of the position, which keeps a fifth of it, at most 5s
 	// (default 30s).
 	ShutdownTimeout time.Duration
 	// LeaseTTL is how long a capture lease outlives its holder (default 15s).

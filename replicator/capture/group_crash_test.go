@@ -103,7 +103,7 @@ func crashWithOpenGroups(t *testing.T, saveInterval time.Duration) {
 	setMaxMsgSize(t, f.buf, maxMsgSize)
 
 	c, err := New(Config{URI: f.env.URI, MaxAwait: 200 * time.Millisecond, HeartbeatInterval: time.Hour,
-		SaveInterval: saveInterval, ShutdownTimeout: 300 * time.Millisecond},
+		SaveInterval: saveInterval, ShutdownTimeout: time.Second}, // the last save keeps 200 ms of it
 		f.buf, []*transform.Mapping{f.m, f.other}, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
