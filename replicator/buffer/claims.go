@@ -48,7 +48,9 @@ type claimValue struct {
 	Holder string `json:"holder"`
 	Host   string `json:"host"`
 	PID    int    `json:"pid"`
-	Unit   string `json:"unit,omitempty"`
+	// PIDSpace is as in leaseValue.
+	PIDSpace string `json:"pid_space,omitempty"`
+	Unit     string `json:"unit,omitempty"`
 	// Units is how many units a member shares (member keys only).
 	Units int `json:"units,omitempty"`
 }
@@ -83,7 +85,7 @@ func (b *Buffer) JoinApplyGroup(ctx context.Context, units int, ttl time.Duratio
 	}
 	host, _ := os.Hostname()
 	g := &ApplyGroup{kv: kv, ttl: ttl, units: units, log: b.log, members: 1, held: map[string]bool{}, left: make(chan struct{}),
-		me: claimValue{Host: host, PID: os.Getpid(), Holder: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()), Units: units}}
+		me: claimValue{Host: host, PID: os.Getpid(), PIDSpace: pidSpace(), Holder: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()), Units: units}}
 	// The process claims at once, counting the members it sees now: one
 	// started alone (or restarted) applies without delay. Of processes
 	// started together, the first may claim more than its share; its next
@@ -181,7 +183,7 @@ func (g *ApplyGroup) beat(ctx context.Context) error {
 	for _, k := range keys {
 		var v claimValue
 		if e, err := g.kv.Get(ctx, k); err == nil && json.Unmarshal(e.Value(), &v) == nil {
-			if deadOnThisHost(leaseValue{Host: v.Host, PID: v.PID}) {
+			if deadOnThisHost(leaseValue{Host: v.Host, PID: v.PID, PIDSpace: v.PIDSpace}) {
 				continue
 			}
 			if v.Units != 0 && v.Units != g.units {
@@ -296,7 +298,7 @@ func (g *ApplyGroup) take(ctx context.Context, unit, key string, data []byte) (u
 		return 0, false, "", err
 	}
 	var cur claimValue
-	if json.Unmarshal(e.Value(), &cur) != nil || !deadOnThisHost(leaseValue{Host: cur.Host, PID: cur.PID}) {
+	if json.Unmarshal(e.Value(), &cur) != nil || !deadOnThisHost(leaseValue{Host: cur.Host, PID: cur.PID, PIDSpace: cur.PIDSpace}) {
 		return 0, false, cur.Holder, nil
 	}
 	rev, err = g.kv.Update(ctx, key, data, e.Revision())

@@ -183,7 +183,7 @@ func TestApplyGroupTakesOverDeadLocalProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	val := func(unit string) []byte {
-		data, _ := json.Marshal(claimValue{Holder: "dead", Host: host, PID: dead.Process.Pid, Unit: unit})
+		data, _ := json.Marshal(claimValue{Holder: "dead", Host: host, PID: dead.Process.Pid, PIDSpace: pidSpace(), Unit: unit})
 		return data
 	}
 	if _, err := kv.Put(ctx, memberPrefix+"dead", val("")); err != nil {
@@ -206,4 +206,59 @@ func TestApplyGroupTakesOverDeadLocalProcess(t *testing.T) {
 	h.apply(ctx, "a", g, units, &wg)
 	h.waitFor("the dead process's units are taken over", func(c map[string]int) bool { return c["a"] == 2 }, 10*time.Second)
 	t.Logf("taken over after %s (TTL %s)", time.Since(start).Round(time.Millisecond), ttl)
+}
+
+// TestApplyGroupWaitsForDeadPIDOfAnotherNamespace: a claim naming this
+// host and a PID that no process here has is taken over at once only when
+// it was written in this PID namespace. Written in another one (a
+// container sharing the host's name, another machine of the same name) or
+// without one (an older version), its PID says nothing here: the holder
+// may live, and the claim waits for its TTL.
+func TestApplyGroupWaitsForDeadPIDOfAnotherNamespace(t *testing.T) {
+	if pidSpace() == "" {
+		t.Fatal("no PID namespace identity on this Linux machine (/proc/sys/kernel/random/boot_id, /proc/self/ns/pid)")
+	}
+	n := testenv.NATS(t)
+	const ttl = 60 * time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := open(t, Config{URL: n.URL})
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	kv, err := b.claimBucket(ctx, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three units: one left by a dead process of this namespace (the
+	// control, taken at once), one claimed from another namespace, one
+	// without a namespace.
+	spaces := map[string]string{"db.c$p0of3": pidSpace(), "db.c$p1of3": "another-boot/pid:[4026531836]", "db.c$p2of3": ""}
+	units := envelope.Units("db.c", 3)
+	for _, u := range units {
+		data, _ := json.Marshal(claimValue{Holder: "dead in " + spaces[u], Host: host, PID: dead.Process.Pid, PIDSpace: spaces[u], Unit: u})
+		if _, err := kv.Create(ctx, claimKey(u), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, err := b.JoinApplyGroup(ctx, len(units), ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &holders{t: t, by: map[string]string{}}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	h.apply(ctx, "a", g, units, &wg)
+	h.waitFor("the unit left in this namespace is taken over", func(c map[string]int) bool { return c["a"] >= 1 }, 10*time.Second)
+	// Every unit was tried at once; give the others' first try time to
+	// land too.
+	time.Sleep(time.Second)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.by) != 1 || h.by[units[0]] != "a" {
+		t.Fatalf("units held: %v, want only %s (the others' holders may live)", h.by, units[0])
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -17,10 +19,13 @@ var ErrLeaseLost = errors.New("capture lease lost to another process")
 
 // leaseValue is the stored lease.
 type leaseValue struct {
-	Holder  string    `json:"holder"`
-	Host    string    `json:"host"`
-	PID     int       `json:"pid"`
-	Expires time.Time `json:"expires"`
+	Holder string `json:"holder"`
+	Host   string `json:"host"`
+	PID    int    `json:"pid"`
+	// PIDSpace is the holder's pidSpace: its PID means something only to
+	// a process with the same one.
+	PIDSpace string    `json:"pid_space,omitempty"`
+	Expires  time.Time `json:"expires"`
 }
 
 // Lease is the right to capture one source: at most one process holds it
@@ -42,7 +47,7 @@ func leaseKey(source string) string { return "lease." + source }
 func (b *Buffer) AcquireLease(ctx context.Context, source string, ttl time.Duration) (*Lease, error) {
 	host, _ := os.Hostname()
 	l := &Lease{kv: b.kv, key: leaseKey(source), ttl: ttl,
-		val: leaseValue{Host: host, PID: os.Getpid(), Holder: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano())}}
+		val: leaseValue{Host: host, PID: os.Getpid(), PIDSpace: pidSpace(), Holder: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano())}}
 	waiting := false
 	for {
 		ok, holder, err := l.try(ctx)
@@ -98,14 +103,35 @@ func (l *Lease) try(ctx context.Context) (bool, string, error) {
 }
 
 // deadOnThisHost reports whether the holder was a process on this host
-// that no longer exists (a crash leaves its lease behind).
+// that no longer exists (a crash leaves its lease behind). The holder's
+// PID is looked up only in the PID namespace it was numbered in
+// (pidSpace): a host name does not say that, since containers that share
+// the host's name (host networking) have PID namespaces of their own, and
+// two machines may have one name; a number looked up elsewhere could name
+// no process while the holder lives, and its lease or claims would be
+// taken from under it. A value without it (written by an older version)
+// waits for its TTL.
 func deadOnThisHost(v leaseValue) bool {
-	host, _ := os.Hostname()
-	if v.Host != host || v.PID <= 0 || v.PID == os.Getpid() {
+	if v.PIDSpace == "" || v.PIDSpace != pidSpace() || v.PID <= 0 || v.PID == os.Getpid() {
 		return false
 	}
 	return errors.Is(syscall.Kill(v.PID, 0), syscall.ESRCH)
 }
+
+// pidSpace names the PID namespace of this process: the machine's boot ID
+// and the namespace's inode, "" where Linux's /proc does not tell them
+// (then no holder is judged dead early).
+var pidSpace = sync.OnceValue(func() string {
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	ns, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(boot)) + "/" + ns
+})
 
 // Run renews the lease every ttl/3 until ctx ends; it returns ErrLeaseLost
 // if another process took it.
