@@ -28,15 +28,18 @@ type Cluster struct {
 }
 
 // ClusterNode is one server of a Cluster. Its client and route ports and its
-// storage stay the same across Shutdown and Start.
+// storage stay the same across Shutdown, Crash and Start.
 type ClusterNode struct {
 	// Name is the server name ("n1", "n2", ...).
 	Name string
-	// URL is the node's client URL.
+	// URL is the node's client URL (its client proxy's).
 	URL string
 
 	t    testing.TB
 	opts *server.Options
+	// The proxies every connection of the node goes through: its clients',
+	// and the routes between it and each other node, either way.
+	proxies []*proxy
 
 	mu  sync.Mutex
 	srv *server.Server // nil while shut down
@@ -44,6 +47,8 @@ type ClusterNode struct {
 
 // NATSCluster starts n (normally 3) nats-servers in this process forming one
 // JetStream cluster: routes on loopback, each with its own file storage,
+// every client and route connection through a loopback proxy (proxy.go)
+// so that a node can be crashed (ClusterNode.Crash),
 // server names "n1".."nN", cluster name "replicator-test". It returns once
 // JetStream has a meta leader that knows all n peers and every node is
 // current with it (waiting up to 30s). The nodes are shut down when the test
@@ -54,22 +59,32 @@ func NATSCluster(t testing.TB, n int) *Cluster {
 		t.Fatalf("testenv: NATSCluster: %d nodes", n)
 	}
 	clientPorts, routePorts := make([]int, n), make([]int, n)
-	routes := make([]*url.URL, n)
 	for i := range n {
 		clientPorts[i], routePorts[i] = freePort(t), freePort(t)
-		routes[i] = &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", routePorts[i])}
 	}
 	c := &Cluster{t: t}
+	var all []*proxy
+	newProxy := func(port int) *proxy {
+		p, err := newProxy(fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatalf("testenv: NATSCluster: %v", err)
+		}
+		all = append(all, p)
+		return p
+	}
 	for i := range n {
 		name := fmt.Sprintf("n%d", i+1)
+		client := newProxy(clientPorts[i])
 		c.Nodes = append(c.Nodes, &ClusterNode{
-			Name: name,
-			URL:  fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]),
-			t:    t,
+			Name:    name,
+			URL:     "nats://" + client.addr(),
+			t:       t,
+			proxies: []*proxy{client},
 			opts: &server.Options{
 				ServerName:         name,
 				Host:               "127.0.0.1",
 				Port:               clientPorts[i],
+				ClientAdvertise:    client.addr(), // what clients learn of it
 				JetStream:          true,
 				JetStreamMaxMemory: 256 << 20,
 				JetStreamMaxStore:  2 << 30,
@@ -78,18 +93,34 @@ func NATSCluster(t testing.TB, n int) *Cluster {
 					Name: ClusterName,
 					Host: "127.0.0.1",
 					Port: routePorts[i],
+					// Routes only as configured, through the proxies.
+					NoAdvertise: true,
 				},
-				Routes: routes,
 				NoLog:  true,
 				NoSigs: true,
 			},
 		})
+	}
+	// Node i reaches node j through a proxy of the pair's own.
+	for i, from := range c.Nodes {
+		for j, to := range c.Nodes {
+			if i == j {
+				continue
+			}
+			p := newProxy(routePorts[j])
+			from.opts.Routes = append(from.opts.Routes, &url.URL{Scheme: "nats-route", Host: p.addr()})
+			from.proxies = append(from.proxies, p)
+			to.proxies = append(to.proxies, p)
+		}
 	}
 	// Registered after the storage directories, so it runs before they are
 	// removed.
 	t.Cleanup(func() {
 		for _, node := range c.Nodes {
 			node.Shutdown()
+		}
+		for _, p := range all {
+			p.close()
 		}
 	})
 	// Start them together: each waits for the routes to the others.
@@ -174,10 +205,12 @@ func (c *Cluster) Node(name string) *ClusterNode {
 
 // StreamLeader returns the running node currently leading the named stream
 // (of the global account), asking the cluster through a client connection.
-// It waits up to 10s for a leader and fails the test otherwise.
+// It waits up to 30s for a leader (after a crash the stream, and the meta
+// group when the crashed node led it, elect only after their election
+// timeouts of up to 9s) and fails the test otherwise.
 func (c *Cluster) StreamLeader(stream string) *ClusterNode {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
@@ -209,7 +242,7 @@ func (c *Cluster) StreamLeader(stream string) *ClusterNode {
 		}
 		select {
 		case <-ctx.Done():
-			c.t.Fatalf("testenv: stream %s has no leader within 10s (last: %s)", stream, last)
+			c.t.Fatalf("testenv: stream %s has no leader within 30s (last: %s)", stream, last)
 			return nil
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -295,12 +328,34 @@ func (n *ClusterNode) Shutdown() {
 	}
 }
 
-// Start starts a node stopped by Shutdown again, on the same client and
-// route ports with the same storage. It does nothing for a running node.
+// Crash stops the node as the death of its process would: every
+// connection to and from it is reset at once and new ones are refused, so
+// the other nodes hear no goodbye (no Raft leadership is handed over; they
+// elect new leaders after their election timeout) and its clients see
+// their connection reset. Only then is the cut-off server stopped; its
+// stored data stays for Start. Calling it on a stopped node does nothing.
+func (n *ClusterNode) Crash() {
+	if !n.Running() {
+		return
+	}
+	for _, p := range n.proxies {
+		p.cut()
+	}
+	n.Shutdown()
+}
+
+// Start starts a node stopped by Shutdown or Crash again, on the same
+// client and route ports with the same storage. It does nothing for a
+// running node.
 func (n *ClusterNode) Start() {
 	n.t.Helper()
 	if n.Running() {
 		return
+	}
+	for _, p := range n.proxies {
+		if err := p.open(); err != nil {
+			n.t.Fatalf("testenv: NATSCluster restart: %s: %v", n.Name, err)
+		}
 	}
 	if err := n.start(); err != nil {
 		n.t.Fatalf("testenv: NATSCluster restart: %v", err)

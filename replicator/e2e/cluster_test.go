@@ -28,9 +28,10 @@ import (
 // advisories collection split into four partitions: two capture processes
 // (one holds the lease, one waits as a standby) and three apply processes
 // sharing the six units (four partitions and two collections) through
-// their claims. During a workload the stream's leader node is shut down
-// and started again, then another node (never two at once: R3 needs a
-// quorum of two), then the active capture process and an apply process
+// their claims. During a workload the stream's leader node crashes (every
+// connection of it reset at once, testenv's ClusterNode.Crash) and is
+// started again, then another node is shut down and started again (never
+// two at once: R3 needs a quorum of two), then the active capture process and an apply process
 // holding claims are killed with SIGKILL. The standby takes the lease, the
 // surviving apply processes take the dead one's units, and in the end
 // PostgreSQL equals MongoDB with no dead letters, every unit has its
@@ -108,11 +109,20 @@ func TestClusterFailover(t *testing.T) {
 	}
 	pause(4 * time.Second)
 
-	// bounce shuts a node down for 5 s and waits until the cluster is
-	// healthy again.
-	bounce := func(n *testenv.ClusterNode, what string) {
-		t.Logf("%s: shutting down %s, %s (%d events so far)", since(started), n.Name, what, gen.Stats().Events)
-		n.Shutdown()
+	// bounce stops a node for 5 s, crashed (every connection reset, no
+	// leadership handed over) or shut down, and waits until the cluster
+	// is healthy again.
+	bounce := func(n *testenv.ClusterNode, crash bool, what string) {
+		how := "shutting down"
+		if crash {
+			how = "crashing"
+		}
+		t.Logf("%s: %s %s, %s (%d events so far)", since(started), how, n.Name, what, gen.Stats().Events)
+		if crash {
+			n.Crash()
+		} else {
+			n.Shutdown()
+		}
 		pause(5 * time.Second)
 		n.Start()
 		cluster.WaitHealthy(60 * time.Second)
@@ -122,7 +132,7 @@ func TestClusterFailover(t *testing.T) {
 
 	// The stream leader goes down, then comes back.
 	first := cluster.StreamLeader(stream)
-	bounce(first, "the leader of stream "+stream)
+	bounce(first, true, "the leader of stream "+stream)
 
 	// Another node: the stream's leader now if that is another one.
 	second := cluster.StreamLeader(stream)
@@ -135,7 +145,7 @@ func TestClusterFailover(t *testing.T) {
 			}
 		}
 	}
-	bounce(second, fmt.Sprintf("another node (stream leader: %v)", leads))
+	bounce(second, false, fmt.Sprintf("another node (stream leader: %v)", leads))
 
 	// The active capture process dies; the standby takes over.
 	pid, err := kv.leasePID(source)
