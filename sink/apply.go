@@ -46,6 +46,10 @@ type collection struct {
 	// perMessage is the events per buffer message of the last fetch
 	// (batch messages carry several), which sizes the next one.
 	perMessage int
+	// budget is the Applier's fetch budget (nil: none), nextFetch the
+	// bytes the next fetch asks for (0: BatchBytes).
+	budget    *fetchBudget
+	nextFetch int64
 }
 
 // loadPosition makes sure the checkpoint row exists and reads it.

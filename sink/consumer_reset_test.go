@@ -101,7 +101,8 @@ func TestResetConsumerIgnoresOrphanedConsumerState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msgs, _, _, err := c.fetch(cons)
+	f := c.fetch(ctx, cons)
+	msgs, err := f.msgs, f.err
 	if err != nil || len(msgs) != 10 || msgs[0].seq != 1 {
 		t.Fatalf("first fetch: %d messages from %v, %v", len(msgs), seqsOf(msgs), err)
 	}
@@ -126,7 +127,8 @@ func TestResetConsumerIgnoresOrphanedConsumerState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msgs, _, _, err = c.fetch(cons)
+		f := c.fetch(ctx, cons)
+		msgs, err = f.msgs, f.err
 		if err != nil {
 			t.Fatal(err)
 		}
