@@ -59,6 +59,7 @@ func New(pool *pgxpool.Pool, cols []Collection, cfg Config, reg prometheus.Regis
 			// Each unit has its own table set: it holds per-session state
 			// (noInsertTriggers) that the unit's goroutine sets.
 			ts, _ := compileTables(c.Tables) // validated above
+			ts.filtered = c.Filtered
 			rels := newRelations(c.Namespace, ts)
 			unit := p.Unit(c.Namespace)
 			a.cols = append(a.cols, &collection{

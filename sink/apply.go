@@ -452,15 +452,21 @@ func queueWrites(ub, b *pgx.Batch, ts *tableSet, rels *relations, src source, p 
 			b.Queue(insertChildren(ts, d, from), args...)
 		}
 	}
-	if ins := insertWrites(p.upserts); len(ins) > 0 {
+	clear := p.upserts
+	if !ts.filtered {
+		clear = insertWrites(p.upserts)
+	}
+	if len(clear) > 0 {
 		// Older tombstones go only for the keys of insert events, passed
 		// as arrays (a handful in an update-heavy batch): a tombstone is
 		// left by a delete, and in MongoDB only an insert brings the
-		// document back. A tombstone another write leaves behind (its
-		// insert was dead-lettered or lost to retention) is older than
-		// the row, so it refuses only writes the row refuses too, and
-		// tombstone garbage collection removes it (tombstones.go).
-		from, args := arraySource{}.from(rels.up, rootRows(ins, false), root.idIdx)
+		// document back, but in a collection with a filter, where an
+		// update moving a document back into the filter does too
+		// (Collection.Filtered). A tombstone another write leaves behind
+		// (its insert was dead-lettered or lost to retention) is older
+		// than the row, so it refuses only writes the row refuses too,
+		// and tombstone garbage collection removes it (tombstones.go).
+		from, args := arraySource{}.from(rels.up, rootRows(clear, false), root.idIdx)
 		b.Queue(clearTombstones(root, from), args...)
 	}
 }

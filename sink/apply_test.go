@@ -199,6 +199,33 @@ func TestApplyVersionGuard(t *testing.T) {
 	}
 }
 
+// TestFilteredCollectionClearsTombstonesOnUpdate: in a collection with a
+// filter, an update that moves a document back into the filter follows the
+// delete that its leaving was applied as; the upsert removes the older
+// tombstone (on either path), as an insert does elsewhere.
+func TestFilteredCollectionClearsTombstonesOnUpdate(t *testing.T) {
+	ctx := context.Background()
+	a := func(qty int, tags ...string) item { return item{id: "a", qty: qty, tags: tags} }
+	for _, threshold := range []int{1 << 30, 1} {
+		pool := testDB(t, testenv.PostgresURL(t))
+		c := newTestCollection(t, pool, threshold, func(col *Collection) { col.Filtered = true })
+		for _, b := range [][]message{
+			{change(1, 10, a(1).mutation())}, {change(2, 20, deletion("a"))},
+			{change(3, 30, a(7, "r").mutation()), change(4, 30, item{id: "b", qty: 2}.mutation())},
+		} {
+			if err := c.apply(ctx, redecode(b)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if tomb := tombstoneKeys(t, pool); len(tomb) != 0 {
+			t.Errorf("threshold %d: tombstones %v, want none", threshold, tomb)
+		}
+		if got, want := itemState(t, pool), map[string]string{"a": "qty=7 v=30/3 tags=r", "b": "qty=2 v=30/4 tags="}; !reflect.DeepEqual(got, want) {
+			t.Errorf("threshold %d: rows %v, want %v", threshold, got, want)
+		}
+	}
+}
+
 // redecode gives each run its own copy of the messages (apply may mark
 // them and plan rewrites their key columns).
 func redecode(b []message) []message {

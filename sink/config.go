@@ -165,6 +165,13 @@ type Collection struct {
 	// named envelope.Partition.Unit, a goroutine and, with a Claimer, a
 	// claim.
 	Partitions int
+	// Filtered: the collection's mapping has a filter
+	// (transform.CollectionConfig.Filter). An update that moves a document
+	// out of the filter is applied as a delete, and one that moves it back
+	// as an upsert of an update event, so a tombstone is removed by any
+	// newer upsert, as in a collection without a filter only an insert
+	// event's.
+	Filtered bool
 }
 
 func (c Collection) halts() bool { return c.OnError == transform.OnErrorHalt }

@@ -69,6 +69,10 @@ type tableSet struct {
 	// setting is the session variable row-level security reads the tenant
 	// from ("" when not configured; rls.go).
 	setting string
+	// filtered: the collection has a filter (Collection.Filtered), so
+	// every upsert removes older tombstones, not only an insert's
+	// (apply.go, queueWrites).
+	filtered bool
 }
 
 func quoteTable(name string) (string, error) {

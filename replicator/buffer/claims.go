@@ -83,6 +83,7 @@ func (b *Buffer) JoinApplyGroup(ctx context.Context, units int, ttl time.Duratio
 	if err != nil {
 		return nil, fmt.Errorf("buffer: apply claim bucket: %w", err)
 	}
+	warnNoPIDSpace(b.log, "claim")
 	host, _ := os.Hostname()
 	g := &ApplyGroup{kv: kv, ttl: ttl, units: units, log: b.log, members: 1, held: map[string]bool{}, left: make(chan struct{}),
 		me: claimValue{Host: host, PID: os.Getpid(), PIDSpace: pidSpace(), Holder: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()), Units: units}}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -48,6 +49,7 @@ func (b *Buffer) AcquireLease(ctx context.Context, source string, ttl time.Durat
 	host, _ := os.Hostname()
 	l := &Lease{kv: b.kv, key: leaseKey(source), ttl: ttl,
 		val: leaseValue{Host: host, PID: os.Getpid(), PIDSpace: pidSpace(), Holder: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano())}}
+	warnNoPIDSpace(b.log, "capture lease")
 	waiting := false
 	for {
 		ok, holder, err := l.try(ctx)
@@ -105,14 +107,17 @@ func (l *Lease) try(ctx context.Context) (bool, string, error) {
 // deadOnThisHost reports whether the holder was a process on this host
 // that no longer exists (a crash leaves its lease behind). The holder's
 // PID is looked up only in the PID namespace it was numbered in
-// (pidSpace): a host name does not say that, since containers that share
-// the host's name (host networking) have PID namespaces of their own, and
-// two machines may have one name; a number looked up elsewhere could name
-// no process while the holder lives, and its lease or claims would be
-// taken from under it. A value without it (written by an older version)
-// waits for its TTL.
+// (pidSpace) and on a host of its name: a host name alone does not say
+// that, since containers that share the host's name (host networking)
+// have PID namespaces of their own, and two machines may have one name;
+// nor does the namespace alone, since every machine's first namespace has
+// one inode and a cloned virtual machine keeps its boot ID. A number
+// looked up elsewhere could name no process while the holder lives, and
+// its lease or claims would be taken from under it. A value without a PID
+// namespace (written by an older version) waits for its TTL.
 func deadOnThisHost(v leaseValue) bool {
-	if v.PIDSpace == "" || v.PIDSpace != pidSpace() || v.PID <= 0 || v.PID == os.Getpid() {
+	host, _ := os.Hostname()
+	if v.PIDSpace == "" || v.PIDSpace != pidSpace() || v.Host != host || v.PID <= 0 || v.PID == os.Getpid() {
 		return false
 	}
 	return errors.Is(syscall.Kill(v.PID, 0), syscall.ESRCH)
@@ -120,18 +125,38 @@ func deadOnThisHost(v leaseValue) bool {
 
 // pidSpace names the PID namespace of this process: the machine's boot ID
 // and the namespace's inode, "" where Linux's /proc does not tell them
-// (then no holder is judged dead early).
-var pidSpace = sync.OnceValue(func() string {
-	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
-		return ""
+// (then no holder is judged dead early). A failed read is tried again at
+// the next call; a success is kept.
+func pidSpace() string {
+	pidSpaceMu.Lock()
+	defer pidSpaceMu.Unlock()
+	if pidSpaceID == "" {
+		boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+		if err != nil {
+			return ""
+		}
+		ns, err := os.Readlink("/proc/self/ns/pid")
+		if err != nil {
+			return ""
+		}
+		pidSpaceID = strings.TrimSpace(string(boot)) + "/" + ns
 	}
-	ns, err := os.Readlink("/proc/self/ns/pid")
-	if err != nil {
-		return ""
+	return pidSpaceID
+}
+
+var (
+	pidSpaceMu sync.Mutex
+	pidSpaceID string
+)
+
+// warnNoPIDSpace logs that a holder dead on this host will be taken over
+// only after its TTL, when this process has no pidSpace.
+func warnNoPIDSpace(log *slog.Logger, what string) {
+	if pidSpace() == "" {
+		log.Info("no PID namespace identity (/proc/sys/kernel/random/boot_id, /proc/self/ns/pid): a " + what +
+			" left by a process that died on this host is taken over only once it expires")
 	}
-	return strings.TrimSpace(string(boot)) + "/" + ns
-})
+}
 
 // Run renews the lease every ttl/3 until ctx ends; it returns ErrLeaseLost
 // if another process took it.

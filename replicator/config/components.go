@@ -104,6 +104,7 @@ func SinkCollections(mappings []*transform.Mapping) []sink.Collection {
 			OnError:             cc.OnError,
 			DeadLetterThreshold: cc.DeadLetterThreshold,
 			Partitions:          cc.Partitions,
+			Filtered:            len(cc.Filter) > 0,
 		})
 	}
 	return out

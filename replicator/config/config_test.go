@@ -260,3 +260,27 @@ func TestColumnKeyAndPosition(t *testing.T) {
 		})
 	}
 }
+
+// TestSinkCollectionsFiltered: the applier learns which collections have a
+// filter (their updates can bring a removed document back, so every upsert
+// clears older tombstones).
+func TestSinkCollectionsFiltered(t *testing.T) {
+	c, err := Parse([]byte(`collections:
+  - source: a.plain
+    table: a.plain
+  - source: a.filtered
+    table: a.filtered
+    filter: [{path: archived, equals: true}]
+`), "filtered.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := c.Mappings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := SinkCollections(ms)
+	if len(cols) != 2 || cols[0].Filtered || !cols[1].Filtered {
+		t.Fatalf("filtered: %v", cols)
+	}
+}
