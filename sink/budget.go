@@ -17,7 +17,8 @@ import (
 // A fetch reserves its FetchMaxBytes before it is sent and gives back what
 // the batch did not use as soon as it arrives; the rest goes back once the
 // batch is committed or dropped. A unit asks for little while it is idle
-// (fetchSize), so idle units hold little of the budget. The one message
+// and for BatchBytes as soon as a fetch fills (fetchSize), so idle units
+// hold little of the budget. The one message
 // larger than any fetch (fetchOne) is counted when it arrives, even above
 // the limit: it has to be applied, and it is bounded by the stream's
 // largest message.
@@ -106,14 +107,13 @@ func (b *fetchBudget) report() {
 // It holds one of capture's batch messages (at most 128 KiB).
 const minFetchBytes = 128 << 10
 
-// fetchSize is the bytes the unit's next fetch asks for: after a fetch
-// that filled at least half of what it asked, twice as much (or twice what
-// it got, a message larger than the fetch); otherwise twice what it got;
-// within minFetchBytes and BatchBytes.
+// fetchSize is the bytes the unit's next fetch asks for: BatchBytes after
+// a fetch that filled at least half of what it asked (a backlog: the
+// budget limits what it gets), otherwise twice what it got, at least
+// minFetchBytes.
 func fetchSize(asked, got int64, batchBytes int) int64 {
-	next := 2 * got
 	if got >= asked/2 {
-		next = 2 * max(asked, got)
+		return int64(batchBytes)
 	}
-	return min(int64(batchBytes), max(minFetchBytes, next))
+	return min(int64(batchBytes), max(minFetchBytes, 2*got))
 }

@@ -76,14 +76,14 @@ func TestFetchBudgetReserve(t *testing.T) {
 func TestFetchSize(t *testing.T) {
 	const batch = 8 << 20
 	for _, c := range []struct{ asked, got, want int64 }{
-		{minFetchBytes, 0, minFetchBytes},                 // idle: stays small
-		{minFetchBytes, minFetchBytes, 2 * minFetchBytes}, // filled: doubles
-		{1 << 20, 600 << 10, 2 << 20},                     // more than half: doubles
-		{4 << 20, 300 << 10, 600 << 10},                   // a trickle: twice what came
-		{minFetchBytes, 3 << 20, 6 << 20},                 // one large message: room for two
-		{8 << 20, 8 << 20, batch},                         // never above BatchBytes
-		{batch, 20 << 20, batch},                          // nor for a huge message
-		{1 << 20, 10 << 10, minFetchBytes},                // never below the minimum
+		{minFetchBytes, 0, minFetchBytes},     // idle: stays small
+		{minFetchBytes, minFetchBytes, batch}, // filled: a backlog, the most
+		{1 << 20, 600 << 10, batch},           // more than half: the same
+		{4 << 20, 300 << 10, 600 << 10},       // a trickle: twice what came
+		{minFetchBytes, 3 << 20, batch},       // one large message: the most
+		{1 << 20, 10 << 10, minFetchBytes},    // never below the minimum
+		{8 << 20, 5 << 20, batch},             // never above BatchBytes
+		{64 << 10, 100 << 10, batch},          // a budget-limited fetch that filled
 	} {
 		if got := fetchSize(c.asked, c.got, batch); got != c.want {
 			t.Errorf("fetchSize(%d, %d) = %d, want %d", c.asked, c.got, got, c.want)
