@@ -3,6 +3,7 @@ package buffer
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/mongopg/replicator/internal/testenv"
 	"github.com/mongopg/replicator/schemas/envelope"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // holders records which group applies each unit, and fails the test when
@@ -166,24 +168,13 @@ func TestApplyGroupLeavesOnStop(t *testing.T) {
 // process that died on this host are taken over at once, not after the
 // TTL.
 func TestApplyGroupTakesOverDeadLocalProcess(t *testing.T) {
-	n := testenv.NATS(t)
 	const ttl = 60 * time.Second
 	units := []string{"db.c$p0of2", "db.c$p1of2"}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := open(t, Config{URL: n.URL})
-	// A process that ran on this host and is gone.
-	dead := exec.Command("true")
-	if err := dead.Run(); err != nil {
-		t.Fatal(err)
-	}
-	host, _ := os.Hostname()
-	kv, err := b.claimBucket(ctx, ttl)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, kv, host, pid := deadClaimFixture(ctx, t, ttl)
 	val := func(unit string) []byte {
-		data, _ := json.Marshal(claimValue{Holder: "dead", Host: host, PID: dead.Process.Pid, PIDSpace: pidSpace(), Unit: unit})
+		data, _ := json.Marshal(claimValue{Holder: "dead", Host: host, PID: pid, PIDSpace: pidSpace(), Unit: unit})
 		return data
 	}
 	if _, err := kv.Put(ctx, memberPrefix+"dead", val("")); err != nil {
@@ -210,35 +201,34 @@ func TestApplyGroupTakesOverDeadLocalProcess(t *testing.T) {
 
 // TestApplyGroupWaitsForDeadPIDOfAnotherNamespace: a claim naming this
 // host and a PID that no process here has is taken over at once only when
-// it was written in this PID namespace. Written in another one (a
-// container sharing the host's name, another machine of the same name) or
-// without one (an older version), its PID says nothing here: the holder
-// may live, and the claim waits for its TTL.
+// it was written in this PID namespace, on a host of this name. Written in
+// another namespace (a container sharing the host's name, another machine
+// of the same name), without one (an older version), or on a host of
+// another name with this namespace's identity (a cloned machine), its PID
+// says nothing here: the holder may live, and the claim waits for its TTL.
 func TestApplyGroupWaitsForDeadPIDOfAnotherNamespace(t *testing.T) {
 	if pidSpace() == "" {
 		t.Fatal("no PID namespace identity on this Linux machine (/proc/sys/kernel/random/boot_id, /proc/self/ns/pid)")
 	}
-	n := testenv.NATS(t)
 	const ttl = 60 * time.Second
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := open(t, Config{URL: n.URL})
-	dead := exec.Command("true")
-	if err := dead.Run(); err != nil {
-		t.Fatal(err)
+	b, kv, host, pid := deadClaimFixture(ctx, t, ttl)
+	// Four units: one left by a dead process of this host and namespace
+	// (the control, taken at once), one claimed from another namespace,
+	// one without a namespace, one from another host of this namespace (a
+	// cloned machine keeps its boot ID).
+	units := envelope.Units("db.c", 4)
+	left := []claimValue{
+		{Host: host, PIDSpace: pidSpace()},
+		{Host: host, PIDSpace: "another-boot/pid:[4026531836]"},
+		{Host: host},
+		{Host: "another-" + host, PIDSpace: pidSpace()},
 	}
-	host, _ := os.Hostname()
-	kv, err := b.claimBucket(ctx, ttl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Three units: one left by a dead process of this namespace (the
-	// control, taken at once), one claimed from another namespace, one
-	// without a namespace.
-	spaces := map[string]string{"db.c$p0of3": pidSpace(), "db.c$p1of3": "another-boot/pid:[4026531836]", "db.c$p2of3": ""}
-	units := envelope.Units("db.c", 3)
-	for _, u := range units {
-		data, _ := json.Marshal(claimValue{Holder: "dead in " + spaces[u], Host: host, PID: dead.Process.Pid, PIDSpace: spaces[u], Unit: u})
+	for i, u := range units {
+		v := left[i]
+		v.Holder, v.PID, v.Unit = fmt.Sprintf("dead on %s in %q", v.Host, v.PIDSpace), pid, u
+		data, _ := json.Marshal(v)
 		if _, err := kv.Create(ctx, claimKey(u), data); err != nil {
 			t.Fatal(err)
 		}
@@ -261,4 +251,22 @@ func TestApplyGroupWaitsForDeadPIDOfAnotherNamespace(t *testing.T) {
 	if len(h.by) != 1 || h.by[units[0]] != "a" {
 		t.Fatalf("units held: %v, want only %s (the others' holders may live)", h.by, units[0])
 	}
+}
+
+// deadClaimFixture opens a buffer on a NATS server of its own with the
+// claim bucket of ttl, and returns this host's name and the PID of a
+// process that ran here and is gone.
+func deadClaimFixture(ctx context.Context, t *testing.T, ttl time.Duration) (*Buffer, jetstream.KeyValue, string, int) {
+	t.Helper()
+	b := open(t, Config{URL: testenv.NATS(t).URL})
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	kv, err := b.claimBucket(ctx, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, kv, host, dead.Process.Pid
 }
