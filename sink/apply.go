@@ -50,6 +50,9 @@ type collection struct {
 	// bytes the next fetch asks for (0: BatchBytes).
 	budget    *fetchBudget
 	nextFetch int64
+	// deliveries is the consumer's number of the last delivery this
+	// session received (consumer.go, delivered).
+	deliveries uint64
 }
 
 // loadPosition makes sure the checkpoint row exists and reads it.

@@ -283,6 +283,7 @@ func (c *collection) resetConsumer(ctx context.Context, js consumers) (jetstream
 		// first message when retention removed the ones before it (the
 		// gap check reports that); a second create settles which.
 		if fresh && (ci.Delivered.Stream == c.pos.seq || attempt > 1) {
+			c.deliveries = 0 // its first delivery is number 1
 			return cons, nil
 		}
 		if attempt > 1 {
@@ -360,11 +361,18 @@ func (c *collection) fetchBounded(cons jetstream.Consumer, maxBytes int64) (f fe
 		if err != nil {
 			return fetched{err: fmt.Errorf("message metadata: %w", err)}, got
 		}
+		if err := c.delivered(md); err != nil {
+			return fetched{err: err}, got
+		}
 		f.raw = append(f.raw, m)
 		f.seqs = append(f.seqs, md.Sequence.Stream)
 	}
 	err = batch.Error()
-	if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, jetstream.ErrMaxBytesExceeded) {
+	// A pull that ends because the next message would not fit, or because
+	// it had its count with bytes to spare (the server says so when the
+	// pull has a byte bound), is complete.
+	if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, jetstream.ErrMaxBytesExceeded) &&
+		!errors.Is(err, jetstream.ErrBatchCompleted) {
 		return fetched{err: fmt.Errorf("fetch: %w", err)}, got
 	}
 	if len(f.raw) == 0 {
@@ -395,6 +403,36 @@ func sortBySeq(seqs []uint64, raw []jetstream.Msg) {
 	copy(raw, r2)
 }
 
+// delivered checks that md's message is the delivery that follows the
+// last one the session received: the consumer numbers its deliveries
+// (Sequence.Consumer), one by one, from 1 for the fresh consumer each
+// session creates (resetConsumer), redeliveries included.
+//
+// A delivery can go to a pull request that its client has already given
+// up on: the request outlived the client's wait, or a new consumer leader
+// served a request the old one had taken (after a NATS node crashed). The
+// message is then delivered and never received, and the next batch's
+// AckAll would acknowledge it and the checkpoint move past it: an event
+// silently skipped. A delivery number that is not the next one says that
+// happened (or that a new leader numbered deliveries again), so the batch
+// is dropped and the session restarts, delivering again from the
+// checkpoint (errDeliveryGap).
+func (c *collection) delivered(md *jetstream.MsgMetadata) error {
+	if md.Sequence.Consumer != c.deliveries+1 {
+		return &deliveryGapError{want: c.deliveries + 1, got: md.Sequence.Consumer, seq: md.Sequence.Stream}
+	}
+	c.deliveries = md.Sequence.Consumer
+	return nil
+}
+
+// deliveryGapError: a delivery arrived out of its number (delivered).
+type deliveryGapError struct{ want, got, seq uint64 }
+
+func (e *deliveryGapError) Error() string {
+	return fmt.Sprintf("apply consumer delivery %d (stream sequence %d) arrived where %d was next: a delivery was lost to an ended pull request; delivering again from the checkpoint",
+		e.got, e.seq, e.want)
+}
+
 // fetchOne fetches a single message without a byte bound; no message
 // within BatchWait is an empty batch.
 func (c *collection) fetchOne(cons jetstream.Consumer) fetched {
@@ -408,6 +446,9 @@ func (c *collection) fetchOne(cons jetstream.Consumer) fetched {
 	md, err := m.Metadata()
 	if err != nil {
 		return fetched{err: fmt.Errorf("message metadata: %w", err)}
+	}
+	if err := c.delivered(md); err != nil {
+		return fetched{err: err}
 	}
 	seq := md.Sequence.Stream
 	return fetched{msgs: decodeFrames(nil, c.cfg.Namespace, seq, m.Data()), raw: []jetstream.Msg{m}, seqs: []uint64{seq}}

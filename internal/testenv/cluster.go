@@ -366,3 +366,46 @@ func (n *ClusterNode) Start() {
 func (n *ClusterNode) Running() bool {
 	return n.server() != nil
 }
+
+// StreamReplicas describes the named stream as each running node stores
+// it (messages, bytes, first and last sequence, deleted count) and where
+// its consumers' leaders are: replicas that disagree show a divergence
+// after a failure.
+func (c *Cluster) StreamReplicas(stream string) string {
+	var b strings.Builder
+	for _, node := range c.Nodes {
+		s := node.server()
+		if s == nil {
+			fmt.Fprintf(&b, "%s: not running\n", node.Name)
+			continue
+		}
+		jsz, err := s.Jsz(&server.JSzOptions{Accounts: true, Streams: true, Consumer: true})
+		if err != nil {
+			fmt.Fprintf(&b, "%s: %v\n", node.Name, err)
+			continue
+		}
+		for _, acc := range jsz.AccountDetails {
+			for _, sd := range acc.Streams {
+				if sd.Name != stream {
+					continue
+				}
+				st := sd.State
+				leader := ""
+				if sd.Cluster != nil {
+					leader = sd.Cluster.Leader
+				}
+				fmt.Fprintf(&b, "%s: %d messages, %d bytes, sequences %d..%d, %d deleted (stream leader %s)\n",
+					node.Name, st.Msgs, st.Bytes, st.FirstSeq, st.LastSeq, st.NumDeleted, leader)
+				for _, ci := range sd.Consumer {
+					cl := ""
+					if ci.Cluster != nil {
+						cl = ci.Cluster.Leader
+					}
+					fmt.Fprintf(&b, "  consumer %s: delivered %d, ack floor %d, pending %d (leader %s)\n",
+						ci.Name, ci.Delivered.Stream, ci.AckFloor.Stream, ci.NumPending, cl)
+				}
+			}
+		}
+	}
+	return b.String()
+}

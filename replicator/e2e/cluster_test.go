@@ -208,6 +208,7 @@ func TestClusterFailover(t *testing.T) {
 	r, ok := tryEqual(t, env, pool, mappings, 120*time.Second, f.exited)
 	if !ok {
 		diagnose(t, r, mappings, pool, cfg.ForBuffer())
+		t.Logf("the stream on each node:\n%s", cluster.StreamReplicas(stream))
 		t.Fatalf("PostgreSQL does not equal MongoDB:\n%s", r)
 	}
 	t.Logf("%s: equal: %s", since(started), totalRows(r))
