@@ -332,7 +332,11 @@ func (d *Drainer) behind(ct transform.ClusterTime, pending uint64, notMoved time
 // had acknowledged; nil when the consumer does not exist.
 func (d *Drainer) pending(ctx context.Context, ns string) (*uint64, error) {
 	b := d.src.Buffer
-	c, err := b.JetStream().Consumer(ctx, b.Config().Stream, sink.Durable(ns))
+	s, err := b.JetStream().Stream(ctx, b.Config().Stream)
+	if err != nil {
+		return nil, err
+	}
+	c, err := sink.UnitConsumer(ctx, s, ns)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, nil
 	}

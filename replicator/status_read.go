@@ -80,10 +80,12 @@ func ReadStatus(ctx context.Context, in StatusSources) Status {
 		col, _ := envelope.ParseUnit(ns)
 		cs := CollectionStatus{Collection: ns, Held: held[col]}
 		if in.Buffer != nil && st.Buffer.Reachable {
-			if c, err := in.Buffer.JetStream().Consumer(ctx, in.Buffer.Config().Stream, sink.Durable(ns)); err == nil {
-				if info, err := c.Info(ctx); err == nil {
-					n := info.NumPending + uint64(info.NumAckPending)
-					cs.Pending = &n
+			if s, err := in.Buffer.JetStream().Stream(ctx, in.Buffer.Config().Stream); err == nil {
+				if c, err := sink.UnitConsumer(ctx, s, ns); err == nil {
+					if info, err := c.Info(ctx); err == nil {
+						n := info.NumPending + uint64(info.NumAckPending)
+						cs.Pending = &n
+					}
 				}
 			}
 		}

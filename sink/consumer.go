@@ -254,13 +254,31 @@ func (c *collection) fetchLoop(ctx context.Context, cons jetstream.Consumer, st 
 // Delivery would resume after the old consumer's last delivery and the
 // checkpoint would move past everything in between, never applied. Such a
 // consumer is loaded now, so deleting it removes the directory, and the
-// second create starts where it is asked to.
+// second create starts where it is asked to. (A name of its own for each
+// session, below, keeps a create from meeting such a directory at all;
+// the check stays.)
+//
+// Each session's consumer has a name of its own (sessionDurable), and the
+// unit's earlier consumers are deleted first: a pull request of an ended
+// session addresses its consumer by name, and under the same name it
+// would take the new consumer's first deliveries.
 func (c *collection) resetConsumer(ctx context.Context, js consumers) (jetstream.Consumer, error) {
-	name := Durable(c.unit)
+	st, err := js.Stream(ctx, c.conf.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", c.conf.Stream, err)
+	}
+	old, err := UnitConsumers(ctx, st, c.unit)
+	if err != nil {
+		return nil, err
+	}
 	for attempt := 1; ; attempt++ {
-		if err := js.DeleteConsumer(ctx, c.conf.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return nil, fmt.Errorf("delete consumer %s: %w", name, err)
+		for _, n := range old {
+			if err := js.DeleteConsumer(ctx, c.conf.Stream, n); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return nil, fmt.Errorf("delete consumer %s: %w", n, err)
+			}
 		}
+		name := sessionDurable(c.unit)
+		old = []string{name}
 		cons, err := js.CreateOrUpdateConsumer(ctx, c.conf.Stream, jetstream.ConsumerConfig{
 			Durable:       name,
 			Description:   "replicator apply " + c.unit,

@@ -2,7 +2,6 @@ package sink
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -66,7 +65,9 @@ func (s *storeServer) stop() {
 // the checkpoint and it was never applied, and the checkpoint moved past
 // them (they were redelivered only after AckWait, below the checkpoint,
 // and skipped as duplicates). Delivery must start right after the
-// checkpoint whatever the server's directory holds.
+// checkpoint whatever the server's directory holds. (Each session's
+// consumer now has a name of its own, so a create never meets the
+// leftover; the test keeps both guards honest.)
 func TestResetConsumerIgnoresOrphanedConsumerState(t *testing.T) {
 	ctx := context.Background()
 	s := &storeServer{dir: t.TempDir()}
@@ -109,7 +110,7 @@ func TestResetConsumerIgnoresOrphanedConsumerState(t *testing.T) {
 	s.stop()
 
 	// The crash's leftover: the consumer directory without meta.sum.
-	odir := filepath.Join(s.dir, "jetstream", "$G", "streams", testStream, "obs", Durable(testNS))
+	odir := filepath.Join(s.dir, "jetstream", "$G", "streams", testStream, "obs", cons.CachedInfo().Name)
 	for _, f := range []string{"meta.inf", "o.dat"} {
 		if _, err := os.Stat(filepath.Join(odir, f)); err != nil {
 			t.Fatalf("consumer directory layout changed: %v", err)
@@ -137,13 +138,18 @@ func TestResetConsumerIgnoresOrphanedConsumerState(t *testing.T) {
 		}
 		s.stop()
 	}
-	// The consumer the applier made is a whole one again: the next start
-	// finds and deletes it.
+	// The consumer the last session made is whole: the next start finds
+	// it, the only one of the unit, and deletes it.
 	s.start(t)
-	if err := s.js.DeleteConsumer(ctx, testStream, Durable(testNS)); err != nil {
-		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			t.Fatal("the consumer is still not loaded after a restart: its directory is still incomplete")
-		}
+	st, err := s.js.Stream(ctx, testStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := UnitConsumers(ctx, st, testNS)
+	if err != nil || len(names) != 1 || names[0] != cons.CachedInfo().Name {
+		t.Fatalf("the unit's consumers after a restart: %v, %v; want only %s", names, err, cons.CachedInfo().Name)
+	}
+	if err := s.js.DeleteConsumer(ctx, testStream, names[0]); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -357,9 +357,7 @@ func TestReplayFromCheckpoint(t *testing.T) {
 			if _, err := checkpoints.Set(ctx, pool, testNS, tc.seq(), checkpoints.SetOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if err := checkpoints.DropConsumer(ctx, buf.js, testStream, Durable(testNS)); err != nil {
-				t.Fatal(err)
-			}
+			dropUnitConsumers(t, buf.js, testNS)
 			// While the replay runs, no row's version decreases.
 			waitFor(t, "replay", 30*time.Second, func() bool {
 				for id, v := range versions() {
@@ -389,4 +387,27 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// dropUnitConsumers deletes unit's apply consumers, as a replay does
+// (checkpoints set), and fails the test unless there was one.
+func dropUnitConsumers(t *testing.T, js jetstream.JetStream, unit string) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := js.Stream(ctx, testStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := UnitConsumers(ctx, s, unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) == 0 {
+		t.Fatalf("no apply consumer of %s", unit)
+	}
+	for _, n := range names {
+		if err := checkpoints.DropConsumer(ctx, js, testStream, n); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -48,7 +49,15 @@ func TestLostDeliveryIsDeliveredAgain(t *testing.T) {
 	// One message for the thief, waiting up to 20 s; the applier's own
 	// pull requests come and go every batch_wait, and the server serves
 	// the requests in order.
-	next := "$JS.API.CONSUMER.MSG.NEXT." + testStream + "." + Durable(testNS)
+	s, err := buf.js.Stream(context.Background(), testStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := UnitConsumer(context.Background(), s, testNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := "$JS.API.CONSUMER.MSG.NEXT." + testStream + "." + cons.CachedInfo().Name
 	if err := nc.PublishRequest(next, inbox, []byte(`{"batch":1,"expires":20000000000}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -72,4 +81,25 @@ func TestLostDeliveryIsDeliveredAgain(t *testing.T) {
 		t.Errorf("applied %v messages, want %d: the stolen one was skipped", got, last)
 	}
 	checkState(t, pool, want)
+}
+
+func TestSessionConsumerNames(t *testing.T) {
+	a, b := sessionDurable("db.c$p0of2"), sessionDurable("db.c$p0of2")
+	if a == b {
+		t.Fatalf("two sessions share the consumer name %s", a)
+	}
+	for _, c := range []struct {
+		name, unit string
+		want       bool
+	}{
+		{a, "db.c$p0of2", true},
+		{Durable("db.c$p0of2"), "db.c$p0of2", true}, // an older version's
+		{a, "db.c$p1of2", false},
+		{sessionDurable("db.c"), "db.c$p0of2", false},
+		{Durable("db.c$p0of2") + "_x", "db.c$p0of2", false},
+	} {
+		if got := OfUnit(c.name, c.unit); got != c.want {
+			t.Errorf("OfUnit(%s, %s) = %v, want %v", c.name, c.unit, got, c.want)
+		}
+	}
 }

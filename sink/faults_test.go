@@ -252,7 +252,6 @@ func TestDirectCopyRacesSnapshot(t *testing.T) {
 // while the applier fetches ends the session; the next one recreates it
 // from the checkpoint and nothing is lost.
 func TestConsumerDeletedDuringFetch(t *testing.T) {
-	ctx := context.Background()
 	buf := newBuffer(t)
 	pool := testDB(t, testenv.PostgresURL(t))
 	want := model{}
@@ -262,9 +261,7 @@ func TestConsumerDeletedDuringFetch(t *testing.T) {
 	waitFor(t, "catch-up", 20*time.Second, func() bool { return checkpointOf(pool) == last })
 	for range 3 {
 		time.Sleep(100 * time.Millisecond) // inside an idle fetch
-		if err := buf.js.DeleteConsumer(ctx, testStream, Durable(testNS)); err != nil {
-			t.Fatal(err)
-		}
+		dropUnitConsumers(t, buf.js, testNS)
 		buf.workload(t, 100, uint64(last), want)
 		last = buf.lastSeq(t)
 		waitFor(t, "catch-up after the consumer was deleted", 30*time.Second, func() bool { return checkpointOf(pool) == last })

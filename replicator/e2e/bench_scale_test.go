@@ -236,7 +236,7 @@ func logUnits(b *testing.B, h *harness) {
 				last = msg.Sequence
 			}
 			state := ""
-			if cons, err := stream.Consumer(ctx, sink.Durable(unit)); err != nil {
+			if cons, err := sink.UnitConsumer(ctx, stream, unit); err != nil {
 				state = err.Error()
 			} else if info, err := cons.Info(ctx); err != nil {
 				state = err.Error()

@@ -57,7 +57,9 @@ func diagnose(t testing.TB, r workload.Report, mappings []*transform.Mapping, po
 		ns := m.Namespace()
 		units := config.UnitsOf(m)
 		for _, unit := range units {
-			if cons, err := b.JetStream().Consumer(ctx, b.Config().Stream, sink.Durable(unit)); err != nil {
+			if s, err := b.JetStream().Stream(ctx, b.Config().Stream); err != nil {
+				t.Logf("%s apply consumer: %v", unit, err)
+			} else if cons, err := sink.UnitConsumer(ctx, s, unit); err != nil {
 				t.Logf("%s apply consumer: %v", unit, err)
 			} else if info, err := cons.Info(ctx); err != nil {
 				t.Logf("%s apply consumer: %v", unit, err)
