@@ -53,7 +53,6 @@ func New(pool *pgxpool.Pool, cols []Collection, cfg Config, reg prometheus.Regis
 		}
 	}
 	a := &Applier{conf: cfg, log: log}
-	budget := newFetchBudget(cfg.FetchBudget, m.fetchBytes)
 	for _, c := range cols {
 		for _, p := range envelope.Partitions(c.Partitions) {
 			// Each unit has its own table set: it holds per-session state
@@ -64,7 +63,7 @@ func New(pool *pgxpool.Pool, cols []Collection, cfg Config, reg prometheus.Regis
 			unit := p.Unit(c.Namespace)
 			a.cols = append(a.cols, &collection{
 				cfg: c, part: p, unit: unit, conf: cfg, ts: ts, rels: rels, pool: pool,
-				m: m, clock: m.clocks[unit], log: log, budget: budget,
+				m: m, clock: m.clocks[unit], log: log,
 			})
 		}
 	}

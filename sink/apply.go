@@ -46,10 +46,6 @@ type collection struct {
 	// perMessage is the events per buffer message of the last fetch
 	// (batch messages carry several), which sizes the next one.
 	perMessage int
-	// budget is the Applier's fetch budget (nil: none), nextFetch the
-	// bytes the next fetch asks for (0: BatchBytes).
-	budget    *fetchBudget
-	nextFetch int64
 	// deliveries is the consumer's number of the last delivery this
 	// session received (consumer.go, delivered).
 	deliveries uint64

@@ -26,13 +26,6 @@ type Config struct {
 	// retryable failure (default DefaultMaxRetryBackoff). Retries go on until Run's context
 	// ends.
 	MaxRetryBackoff time.Duration
-	// FetchBudget bounds the bytes of buffer messages fetched and not yet
-	// committed across all of the applier's collections and partitions
-	// (default DefaultFetchBudget; budget.go). Each unit holds up to three
-	// batches of up to BatchBytes; under the budget, units fetch less when
-	// many have a backlog at once, so memory does not grow with their
-	// number. Decoded, a batch takes about twice its bytes.
-	FetchBudget int64
 	// MaxAckPending bounds the messages delivered but not yet acknowledged
 	// per collection (default DefaultMaxAckPending, or BatchSize when that
 	// is larger; at least BatchSize). Memory is bounded by the three
@@ -65,7 +58,6 @@ type Config struct {
 const (
 	DefaultBatchSize           = 2000
 	DefaultBatchBytes          = 8 << 20
-	DefaultFetchBudget         = 64 << 20
 	DefaultBatchWait           = 100 * time.Millisecond
 	DefaultMaxRetryBackoff     = 30 * time.Second
 	DefaultMaxAckPending       = 20000
@@ -91,9 +83,6 @@ func (c Config) withDefaults() Config {
 	if c.BatchWait == 0 {
 		c.BatchWait = DefaultBatchWait
 	}
-	if c.FetchBudget == 0 {
-		c.FetchBudget = DefaultFetchBudget
-	}
 	if c.MaxRetryBackoff == 0 {
 		c.MaxRetryBackoff = DefaultMaxRetryBackoff
 	}
@@ -117,9 +106,6 @@ func (c Config) Validate() error {
 	}
 	if c.BatchBytes < 0 {
 		errs = append(errs, &fieldError{"BatchBytes", fmt.Errorf("batch bytes %d: must be positive", c.BatchBytes)})
-	}
-	if c.FetchBudget != 0 && c.FetchBudget < minFetchBytes {
-		errs = append(errs, &fieldError{"FetchBudget", fmt.Errorf("fetch budget %d: must be at least %d (128 KiB)", c.FetchBudget, minFetchBytes)})
 	}
 	for _, d := range []struct {
 		field string

@@ -95,11 +95,6 @@ func (c *collection) session(ctx context.Context, js consumers) (progressed bool
 		cancel()
 		<-done // the fetcher and the backlog watcher end before the session returns
 		<-watched
-		select {
-		case f := <-batches: // fetched, never applied
-			c.budget.release(f.bytes)
-		default:
-		}
 	}()
 	idle := time.NewTicker(epochCheckInterval)
 	defer idle.Stop()
@@ -130,7 +125,6 @@ func (c *collection) session(ctx context.Context, js consumers) (progressed bool
 		actx, stop := withGrace(ctx, applyGrace)
 		err = c.apply(actx, f.msgs)
 		stop()
-		c.budget.release(f.bytes) // committed, or dropped with the session
 		// Invariant: ack only after commit (doc.go). Everything at or
 		// below the checkpoint is committed; nothing above it is acked.
 		// One AckAll on the newest committed message acknowledges it and
@@ -204,14 +198,12 @@ func (c *collection) checkEpoch(ctx context.Context) error {
 }
 
 // fetched is one decoded batch, or the error that ended fetching: the
-// events of the buffer messages raw, whose sequences are seqs, and the
-// bytes of the fetch budget the batch holds.
+// events of the buffer messages raw, whose sequences are seqs.
 type fetched struct {
-	msgs  []message
-	raw   []jetstream.Msg
-	seqs  []uint64
-	bytes int64
-	err   error
+	msgs []message
+	raw  []jetstream.Msg
+	seqs []uint64
+	err  error
 }
 
 // fetchLoop fetches and decodes batches until ctx ends or a fetch fails
@@ -220,7 +212,7 @@ type fetched struct {
 // before they were delivered (checkGap).
 func (c *collection) fetchLoop(ctx context.Context, cons jetstream.Consumer, st streamInfo, prev uint64, out chan<- fetched) {
 	for ctx.Err() == nil {
-		f := c.fetch(ctx, cons)
+		f := c.fetch(cons)
 		if f.err == nil && len(f.msgs) == 0 {
 			continue
 		}
@@ -231,7 +223,6 @@ func (c *collection) fetchLoop(ctx context.Context, cons jetstream.Consumer, st 
 		select {
 		case out <- f:
 		case <-ctx.Done():
-			c.budget.release(f.bytes)
 			return
 		}
 		if f.err != nil {
@@ -319,68 +310,32 @@ func (c *collection) resetConsumer(ctx context.Context, js consumers) (jetstream
 // newer messages in one pull, so it is sorted (duplicates stay, commit
 // skips them). BatchSize counts events: a batch message carries several,
 // so the count fetched follows the events per message of the last fetch.
-//
-// The fetch's bytes are reserved from the Applier's fetch budget first
-// (budget.go): as many as the unit's last fetch suggests (fetchSize), at
-// most BatchBytes, fewer when the budget has fewer free. What the batch
-// did not use goes back when it arrives; the returned batch holds the rest
-// (fetched.bytes) until the session releases it.
-func (c *collection) fetch(ctx context.Context, cons jetstream.Consumer) fetched {
-	want := c.nextFetch
-	if want == 0 {
-		want = int64(c.conf.BatchBytes)
-	}
-	reserved, err := c.budget.reserve(ctx, minFetchBytes, want)
-	if err != nil {
-		return fetched{err: err}
-	}
-	f, got := c.fetchBounded(cons, reserved)
-	if got > reserved { // not expected: the server counts more than the data
-		c.budget.add(got - reserved)
-	} else {
-		c.budget.release(reserved - got)
-	}
-	if f.err != nil {
-		c.budget.release(got)
-		return fetched{err: f.err}
-	}
-	f.bytes = got
-	c.nextFetch = fetchSize(reserved, got, c.conf.BatchBytes)
-	if len(f.raw) > 0 {
+func (c *collection) fetch(cons jetstream.Consumer) fetched {
+	f := c.fetchBounded(cons, c.conf.BatchBytes)
+	if f.err != nil || len(f.raw) > 0 {
 		return f
 	}
-	// Either nothing is pending or the next message is larger than the
-	// fetch's bound: the server then ends the pull with a status that the
+	// Either nothing is pending or the next message is larger than
+	// BatchBytes: the server then ends the pull with a status that the
 	// client does not report as an error, so an empty bounded fetch is
 	// always followed by an unbounded fetch of one message.
-	f = c.fetchOne(cons)
-	for _, m := range f.raw {
-		f.bytes += int64(len(m.Data()))
-	}
-	c.budget.add(f.bytes)
-	if f.bytes > 0 {
-		// The next fetch holds at least two messages of this size.
-		c.nextFetch = fetchSize(reserved, f.bytes, c.conf.BatchBytes)
-	}
-	return f
+	return c.fetchOne(cons)
 }
 
-// fetchBounded pulls at most maxBytes of messages and decodes them; got is
-// the bytes of their data.
-func (c *collection) fetchBounded(cons jetstream.Consumer, maxBytes int64) (f fetched, got int64) {
+// fetchBounded pulls at most maxBytes of messages and decodes them.
+func (c *collection) fetchBounded(cons jetstream.Consumer, maxBytes int) (f fetched) {
 	count := max(1, c.conf.BatchSize/max(1, c.perMessage))
-	batch, err := cons.Fetch(count, jetstream.FetchMaxBytes(int(maxBytes)), jetstream.FetchMaxWait(c.conf.BatchWait))
+	batch, err := cons.Fetch(count, jetstream.FetchMaxBytes(maxBytes), jetstream.FetchMaxWait(c.conf.BatchWait))
 	if err != nil {
-		return fetched{err: fmt.Errorf("fetch: %w", err)}, 0
+		return fetched{err: fmt.Errorf("fetch: %w", err)}
 	}
 	for m := range batch.Messages() {
-		got += int64(len(m.Data()))
 		md, err := m.Metadata()
 		if err != nil {
-			return fetched{err: fmt.Errorf("message metadata: %w", err)}, got
+			return fetched{err: fmt.Errorf("message metadata: %w", err)}
 		}
 		if err := c.delivered(md); err != nil {
-			return fetched{err: err}, got
+			return fetched{err: err}
 		}
 		f.raw = append(f.raw, m)
 		f.seqs = append(f.seqs, md.Sequence.Stream)
@@ -391,15 +346,15 @@ func (c *collection) fetchBounded(cons jetstream.Consumer, maxBytes int64) (f fe
 	// pull has a byte bound), is complete.
 	if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, jetstream.ErrMaxBytesExceeded) &&
 		!errors.Is(err, jetstream.ErrBatchCompleted) {
-		return fetched{err: fmt.Errorf("fetch: %w", err)}, got
+		return fetched{err: fmt.Errorf("fetch: %w", err)}
 	}
 	if len(f.raw) == 0 {
-		return f, got
+		return f
 	}
 	sortBySeq(f.seqs, f.raw)
 	f.msgs = decodeAll(c.cfg.Namespace, f.seqs, func(i int) []byte { return f.raw[i].Data() })
 	c.perMessage = (len(f.msgs) + len(f.raw) - 1) / len(f.raw)
-	return f, got
+	return f
 }
 
 // sortBySeq sorts the fetched messages by stream sequence (usually a

@@ -102,7 +102,7 @@ func TestResetConsumerIgnoresOrphanedConsumerState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := c.fetch(ctx, cons)
+	f := c.fetch(cons)
 	msgs, err := f.msgs, f.err
 	if err != nil || len(msgs) != 10 || msgs[0].seq != 1 {
 		t.Fatalf("first fetch: %d messages from %v, %v", len(msgs), seqsOf(msgs), err)
@@ -128,7 +128,7 @@ func TestResetConsumerIgnoresOrphanedConsumerState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := c.fetch(ctx, cons)
+		f := c.fetch(cons)
 		msgs, err = f.msgs, f.err
 		if err != nil {
 			t.Fatal(err)

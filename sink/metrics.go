@@ -22,7 +22,6 @@ type metrics struct {
 	tombstones  *prometheus.CounterVec
 	lag, age    *prometheus.GaugeVec // set at scrape time by the collector
 	claimed     *prometheus.GaugeVec // set only under a Claimer (Applier.Share)
-	fetchBytes  prometheus.Gauge     // the fetch budget in use (budget.go)
 	clocks      map[string]*clock
 	now         func() time.Time
 }
@@ -38,10 +37,6 @@ type clock struct {
 
 func newMetrics(cols []string) *metrics {
 	m := &metrics{
-		fetchBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "replicator_apply_fetch_bytes",
-			Help: "Bytes of buffer messages fetched (or being fetched) and not yet committed, across the process's collections and partitions; at most apply.fetch_budget but for one message larger than any fetch.",
-		}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "replicator_apply_events_total",
 			Help: "Buffer messages applied to PostgreSQL, by collection and operation (insert, update, replace, delete, snapshot, upsert, heartbeat, dead_letter, control, duplicate).",
@@ -151,5 +146,5 @@ func since(now, t int64) float64 {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.events, m.batchSize, m.duration, m.retries, m.deadLetters, m.pending, m.halted, m.gaps, m.resets, m.tombstones, m.lag, m.age, m.claimed, m.fetchBytes}
+	return []prometheus.Collector{m.events, m.batchSize, m.duration, m.retries, m.deadLetters, m.pending, m.halted, m.gaps, m.resets, m.tombstones, m.lag, m.age, m.claimed}
 }

@@ -36,7 +36,7 @@ func TestMetricsLint(t *testing.T) {
 		"replicator_apply_events_total", "replicator_apply_lag_seconds", "replicator_apply_batch_size",
 		"replicator_apply_duration_seconds", "replicator_apply_retries_total", "replicator_dead_letters_total",
 		"replicator_apply_checkpoint_age_seconds", "replicator_buffer_pending_messages",
-		"replicator_apply_gaps_total", "replicator_apply_tombstones_removed_total", "replicator_apply_fetch_bytes",
+		"replicator_apply_gaps_total", "replicator_apply_tombstones_removed_total",
 	} {
 		if n, err := testutil.GatherAndCount(reg, name); err != nil || n == 0 {
 			t.Errorf("metric %s: %d series, %v", name, n, err)

@@ -74,7 +74,6 @@ func (c *Config) ForSink() sink.Config {
 		BatchSize:       c.Apply.BatchSize,
 		BatchBytes:      int(c.Apply.BatchBytes),
 		BatchWait:       c.Apply.BatchWait,
-		FetchBudget:     int64(c.Apply.FetchBudget),
 		MaxRetryBackoff: c.Apply.MaxRetryBackoff,
 		MaxAckPending:   c.Apply.MaxAckPending,
 		CopyThreshold:   c.Apply.CopyThreshold,
@@ -87,7 +86,7 @@ func (c *Config) ForSink() sink.Config {
 }
 
 var sinkKeys = map[string]string{
-	"BatchSize": "apply.batch_size", "BatchBytes": "apply.batch_bytes", "BatchWait": "apply.batch_wait", "FetchBudget": "apply.fetch_budget",
+	"BatchSize": "apply.batch_size", "BatchBytes": "apply.batch_bytes", "BatchWait": "apply.batch_wait",
 	"MaxRetryBackoff": "apply.max_retry_backoff", "MaxAckPending": "apply.max_ack_pending",
 	"CopyThreshold": "apply.copy_threshold", "Stream": "buffer.stream", "SubjectPrefix": "buffer.subject_prefix",
 	"TombstoneRetention": "buffer.max_age",

@@ -114,10 +114,6 @@ type ApplyConfig struct {
 	BatchBytes ByteSize `yaml:"batch_bytes"`
 	// BatchWait is how long to wait to fill a batch (default sink.DefaultBatchWait).
 	BatchWait time.Duration `yaml:"batch_wait"`
-	// FetchBudget bounds the message bytes held by all of the process's
-	// collections and partitions (default sink.DefaultFetchBudget;
-	// sink.Config.FetchBudget).
-	FetchBudget ByteSize `yaml:"fetch_budget"`
 	// MaxAckPending bounds unacknowledged messages (default sink.DefaultMaxAckPending).
 	MaxAckPending int `yaml:"max_ack_pending"`
 	// MaxRetryBackoff caps the retry backoff (default sink.DefaultMaxRetryBackoff).
@@ -229,9 +225,6 @@ func (c *Config) applyDefaults() {
 		c.Apply.BatchBytes = sink.DefaultBatchBytes
 	}
 	setDur(&c.Apply.BatchWait, sink.DefaultBatchWait)
-	if c.Apply.FetchBudget == 0 {
-		c.Apply.FetchBudget = sink.DefaultFetchBudget
-	}
 	setInt(&c.Apply.MaxAckPending, max(sink.DefaultMaxAckPending, c.Apply.BatchSize))
 	setDur(&c.Apply.MaxRetryBackoff, sink.DefaultMaxRetryBackoff)
 	setInt(&c.Apply.CopyThreshold, sink.DefaultCopyThreshold)

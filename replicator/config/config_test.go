@@ -83,7 +83,6 @@ func TestDefaults(t *testing.T) {
 		{"apply.batch_size", c.Apply.BatchSize, 2000},
 		{"apply.batch_bytes", c.Apply.BatchBytes, 8 * MiB},
 		{"apply.batch_wait", c.Apply.BatchWait, 100 * time.Millisecond},
-		{"apply.fetch_budget", c.Apply.FetchBudget, 64 * MiB},
 		{"apply.max_ack_pending", c.Apply.MaxAckPending, 20000},
 		{"apply.max_retry_backoff", c.Apply.MaxRetryBackoff, 30 * time.Second},
 		{"apply.copy_threshold", c.Apply.CopyThreshold, 100},
@@ -148,7 +147,6 @@ func TestProblemCases(t *testing.T) {
 			"source.batch_size: must be positive", "buffer.replicas: JetStream allows at most 5 replicas",
 			"buffer.tls: cert_file and key_file go together", "metrics.listen: \"nope\" must be host:port", "log.format: \"xml\" must be text or json",
 		}},
-		{"fetch budget too small", "apply: {fetch_budget: 64KiB}\ncollections: [{source: a.b, table: a.b}]\n", []string{"apply.fetch_budget: 65536 bytes is too small: give at least 128KiB"}},
 		{"memory limit too small", "buffer: {embedded_memory_limit: 10MiB}\ncollections: [{source: a.b, table: a.b}]\n", []string{"buffer.embedded_memory_limit: 10485760 bytes is too small for the embedded server: give at least 64MiB, or 0 for no limit"}},
 		{"component checks", "buffer: {duplicate_window: 2h, max_age: 1h, replicas: 3}\napply: {batch_size: 5000, max_ack_pending: 100}\nsnapshot: {parallelism: 300}\ncollections: [{source: a.b, table: a.b}]\n", []string{
 			"bad.yaml:1:28: buffer.duplicate_window: buffer: duplicate_window 2h0m0s exceeds max_age 1h0m0s",

@@ -39,7 +39,6 @@ func (c *Config) Validate() error {
 		{"apply.batch_size", int64(c.Apply.BatchSize)},
 		{"apply.batch_bytes", int64(c.Apply.BatchBytes)},
 		{"apply.batch_wait", int64(c.Apply.BatchWait)},
-		{"apply.fetch_budget", int64(c.Apply.FetchBudget)},
 		{"apply.max_ack_pending", int64(c.Apply.MaxAckPending)},
 		{"apply.max_retry_backoff", int64(c.Apply.MaxRetryBackoff)},
 		{"apply.copy_threshold", int64(c.Apply.CopyThreshold)},
@@ -53,9 +52,6 @@ func (c *Config) Validate() error {
 		if p.v <= 0 {
 			add(p.key, "must be positive")
 		}
-	}
-	if b := c.Apply.FetchBudget; b > 0 && b < 128*KiB {
-		add("apply.fetch_budget", "%d bytes is too small: give at least 128KiB", int64(b))
 	}
 	if lim := c.Buffer.EmbeddedMemoryLimit; lim != nil && *lim != 0 && *lim < MinEmbeddedMemoryLimit {
 		add("buffer.embedded_memory_limit", "%d bytes is too small for the embedded server: give at least %s, or 0 for no limit", int64(*lim), MinEmbeddedMemoryLimit)
