@@ -252,7 +252,7 @@ func (c *collection) fetchLoop(ctx context.Context, cons jetstream.Consumer, st 
 // Each session's consumer has a name of its own (sessionDurable), and the
 // unit's earlier consumers are deleted first: a pull request of an ended
 // session addresses its consumer by name, and under the same name it
-// would take the new consumer's first deliveries.
+// could take the new consumer's first deliveries.
 func (c *collection) resetConsumer(ctx context.Context, js consumers) (jetstream.Consumer, error) {
 	st, err := js.Stream(ctx, c.conf.Stream)
 	if err != nil {

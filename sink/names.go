@@ -38,9 +38,9 @@ func Durable(namespace string) string {
 // Durable(unit) and a random suffix. A pull request reaches a consumer by
 // name, so requests of an ended session (still waiting on a server, or
 // carried to a new consumer leader after a NATS node crashed) must not
-// find the next session's consumer under the same name: they would take
+// find the next session's consumer under the same name: they could take
 // its first deliveries, which nobody then receives (consumer.go,
-// delivered).
+// delivered, detects that, at the cost of another session).
 func sessionDurable(unit string) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
