@@ -12,7 +12,6 @@ import (
 // Stream is the part of jetstream.JetStream replay uses.
 type Stream interface {
 	OrderedConsumer(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, error)
-	DeleteConsumer(ctx context.Context, stream, consumer string) error
 }
 
 // SeqBefore returns the checkpoint that replays subject from time t: the
@@ -43,14 +42,4 @@ func SeqBefore(ctx context.Context, js Stream, stream, subject string, t time.Ti
 		return 0, false, fmt.Errorf("find sequence at %s: %w", t.Format(time.RFC3339Nano), err)
 	}
 	return md.Sequence.Stream - 1, true, nil
-}
-
-// DropConsumer deletes a collection's durable apply consumer so delivery
-// restarts from the checkpoint (the applier recreates it). A missing
-// consumer is not an error.
-func DropConsumer(ctx context.Context, js Stream, stream, durable string) error {
-	if err := js.DeleteConsumer(ctx, stream, durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return fmt.Errorf("delete consumer %s: %w", durable, err)
-	}
-	return nil
 }

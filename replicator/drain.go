@@ -343,13 +343,7 @@ func (d *Drainer) pending(ctx context.Context, ns string) (*uint64, error) {
 	if err != nil {
 		return nil, err
 	}
-	info, err := c.Info(ctx)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
+	info := c.CachedInfo() // read by UnitConsumer just now
 	n := info.NumPending + uint64(info.NumAckPending)
 	return &n, nil
 }

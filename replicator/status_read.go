@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mongopg/replicator/checkpoints"
 	"github.com/mongopg/replicator/replicator/buffer"
@@ -75,18 +76,19 @@ func ReadStatus(ctx context.Context, in StatusSources) Status {
 			cps[c.Collection] = c
 		}
 	}
+	var stream jetstream.Stream // the buffer stream, nil when unreachable
+	if in.Buffer != nil && st.Buffer.Reachable {
+		stream, _ = in.Buffer.JetStream().Stream(ctx, in.Buffer.Config().Stream)
+	}
 	st.Collections = make([]CollectionStatus, 0, len(in.Collections))
 	for _, ns := range in.Collections {
 		col, _ := envelope.ParseUnit(ns)
 		cs := CollectionStatus{Collection: ns, Held: held[col]}
-		if in.Buffer != nil && st.Buffer.Reachable {
-			if s, err := in.Buffer.JetStream().Stream(ctx, in.Buffer.Config().Stream); err == nil {
-				if c, err := sink.UnitConsumer(ctx, s, ns); err == nil {
-					if info, err := c.Info(ctx); err == nil {
-						n := info.NumPending + uint64(info.NumAckPending)
-						cs.Pending = &n
-					}
-				}
+		if stream != nil {
+			if c, err := sink.UnitConsumer(ctx, stream, ns); err == nil {
+				info := c.CachedInfo() // read by UnitConsumer just now
+				n := info.NumPending + uint64(info.NumAckPending)
+				cs.Pending = &n
 			}
 		}
 		if c, ok := cps[ns]; ok {

@@ -254,22 +254,11 @@ func (c *collection) fetchLoop(ctx context.Context, cons jetstream.Consumer, st 
 // session addresses its consumer by name, and under the same name it
 // could take the new consumer's first deliveries.
 func (c *collection) resetConsumer(ctx context.Context, js consumers) (jetstream.Consumer, error) {
-	st, err := js.Stream(ctx, c.conf.Stream)
-	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", c.conf.Stream, err)
-	}
-	old, err := UnitConsumers(ctx, st, c.unit)
-	if err != nil {
+	if err := DropUnitConsumers(ctx, js, c.conf.Stream, c.unit); err != nil {
 		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
-		for _, n := range old {
-			if err := js.DeleteConsumer(ctx, c.conf.Stream, n); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-				return nil, fmt.Errorf("delete consumer %s: %w", n, err)
-			}
-		}
 		name := sessionDurable(c.unit)
-		old = []string{name}
 		cons, err := js.CreateOrUpdateConsumer(ctx, c.conf.Stream, jetstream.ConsumerConfig{
 			Durable:       name,
 			Description:   "replicator apply " + c.unit,
@@ -301,6 +290,9 @@ func (c *collection) resetConsumer(ctx context.Context, js consumers) (jetstream
 		}
 		c.log.Warn("apply consumer did not start after the checkpoint, recreating it", "collection", c.unit,
 			"seq", c.pos.seq, "delivered", ci.Delivered.Stream, "ack_pending", ci.NumAckPending)
+		if err := dropConsumer(ctx, js, c.conf.Stream, name); err != nil {
+			return nil, err
+		}
 	}
 }
 
@@ -389,7 +381,7 @@ func sortBySeq(seqs []uint64, raw []jetstream.Msg) {
 // silently skipped. A delivery number that is not the next one says that
 // happened (or that a new leader numbered deliveries again), so the batch
 // is dropped and the session restarts, delivering again from the
-// checkpoint (errDeliveryGap).
+// checkpoint (deliveryGapError).
 func (c *collection) delivered(md *jetstream.MsgMetadata) error {
 	if md.Sequence.Consumer != c.deliveries+1 {
 		return &deliveryGapError{want: c.deliveries + 1, got: md.Sequence.Consumer, seq: md.Sequence.Stream}

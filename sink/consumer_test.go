@@ -405,9 +405,7 @@ func dropUnitConsumers(t *testing.T, js jetstream.JetStream, unit string) {
 	if len(names) == 0 {
 		t.Fatalf("no apply consumer of %s", unit)
 	}
-	for _, n := range names {
-		if err := checkpoints.DropConsumer(ctx, js, testStream, n); err != nil {
-			t.Fatal(err)
-		}
+	if err := DropUnitConsumers(ctx, js, testStream, unit); err != nil {
+		t.Fatal(err)
 	}
 }

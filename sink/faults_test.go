@@ -248,7 +248,7 @@ func TestDirectCopyRacesSnapshot(t *testing.T) {
 	}
 }
 
-// Deleting the durable consumer (an operator, or replay's DropConsumer)
+// Deleting the durable consumer (an operator, or a replay's DropUnitConsumers)
 // while the applier fetches ends the session; the next one recreates it
 // from the checkpoint and nothing is lost.
 func TestConsumerDeletedDuringFetch(t *testing.T) {

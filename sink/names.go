@@ -71,6 +71,34 @@ func UnitConsumers(ctx context.Context, s jetstream.Stream, unit string) ([]stri
 	return out, nil
 }
 
+// DropUnitConsumers deletes unit's apply consumers on stream
+// (UnitConsumers), so that delivery restarts after the checkpoint: the
+// applier's next session creates a new one. None is not an error.
+func DropUnitConsumers(ctx context.Context, js consumers, stream, unit string) error {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", stream, err)
+	}
+	names, err := UnitConsumers(ctx, s, unit)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := dropConsumer(ctx, js, stream, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropConsumer deletes consumer name; a missing one is not an error.
+func dropConsumer(ctx context.Context, js consumers, stream, name string) error {
+	if err := js.DeleteConsumer(ctx, stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("delete consumer %s: %w", name, err)
+	}
+	return nil
+}
+
 // UnitConsumer returns unit's current apply consumer on stream s: the
 // newest of UnitConsumers, or jetstream.ErrConsumerNotFound.
 func UnitConsumer(ctx context.Context, s jetstream.Stream, unit string) (jetstream.Consumer, error) {

@@ -219,18 +219,8 @@ func setCheckpoint(ctx context.Context, pool *pgxpool.Pool, buf *buffer.Buffer, 
 		return err
 	}
 	if buf != nil {
-		s, err := buf.JetStream().Stream(ctx, buf.Config().Stream)
-		if err != nil {
+		if err := sink.DropUnitConsumers(ctx, buf.JetStream(), buf.Config().Stream, unit); err != nil {
 			return buf.Cause(err)
-		}
-		names, err := sink.UnitConsumers(ctx, s, unit)
-		if err != nil {
-			return buf.Cause(err)
-		}
-		for _, n := range names {
-			if err := checkpoints.DropConsumer(ctx, buf.JetStream(), buf.Config().Stream, n); err != nil {
-				return buf.Cause(err)
-			}
 		}
 	}
 	fmt.Fprintf(stdout, "%s: checkpoint moved from %d to %d; the applier re-applies from buffer sequence %d\n", unit, prev.Seq, seq, seq+1)

@@ -185,16 +185,11 @@ func TestApplyGroupTakesOverDeadLocalProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	g, err := b.JoinApplyGroup(ctx, len(units), ttl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &holders{t: t, by: map[string]string{}}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
 	start := time.Now()
-	h.apply(ctx, "a", g, units, &wg)
+	h := joinAndApply(ctx, t, b, units, ttl, &wg)
 	h.waitFor("the dead process's units are taken over", func(c map[string]int) bool { return c["a"] == 2 }, 10*time.Second)
 	t.Logf("taken over after %s (TTL %s)", time.Since(start).Round(time.Millisecond), ttl)
 }
@@ -233,15 +228,10 @@ func TestApplyGroupWaitsForDeadPIDOfAnotherNamespace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	g, err := b.JoinApplyGroup(ctx, len(units), ttl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &holders{t: t, by: map[string]string{}}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	h.apply(ctx, "a", g, units, &wg)
+	h := joinAndApply(ctx, t, b, units, ttl, &wg)
 	h.waitFor("the unit left in this namespace is taken over", func(c map[string]int) bool { return c["a"] >= 1 }, 10*time.Second)
 	// Every unit was tried at once; give the others' first try time to
 	// land too.
@@ -251,6 +241,19 @@ func TestApplyGroupWaitsForDeadPIDOfAnotherNamespace(t *testing.T) {
 	if len(h.by) != 1 || h.by[units[0]] != "a" {
 		t.Fatalf("units held: %v, want only %s (the others' holders may live)", h.by, units[0])
 	}
+}
+
+// joinAndApply joins b's apply group for units and applies them as "a"
+// (holders.apply) until ctx ends; wg waits for its goroutines.
+func joinAndApply(ctx context.Context, t *testing.T, b *Buffer, units []string, ttl time.Duration, wg *sync.WaitGroup) *holders {
+	t.Helper()
+	g, err := b.JoinApplyGroup(ctx, len(units), ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &holders{t: t, by: map[string]string{}}
+	h.apply(ctx, "a", g, units, wg)
+	return h
 }
 
 // deadClaimFixture opens a buffer on a NATS server of its own with the
